@@ -1,0 +1,90 @@
+//! The command line as the user typed it: clap types only, no I/O (DESIGN §9).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "baton",
+    version,
+    about = "A folder as a shared workspace for a team of agents"
+)]
+pub struct Cli {
+    /// The workspace (default: the nearest folder upward holding baton.toml).
+    #[arg(short = 'w', long = "workspace", global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// Log format on stderr (levels from RUST_LOG).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace from the built-in template.
+    Init {
+        /// Where (default: the current folder).
+        dir: Option<PathBuf>,
+    },
+    /// Run the content-factory example end to end in a fresh workspace.
+    Demo {
+        /// Where to create it (default: a new folder under the system temp folder).
+        dir: Option<PathBuf>,
+    },
+    /// Run the daemon: watch the stages and dispatch agents.
+    Run {
+        /// Drain all pending work, then exit (1 if any task ended dead).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Publish a file into a stage atomically, attributed to `human`.
+    Drop {
+        file: PathBuf,
+        /// The stage (default: the first one, usually `briefs`).
+        #[arg(long, short = 's')]
+        stage: Option<String>,
+        /// Route it to this agent only (sets `to` in its front matter).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Agents, queue, running, held and dead tasks.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The activity feed from the journal.
+    Log {
+        /// Keep printing new activity.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Raw journal records, one JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The authorship history of one artifact.
+    Who {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// An agent run's stdout and stderr.
+    Logs {
+        /// A task id or any unique prefix of one.
+        task: String,
+        /// Which attempt (default: the last).
+        #[arg(long)]
+        attempt: Option<u32>,
+    },
+    /// Run a task again (a failed, dead or done one).
+    Retry { task: String },
+}

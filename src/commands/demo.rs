@@ -1,0 +1,124 @@
+//! `baton demo [DIR]`: the content-factory example, end to end, in a fresh workspace:
+//! drop the sample briefs, run the daemon until the work is drained, show the feed and
+//! the published files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use super::init::{Embedded, write_workspace};
+use super::{Style, log::feed_line, run::run_daemon};
+use crate::config::Config;
+use crate::journal::{self, State};
+
+const EXAMPLE: &[Embedded] = &[
+    (
+        "baton.toml",
+        include_bytes!("../../examples/content-factory/baton.toml"),
+        false,
+    ),
+    (
+        "agents/outline.sh",
+        include_bytes!("../../examples/content-factory/agents/outline.sh"),
+        true,
+    ),
+    (
+        "agents/draft.sh",
+        include_bytes!("../../examples/content-factory/agents/draft.sh"),
+        true,
+    ),
+    (
+        "agents/review.sh",
+        include_bytes!("../../examples/content-factory/agents/review.sh"),
+        true,
+    ),
+    (
+        "agents/publish.sh",
+        include_bytes!("../../examples/content-factory/agents/publish.sh"),
+        true,
+    ),
+    (
+        "sample-briefs/launch.md",
+        include_bytes!("../../examples/content-factory/sample-briefs/launch.md"),
+        false,
+    ),
+    (
+        "sample-briefs/pricing.md",
+        include_bytes!("../../examples/content-factory/sample-briefs/pricing.md"),
+        false,
+    ),
+    (
+        "sample-briefs/tiny.md",
+        include_bytes!("../../examples/content-factory/sample-briefs/tiny.md"),
+        false,
+    ),
+    (
+        ".gitignore",
+        include_bytes!("../../examples/content-factory/.gitignore"),
+        false,
+    ),
+];
+
+pub fn run(dir: Option<PathBuf>) -> Result<u8> {
+    let dir = match dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("baton-demo-{}", std::process::id())),
+    };
+    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+        bail!(
+            "{} is not empty; give `baton demo` a new folder",
+            dir.display()
+        );
+    }
+    let ws = write_workspace(&dir, EXAMPLE)?;
+    let st = Style::stdout();
+    println!(
+        "{} the content-factory example in {}",
+        st.bold("baton demo:"),
+        ws.root.display()
+    );
+    println!("  outliner → drafter → reviewer → publisher, each a shell script in agents/\n");
+
+    let mut briefs: Vec<PathBuf> = std::fs::read_dir(ws.root.join("sample-briefs"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    briefs.sort();
+    for brief in &briefs {
+        super::drop::run(&ws, brief, None, None)?;
+    }
+    let cfg = Config::load(&ws)?;
+    let summary = run_daemon(&ws, cfg, true)?;
+
+    println!("\n{}", st.bold("activity feed (baton log):"));
+    let entries = journal::read_all(&ws)?;
+    let mut state = State::default();
+    for entry in &entries {
+        state.apply(entry);
+        if let Some(line) = feed_line(&state, entry, st) {
+            println!("  {line}");
+        }
+    }
+    println!("\n{}", st.bold("published:"));
+    let published = ws.root.join("published");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&published)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    for f in &files {
+        println!("  {}", f.display());
+    }
+    if files.is_empty() {
+        println!("  (nothing)");
+    }
+    println!(
+        "\n{} done, {} dead. Explore: baton -w {} status | log | who {}",
+        summary.done,
+        summary.dead,
+        ws.root.display(),
+        files
+            .first()
+            .map_or_else(|| Path::new("published").to_path_buf(), |f| f.clone())
+            .display()
+    );
+    Ok(if summary.dead > 0 { 1 } else { 0 })
+}

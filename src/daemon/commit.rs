@@ -1,0 +1,297 @@
+//! Settling an attempt: commit a successful agent's outputs atomically (DESIGN §4.4), or
+//! record a failure with its retry or death.
+//!
+//! A commit journals its intent (`task.committing`, fsynced) before the first rename, so
+//! a crash mid-commit is rolled forward on restart: either the old or the new file is
+//! at each path, never a part, and the outputs appear once.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::Ctx;
+use super::ingest::{arrive, read_front_matter};
+use crate::config::Agent;
+use crate::journal::{Output, Record, Status, TaskInfo};
+use crate::lock::{self, Mode, PathLock};
+use crate::publish;
+use crate::workspace::RelPath;
+
+/// The name of the optional summary an agent leaves at the root of `$BATON_OUT`.
+pub const RESULT_FILE: &str = "result.toml";
+
+/// An output in the staging tree, bound for `path`.
+struct Staged {
+    path: RelPath,
+    file: PathBuf,
+    hash: String,
+    size: u64,
+}
+
+/// Commits (or holds) the outputs of a successful attempt. A scope violation fails the
+/// attempt instead, committing nothing.
+pub fn settle_success(
+    ctx: &Ctx,
+    task: &TaskInfo,
+    attempt: u32,
+    duration_ms: u64,
+) -> Result<Status> {
+    let agent = &ctx.cfg.agents[&task.agent];
+    let out = ctx.ws.attempt_dir(&task.id, attempt).join("out");
+    let staged = match collect_outputs(ctx, agent, &out) {
+        Ok(staged) => staged,
+        Err(violation) => {
+            let error = format!("scope violation: {violation}; nothing was committed");
+            return settle_failure(ctx, task, attempt, Some(0), error, duration_ms);
+        }
+    };
+    let result = read_result(&out.join(RESULT_FILE));
+    let outputs: Vec<Output> = staged
+        .iter()
+        .map(|s| Output {
+            path: s.path.clone(),
+            hash: s.hash.clone(),
+        })
+        .collect();
+
+    if staged
+        .iter()
+        .any(|s| ctx.cfg.needs_approval(s.path.first()))
+    {
+        let held = Record::Finished {
+            task: task.id.clone(),
+            attempt,
+            status: Status::Held,
+            exit: Some(0),
+            duration_ms,
+            outputs,
+            error: None,
+            result,
+            retry_in_ms: None,
+        };
+        ctx.ledger().append(vec![held], true)?;
+        return Ok(Status::Held);
+    }
+
+    let _locks = lock_all(ctx, staged.iter().map(|s| &s.path))?;
+    ctx.ledger().append(
+        vec![Record::Committing {
+            task: task.id.clone(),
+            attempt,
+            outputs: outputs.clone(),
+        }],
+        true,
+    )?;
+    let mut dirs = BTreeSet::new();
+    let mut fronts = Vec::new();
+    for s in &staged {
+        fronts.push(read_front_matter(&s.file));
+        dirs.extend(publish::replace(&ctx.ws, &s.file, &s.path)?);
+    }
+    publish::sync_dirs(&dirs)?;
+    let mut records: Vec<Record> = staged
+        .iter()
+        .map(|s| Record::Artifact {
+            path: s.path.clone(),
+            hash: s.hash.clone(),
+            size: s.size,
+            by: task.agent.clone(),
+            task: Some(task.id.clone()),
+        })
+        .collect();
+    records.push(Record::Finished {
+        task: task.id.clone(),
+        attempt,
+        status: Status::Done,
+        exit: Some(0),
+        duration_ms,
+        outputs,
+        error: None,
+        result,
+        retry_in_ms: None,
+    });
+    let mut ledger = ctx.ledger();
+    ledger.append(records, true)?;
+    for (s, front) in staged.iter().zip(fronts) {
+        arrive(&mut ledger, ctx, &s.path, &s.hash, Some(&task.id), front)?;
+    }
+    Ok(Status::Done)
+}
+
+/// Records a failed attempt: `failed` with the backoff before the next one, or `dead`
+/// once the agent's retries are spent. The staging tree and logs stay.
+pub fn settle_failure(
+    ctx: &Ctx,
+    task: &TaskInfo,
+    attempt: u32,
+    exit: Option<i32>,
+    error: String,
+    duration_ms: u64,
+) -> Result<Status> {
+    let agent = &ctx.cfg.agents[&task.agent];
+    let failures = task.failures + 1;
+    let (status, retry_in_ms) = if failures > agent.retries {
+        (Status::Dead, None)
+    } else {
+        (
+            Status::Failed,
+            Some(agent.backoff_for(failures).as_millis() as u64),
+        )
+    };
+    let error = match status {
+        Status::Dead => format!(
+            "{error} (attempt {attempt}; {} retries spent)",
+            agent.retries
+        ),
+        _ => error,
+    };
+    let record = Record::Finished {
+        task: task.id.clone(),
+        attempt,
+        status,
+        exit,
+        duration_ms,
+        outputs: Vec::new(),
+        error: Some(error),
+        result: None,
+        retry_in_ms,
+    };
+    ctx.ledger().append(vec![record], true)?;
+    Ok(status)
+}
+
+/// Finishes a commit that a crash interrupted after its intent was journalled. Returns
+/// false when the staged files are gone and the paths do not hold them either: the task
+/// must run again.
+pub fn roll_forward(ctx: &Ctx, task: &TaskInfo) -> Result<bool> {
+    let out = ctx.ws.attempt_dir(&task.id, task.attempt).join("out");
+    let _locks = lock_all(ctx, task.outputs.iter().map(|o| &o.path))?;
+    let mut dirs = BTreeSet::new();
+    let mut sizes = Vec::new();
+    for output in &task.outputs {
+        let target = ctx.ws.abs(&output.path);
+        let staged = out.join(output.path.as_str());
+        let on_disk = publish::hash_file(&target).ok();
+        if on_disk.as_ref().is_some_and(|(h, _)| *h == output.hash) {
+            sizes.push(on_disk.map_or(0, |(_, s)| s));
+            continue; // renamed before the crash
+        }
+        match publish::hash_file(&staged) {
+            Ok((hash, size)) if hash == output.hash => {
+                dirs.extend(publish::replace(&ctx.ws, &staged, &output.path)?);
+                sizes.push(size);
+            }
+            _ => return Ok(false),
+        }
+    }
+    publish::sync_dirs(&dirs)?;
+    let mut records: Vec<Record> = task
+        .outputs
+        .iter()
+        .zip(&sizes)
+        .map(|(o, size)| Record::Artifact {
+            path: o.path.clone(),
+            hash: o.hash.clone(),
+            size: *size,
+            by: task.agent.clone(),
+            task: Some(task.id.clone()),
+        })
+        .collect();
+    records.push(Record::Finished {
+        task: task.id.clone(),
+        attempt: task.attempt,
+        status: Status::Done,
+        exit: Some(0),
+        duration_ms: task.duration_ms.unwrap_or(0),
+        outputs: task.outputs.clone(),
+        error: None,
+        result: None,
+        retry_in_ms: None,
+    });
+    let mut ledger = ctx.ledger();
+    ledger.append(records, true)?;
+    for output in &task.outputs {
+        let front = read_front_matter(&ctx.ws.abs(&output.path));
+        arrive(
+            &mut ledger,
+            ctx,
+            &output.path,
+            &output.hash,
+            Some(&task.id),
+            front,
+        )?;
+    }
+    tracing::info!(task = %task.id, "finished a commit interrupted by a crash");
+    Ok(true)
+}
+
+/// Exclusive locks on every path, taken in sorted order so two committers never
+/// deadlock.
+fn lock_all<'a>(ctx: &Ctx, paths: impl Iterator<Item = &'a RelPath>) -> Result<Vec<PathLock>> {
+    let sorted: BTreeSet<&RelPath> = paths.collect();
+    sorted
+        .into_iter()
+        .map(|p| lock::lock(&ctx.ws, p, Mode::Exclusive))
+        .collect()
+}
+
+/// The staged outputs, hashed and synced, or the first reason they may not be
+/// committed. Hidden and scratch files in the staging tree are ignored.
+fn collect_outputs(ctx: &Ctx, agent: &Agent, out: &Path) -> Result<Vec<Staged>, String> {
+    let mut staged = Vec::new();
+    for entry in walkdir::WalkDir::new(out)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| format!("cannot read the staging tree: {e}"))?;
+        let rel = entry.path().strip_prefix(out).map_err(|e| e.to_string())?;
+        if entry.file_type().is_dir() || rel == Path::new(RESULT_FILE) {
+            continue;
+        }
+        let shown = rel.display();
+        let path = RelPath::from_path(rel).map_err(|e| format!("`{shown}`: {e}"))?;
+        if path.is_ignored() {
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            return Err(format!(
+                "`{path}` is not a regular file (symlinks are never committed)"
+            ));
+        }
+        if !ctx.cfg.is_artifact(&path) {
+            return Err(format!(
+                "`{path}` is not inside a stage (stages: {})",
+                ctx.cfg.stages.join(", ")
+            ));
+        }
+        if !agent.may_write(&path) {
+            return Err(format!(
+                "`{path}` is in stage `{}`, which agent `{}` may not write (writes = [{}])",
+                path.first(),
+                agent.name,
+                agent.writes.join(", ")
+            ));
+        }
+        let file = entry.into_path();
+        let (hash, size) = publish::hash_file(&file).map_err(|e| format!("`{path}`: {e}"))?;
+        publish::fsync_file(&file).map_err(|e| e.to_string())?;
+        staged.push(Staged {
+            path,
+            file,
+            hash,
+            size,
+        });
+    }
+    Ok(staged)
+}
+
+/// `result.toml` as JSON for the journal; an unreadable one is reported inside it.
+fn read_result(path: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(match toml::from_str::<toml::Table>(&text) {
+        Ok(table) => serde_json::to_value(table).unwrap_or(serde_json::Value::Null),
+        Err(e) => serde_json::json!({ "error": format!("{RESULT_FILE}: {}", e.message()) }),
+    })
+}

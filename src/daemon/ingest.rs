@@ -1,0 +1,153 @@
+//! An artifact version arriving in a stage: check it is complete, hash it under the
+//! path's shared lock, attribute it from the journal, and route it.
+//!
+//! Blocking (hashing, locks): runs on tokio's blocking pool.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+
+use super::Ctx;
+use crate::frontmatter::{self, FrontMatter, FrontMatterError};
+use crate::journal::Record;
+use crate::ledger::Ledger;
+use crate::lock::{self, Mode};
+use crate::route::{self, Arrival};
+use crate::workspace::RelPath;
+
+/// What became of an arrival.
+#[derive(Debug, PartialEq)]
+pub enum Ingested {
+    /// Journalled and routed (or already known).
+    Handled,
+    /// A process still holds it open for writing: look again after the settle time.
+    Busy,
+    /// A folder: scan it.
+    Folder,
+    /// Gone, or not a regular file: nothing to do.
+    Nothing,
+}
+
+pub fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
+    let abs = ctx.ws.abs(path);
+    let meta = match std::fs::symlink_metadata(&abs) {
+        Ok(meta) => meta,
+        Err(_) => return Ok(Ingested::Nothing),
+    };
+    if meta.is_dir() {
+        return Ok(Ingested::Folder);
+    }
+    if !meta.is_file() || !ctx.cfg.is_artifact(path) {
+        return Ok(Ingested::Nothing);
+    }
+    if open_for_writing(&abs) {
+        return Ok(Ingested::Busy);
+    }
+    // Writers (`drop`, `write`, the committer) hold the exclusive lock until they have
+    // journalled, so after this the journal knows who wrote what is on disk.
+    let _guard = lock::lock(&ctx.ws, path, Mode::Shared)?;
+    let mut file = match File::open(&abs) {
+        Ok(f) => f,
+        Err(_) => return Ok(Ingested::Nothing),
+    };
+    let (hash, size) =
+        crate::publish::hash_reader(&mut file).with_context(|| format!("reading {path}"))?;
+    let front = read_front_matter(&abs);
+    let mut ledger = ctx.ledger.lock().expect("ledger lock poisoned");
+    ledger.refresh()?;
+    let mut records = Vec::new();
+    let producer = match ledger.state.artifacts.get(path) {
+        Some(known) if known.hash == hash => known.task.clone(),
+        _ => {
+            records.push(Record::Artifact {
+                path: path.clone(),
+                hash: hash.clone(),
+                size,
+                by: "external".into(),
+                task: None,
+            });
+            None
+        }
+    };
+    if !records.is_empty() {
+        ledger.append(records, false)?;
+    }
+    arrive(&mut ledger, ctx, path, &hash, producer.as_deref(), front)?;
+    Ok(Ingested::Handled)
+}
+
+/// Routes a journalled artifact version: queues its tasks or records why not.
+pub fn arrive(
+    ledger: &mut Ledger,
+    ctx: &Ctx,
+    path: &RelPath,
+    hash: &str,
+    producer: Option<&str>,
+    front: Result<Option<FrontMatter>, FrontMatterError>,
+) -> Result<()> {
+    let key = (path.clone(), hash.to_string());
+    if ledger.state.rejected.contains_key(&key) {
+        return Ok(()); // reported once already
+    }
+    let front = match front {
+        Ok(front) => front,
+        Err(e) => {
+            let record = Record::Rejected {
+                path: path.clone(),
+                hash: Some(hash.to_string()),
+                error: e.to_string(),
+            };
+            ledger.append(vec![record], false)?;
+            return Ok(());
+        }
+    };
+    let to = front.as_ref().and_then(|f| f.to.as_deref());
+    let routed = route::route(
+        &ctx.cfg,
+        &ledger.state,
+        &Arrival {
+            path,
+            hash,
+            producer,
+            to,
+        },
+    );
+    ledger.append(routed.records, false)?;
+    Ok(())
+}
+
+/// The front matter of a text file; binary files and files without a fence have none.
+pub fn read_front_matter(path: &Path) -> Result<Option<FrontMatter>, FrontMatterError> {
+    let mut head = Vec::new();
+    let Ok(file) = File::open(path) else {
+        return Ok(None);
+    };
+    // Front matter sits at the top; 1 MiB bounds the read for any sane header.
+    if file.take(1 << 20).read_to_end(&mut head).is_err() || !head.starts_with(b"+++") {
+        return Ok(None);
+    }
+    let text = match std::str::from_utf8(&head) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
+    };
+    frontmatter::parse(text).map(|(fm, _)| fm)
+}
+
+/// Whether some process holds `path` open for writing. A read lease is refused exactly
+/// then (fcntl(2) F_SETLEASE); where leases are unavailable, assume not.
+pub fn open_for_writing(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on an fd we own; F_SETLEASE takes an int argument.
+    let taken = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
+    if taken == 0 {
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return false;
+    }
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
+}

@@ -1,0 +1,233 @@
+//! Running one attempt of one task: the agent protocol (DESIGN §3).
+//!
+//! A runner owns its child process: it starts it in its own process group with the
+//! protocol's environment and a fresh staging tree, waits for it, a timeout or the
+//! daemon's shutdown, stops whatever the agent left running, then settles the attempt.
+
+use std::fs::File;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+use super::{Ctx, commit, process};
+use crate::config::Run;
+use crate::journal::{Record, Status, TaskInfo};
+
+/// One attempt to run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub task: TaskInfo,
+    pub attempt: u32,
+}
+
+/// How an attempt ended, for the scheduler: `None` when the daemon's shutdown
+/// interrupted it (nothing journalled; it runs again at the next start).
+#[derive(Debug)]
+pub struct Ended {
+    pub task: String,
+    pub agent: String,
+    pub status: Option<Status>,
+}
+
+pub async fn run(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) -> Ended {
+    let agent = ctx.cfg.agents[&job.task.agent].clone();
+    let started = Instant::now();
+    let status = match spawn_agent(&ctx, &job).await {
+        Err(e) => {
+            let error = format!("could not start the agent: {e:#}");
+            settle(&ctx, &job, started, move |ctx, task, attempt, ms| {
+                commit::settle_failure(ctx, task, attempt, None, error, ms)
+            })
+            .await
+        }
+        Ok((mut child, pgid)) => {
+            let exit = tokio::select! {
+                status = child.wait() => Some(status),
+                _ = tokio::time::sleep(agent.timeout) => None,
+                _ = stop.wait_for(|stopping| *stopping) => None,
+            };
+            let interrupted = *stop.borrow();
+            match exit {
+                None => {
+                    process::stop_group(pgid, || {
+                        let _ = child.try_wait();
+                    })
+                    .await;
+                    let _ = child.wait().await;
+                    if interrupted {
+                        tracing::info!(task = %job.task.id, "interrupted by shutdown; it runs again at the next start");
+                        None
+                    } else {
+                        let error = format!(
+                            "timed out after {}",
+                            humantime::format_duration(agent.timeout)
+                        );
+                        settle(&ctx, &job, started, move |ctx, task, attempt, ms| {
+                            commit::settle_failure(ctx, task, attempt, None, error, ms)
+                        })
+                        .await
+                    }
+                }
+                Some(Err(e)) => {
+                    let error = format!("lost the agent process: {e}");
+                    settle(&ctx, &job, started, move |ctx, task, attempt, ms| {
+                        commit::settle_failure(ctx, task, attempt, None, error, ms)
+                    })
+                    .await
+                }
+                Some(Ok(status)) => {
+                    process::kill_leftovers(pgid).await;
+                    if *stop.borrow() && !status.success() {
+                        None // killed along with the daemon's shutdown: not the agent's failure
+                    } else if status.success() {
+                        settle(&ctx, &job, started, commit::settle_success).await
+                    } else {
+                        use std::os::unix::process::ExitStatusExt;
+                        let code = status.code();
+                        let error = match (code, status.signal()) {
+                            (Some(75), _) => {
+                                "exited with 75 (EX_TEMPFAIL: try again later)".to_string()
+                            }
+                            (Some(c), _) => format!("exited with status {c}"),
+                            (None, Some(s)) => format!("killed by signal {s}"),
+                            (None, None) => "ended abnormally".to_string(),
+                        };
+                        settle(&ctx, &job, started, move |ctx, task, attempt, ms| {
+                            commit::settle_failure(ctx, task, attempt, code, error, ms)
+                        })
+                        .await
+                    }
+                }
+            }
+        }
+    };
+    Ended {
+        task: job.task.id,
+        agent: job.task.agent,
+        status,
+    }
+}
+
+/// Runs a settle step on the blocking pool; a failure to settle is logged (the task
+/// stays unfinished in the journal and is recovered at the next start).
+async fn settle<F>(ctx: &Arc<Ctx>, job: &Job, started: Instant, f: F) -> Option<Status>
+where
+    F: FnOnce(&Ctx, &TaskInfo, u32, u64) -> Result<Status> + Send + 'static,
+{
+    let ctx = ctx.clone();
+    let job = job.clone();
+    let ms = started.elapsed().as_millis() as u64;
+    let id = job.task.id.clone();
+    match tokio::task::spawn_blocking(move || f(&ctx, &job.task, job.attempt, ms)).await {
+        Ok(Ok(status)) => Some(status),
+        Ok(Err(e)) => {
+            tracing::error!(task = %id, "could not settle the attempt: {e:#}");
+            None
+        }
+        Err(e) => {
+            tracing::error!(task = %id, "settling panicked: {e}");
+            None
+        }
+    }
+}
+
+/// Prepares the attempt's folder and starts the agent; journals `task.started`.
+async fn spawn_agent(ctx: &Arc<Ctx>, job: &Job) -> Result<(Child, u32)> {
+    let ctx2 = ctx.clone();
+    let job2 = job.clone();
+    let mut command = tokio::task::spawn_blocking(move || prepare(&ctx2, &job2)).await??;
+    let child = command
+        .spawn()
+        .with_context(|| format!("starting agent `{}`", job.task.agent))?;
+    let pid = child
+        .id()
+        .context("the agent exited before it could be tracked")?;
+    let start_time = process::start_time(pid).unwrap_or(0);
+    let record = Record::Started {
+        task: job.task.id.clone(),
+        attempt: job.attempt,
+        pid,
+        start_time,
+    };
+    let ctx3 = ctx.clone();
+    tokio::task::spawn_blocking(move || ctx3.ledger().append(vec![record], false)).await??;
+    Ok((child, pid))
+}
+
+/// Creates the attempt's folder (task.json, out/, logs) and builds the command.
+fn prepare(ctx: &Ctx, job: &Job) -> Result<Command> {
+    let task = &job.task;
+    let dir = ctx.ws.attempt_dir(&task.id, job.attempt);
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let task_file = dir.join("task.json");
+    let chain = ctx.chain(task);
+    let doc = serde_json::json!({
+        "task": task.id,
+        "agent": task.agent,
+        "input": task.input,
+        "input_hash": task.input_hash,
+        "parent": task.parent,
+        "depth": task.depth,
+        "attempt": job.attempt,
+        "reason": task.reason,
+        "join": false,
+        "workspace": ctx.ws.root,
+        "out": out,
+        "refs": [],
+        "chain": chain,
+        "children": [],
+    });
+    std::fs::write(&task_file, serde_json::to_vec_pretty(&doc)?)
+        .with_context(|| format!("writing {}", task_file.display()))?;
+    let stdout = File::create(dir.join("stdout.log"))?;
+    let stderr = File::create(dir.join("stderr.log"))?;
+
+    let agent = &ctx.cfg.agents[&task.agent];
+    let mut command = match &agent.run {
+        Run::Shell(script) => {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(script);
+            c
+        }
+        Run::Argv(argv) => {
+            let subst = |arg: &str| {
+                arg.replace("{input}", task.input.as_str())
+                    .replace("{out}", &out.to_string_lossy())
+                    .replace("{task}", &task.id)
+            };
+            let program = subst(&argv[0]);
+            let program = if program.contains('/') && !program.starts_with('/') {
+                ctx.ws.root.join(program)
+            } else {
+                program.into()
+            };
+            let mut c = Command::new(program);
+            c.args(argv[1..].iter().map(|a| subst(a)));
+            c
+        }
+    };
+    command
+        .current_dir(&ctx.ws.root)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .env("BATON_WORKSPACE", &ctx.ws.root)
+        .env("BATON_INPUT", task.input.as_str())
+        .env("BATON_OUT", &out)
+        .env("BATON_TASK", &task.id)
+        .env("BATON_PARENT", task.parent.as_deref().unwrap_or(""))
+        .env("BATON_DEPTH", task.depth.to_string())
+        .env("BATON_AGENT", &task.agent)
+        .env("BATON_ATTEMPT", job.attempt.to_string())
+        .env("BATON_JOIN", "0")
+        .env("BATON_TASK_FILE", &task_file)
+        .env("BATON_BIN", &ctx.baton_bin)
+        .env("PATH", &ctx.agent_path);
+    Ok(command)
+}

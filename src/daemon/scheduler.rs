@@ -1,0 +1,458 @@
+//! The scheduler: one task that owns the daemon's decisions.
+//!
+//! It turns file hints into ingests (after the settle time where a file was written in
+//! place), keeps per-agent queues within each agent's concurrency, starts runners,
+//! times retries, and stops in order. It learns about tasks only from the ledger's dirty
+//! list, whatever queued them: a scan, a commit, or `baton retry` in another process.
+//! Blocking work (hashing, walking, committing) happens on tokio's blocking pool, at most
+//! [`INGEST_WORKERS`] ingest jobs at a time, so a burst of files cannot flood it.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::ingest::{self, Ingested};
+use super::runner::{self, Ended, Job};
+use super::watcher::{Flags, Hint, Watcher};
+use super::{Ctx, Summary};
+use crate::journal::{Status, TaskStatus};
+use crate::workspace::RelPath;
+
+/// Blocking ingest jobs at once; each takes a batch of paths.
+const INGEST_WORKERS: usize = 2;
+const INGEST_BATCH: usize = 64;
+
+/// Work for an ingest worker.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum IngestJob {
+    /// One artifact that is ready.
+    Path(RelPath),
+    /// Walk a folder (`None`: every stage) and ingest what is there.
+    Walk(Option<RelPath>),
+}
+
+/// What a settle timer is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Due {
+    /// A file that was written in place, or found busy: look again.
+    Path(RelPath),
+    /// A folder that appeared: scan it once more, after its watch surely exists.
+    Folder(RelPath),
+}
+
+enum Msg {
+    /// An ingest worker made progress (tasks may have been queued).
+    Progress,
+    /// An ingest worker finished; the paths were busy (open for writing).
+    Ingested {
+        busy: Vec<RelPath>,
+    },
+    Ended(Ended),
+}
+
+/// Deadlines by key, earliest first.
+struct Deadlines<K> {
+    by_time: BTreeSet<(Instant, K)>,
+    by_key: HashMap<K, Instant>,
+}
+
+impl<K: Ord + Hash + Clone> Deadlines<K> {
+    fn new() -> Self {
+        Deadlines {
+            by_time: BTreeSet::new(),
+            by_key: HashMap::new(),
+        }
+    }
+    fn set(&mut self, key: K, at: Instant) {
+        self.remove(&key);
+        self.by_time.insert((at, key.clone()));
+        self.by_key.insert(key, at);
+    }
+    fn remove(&mut self, key: &K) {
+        if let Some(at) = self.by_key.remove(key) {
+            self.by_time.remove(&(at, key.clone()));
+        }
+    }
+    fn contains(&self, key: &K) -> bool {
+        self.by_key.contains_key(key)
+    }
+    fn next(&self) -> Option<Instant> {
+        self.by_time.first().map(|(at, _)| *at)
+    }
+    fn pop_due(&mut self, now: Instant) -> Vec<K> {
+        let mut due = Vec::new();
+        while let Some((at, _)) = self.by_time.first() {
+            if *at > now {
+                break;
+            }
+            let (_, key) = self.by_time.pop_first().expect("first exists");
+            self.by_key.remove(&key);
+            due.push(key);
+        }
+        due
+    }
+    fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+pub struct Scheduler {
+    ctx: Arc<Ctx>,
+    watcher: Watcher,
+    flags: Arc<Flags>,
+    hints: mpsc::Receiver<Hint>,
+    inbox: mpsc::UnboundedReceiver<Msg>,
+    inbox_tx: mpsc::UnboundedSender<Msg>,
+    settling: Deadlines<Due>,
+    retries: Deadlines<String>,
+    ingest_queue: VecDeque<IngestJob>,
+    ingest_queued: HashSet<IngestJob>,
+    ingest_workers: usize,
+    queues: HashMap<String, VecDeque<String>>,
+    queued: HashSet<String>,
+    /// Our runners: task → agent.
+    running: HashMap<String, String>,
+    running_per_agent: HashMap<String, usize>,
+    stop_tx: watch::Sender<bool>,
+    stopping: bool,
+    once: bool,
+    summary: Summary,
+}
+
+impl Scheduler {
+    pub fn new(
+        ctx: Arc<Ctx>,
+        watcher: Watcher,
+        flags: Arc<Flags>,
+        hints: mpsc::Receiver<Hint>,
+        once: bool,
+    ) -> Self {
+        let (inbox_tx, inbox) = mpsc::unbounded_channel();
+        let (stop_tx, _) = watch::channel(false);
+        Scheduler {
+            ctx,
+            watcher,
+            flags,
+            hints,
+            inbox,
+            inbox_tx,
+            settling: Deadlines::new(),
+            retries: Deadlines::new(),
+            ingest_queue: VecDeque::new(),
+            ingest_queued: HashSet::new(),
+            ingest_workers: 0,
+            queues: HashMap::new(),
+            queued: HashSet::new(),
+            running: HashMap::new(),
+            running_per_agent: HashMap::new(),
+            stop_tx,
+            stopping: false,
+            once,
+            summary: Summary::default(),
+        }
+    }
+
+    /// Runs until `shutdown` resolves (then stops runners and waits for them) or, with
+    /// `once`, until nothing is pending.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Summary {
+        let open: Vec<String> = {
+            let ledger = self.ctx.ledger();
+            ledger
+                .state
+                .order
+                .iter()
+                .filter(|id| !ledger.state.tasks[*id].status.is_final())
+                .cloned()
+                .collect()
+        };
+        for id in open {
+            self.consider(&id);
+        }
+        self.enqueue_ingest(IngestJob::Walk(None));
+        tokio::pin!(shutdown);
+        let mut shutdown_fired = false;
+        loop {
+            self.drain_dirty();
+            if !self.stopping {
+                self.start_ingests();
+                self.dispatch();
+            }
+            if self.stopping && self.running.is_empty() && self.ingest_workers == 0 {
+                break;
+            }
+            if self.once && self.idle() {
+                break;
+            }
+            let next = [self.settling.next(), self.retries.next()]
+                .into_iter()
+                .flatten()
+                .min();
+            tokio::select! {
+                biased;
+                _ = &mut shutdown, if !shutdown_fired => {
+                    shutdown_fired = true;
+                    self.begin_stop();
+                }
+                Some(msg) = self.inbox.recv() => self.on_msg(msg),
+                Some(hint) = self.hints.recv(), if !self.stopping => self.on_hint(hint),
+                _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => self.on_timers(),
+            }
+            if self.flags.overflow.swap(false, Ordering::SeqCst) {
+                tracing::warn!("file events were lost (queue overflow); rescanning the stages");
+                self.enqueue_ingest(IngestJob::Walk(None));
+            }
+        }
+        self.summary
+    }
+
+    fn begin_stop(&mut self) {
+        tracing::info!(
+            running = self.running.len(),
+            "stopping: running agents get SIGTERM; their tasks run again at the next start"
+        );
+        self.stopping = true;
+        let _ = self.stop_tx.send(true);
+    }
+
+    /// Nothing queued, running, settling, being ingested or waiting for a retry.
+    fn idle(&self) -> bool {
+        self.ingest_workers == 0
+            && self.ingest_queue.is_empty()
+            && self.settling.is_empty()
+            && self.running.is_empty()
+            && self.queued.is_empty()
+            && self.retries.is_empty()
+    }
+
+    fn on_hint(&mut self, hint: Hint) {
+        let settle = self.ctx.cfg.settle;
+        match hint {
+            Hint::Renamed(path) => {
+                self.settling.remove(&Due::Path(path.clone()));
+                self.enqueue_ingest(IngestJob::Path(path));
+            }
+            Hint::Closed(path) => self.settling.set(Due::Path(path), Instant::now() + settle),
+            Hint::Written(path) => {
+                let due = Due::Path(path);
+                if self.settling.contains(&due) {
+                    self.settling.set(due, Instant::now() + settle);
+                }
+            }
+            Hint::Removed(path) => self.settling.remove(&Due::Path(path)),
+            Hint::Folder(dir) => {
+                self.enqueue_ingest(IngestJob::Walk(Some(dir.clone())));
+                let again = Instant::now() + settle.max(Duration::from_millis(50));
+                self.settling.set(Due::Folder(dir), again);
+            }
+            Hint::Stage(stage) => {
+                if let Err(e) = self.watcher.watch_stage(&stage) {
+                    tracing::warn!("{e:#}");
+                }
+                if let Ok(dir) = RelPath::new(&stage) {
+                    self.enqueue_ingest(IngestJob::Walk(Some(dir)));
+                }
+            }
+            Hint::Rescan => self.enqueue_ingest(IngestJob::Walk(None)),
+            Hint::Journal => {
+                self.flags.journal_seen();
+                if let Err(e) = self.ctx.ledger().refresh() {
+                    tracing::warn!("reading the journal: {e:#}");
+                }
+            }
+        }
+    }
+
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        for due in self.settling.pop_due(now) {
+            match due {
+                Due::Path(path) => self.enqueue_ingest(IngestJob::Path(path)),
+                Due::Folder(dir) => self.enqueue_ingest(IngestJob::Walk(Some(dir))),
+            }
+        }
+        for id in self.retries.pop_due(now) {
+            self.push_queue(&id);
+        }
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Progress => {}
+            Msg::Ingested { busy } => {
+                self.ingest_workers -= 1;
+                let again = Instant::now() + self.ctx.cfg.settle.max(Duration::from_millis(20));
+                for path in busy {
+                    self.settling.set(Due::Path(path), again);
+                }
+            }
+            Msg::Ended(ended) => {
+                self.running.remove(&ended.task);
+                if let Some(n) = self.running_per_agent.get_mut(&ended.agent) {
+                    *n -= 1;
+                }
+                match ended.status {
+                    Some(Status::Done) => self.summary.done += 1,
+                    Some(Status::Dead) => self.summary.dead += 1,
+                    Some(Status::Held) => self.summary.held += 1,
+                    Some(Status::Failed) => self.summary.failed_attempts += 1,
+                    None => {}
+                }
+                if !self.stopping {
+                    self.consider(&ended.task);
+                }
+            }
+        }
+    }
+
+    fn drain_dirty(&mut self) {
+        let dirty = self.ctx.ledger().take_dirty();
+        for id in dirty {
+            self.consider(&id);
+        }
+    }
+
+    /// Brings one task's place in the scheduler in line with its journal state.
+    fn consider(&mut self, id: &str) {
+        if self.running.contains_key(id) {
+            return;
+        }
+        let (status, retry_at) = {
+            let ledger = self.ctx.ledger();
+            match ledger.state.tasks.get(id) {
+                Some(t) => (t.status, t.retry_at),
+                None => return,
+            }
+        };
+        match status {
+            // Running or committing without a runner of ours: left by an earlier daemon
+            // (recovery stopped its process group): run it again.
+            TaskStatus::Queued | TaskStatus::Running | TaskStatus::Committing => {
+                self.retries.remove(&id.to_string());
+                self.push_queue(id);
+            }
+            TaskStatus::Failed => {
+                let wait = retry_at
+                    .and_then(|at| at.duration_since(SystemTime::now()).ok())
+                    .unwrap_or_default();
+                self.retries.set(id.to_string(), Instant::now() + wait);
+            }
+            TaskStatus::Done | TaskStatus::Dead | TaskStatus::Held => {
+                self.retries.remove(&id.to_string());
+            }
+        }
+    }
+
+    fn push_queue(&mut self, id: &str) {
+        if self.queued.contains(id) || self.running.contains_key(id) {
+            return;
+        }
+        let agent = match self.ctx.ledger().state.tasks.get(id) {
+            Some(t) => t.agent.clone(),
+            None => return,
+        };
+        if !self.ctx.cfg.agents.contains_key(&agent) {
+            tracing::warn!(
+                task = id,
+                agent,
+                "the task's agent is no longer in baton.toml; it stays queued"
+            );
+            return;
+        }
+        self.queued.insert(id.to_string());
+        self.queues
+            .entry(agent)
+            .or_default()
+            .push_back(id.to_string());
+    }
+
+    fn dispatch(&mut self) {
+        for (agent, queue) in self.queues.iter_mut() {
+            let limit = self.ctx.cfg.agents.get(agent).map_or(0, |a| a.concurrency);
+            let running = self.running_per_agent.entry(agent.clone()).or_default();
+            while *running < limit {
+                let Some(id) = queue.pop_front() else { break };
+                self.queued.remove(&id);
+                let task = {
+                    let ledger = self.ctx.ledger();
+                    match ledger.state.tasks.get(&id) {
+                        Some(t)
+                            if !matches!(
+                                t.status,
+                                TaskStatus::Done | TaskStatus::Dead | TaskStatus::Held
+                            ) =>
+                        {
+                            t.clone()
+                        }
+                        _ => continue,
+                    }
+                };
+                let job = Job {
+                    attempt: task.attempt + 1,
+                    task,
+                };
+                *running += 1;
+                self.running.insert(id.clone(), agent.clone());
+                let ctx = self.ctx.clone();
+                let tx = self.inbox_tx.clone();
+                let stop = self.stop_tx.subscribe();
+                tokio::spawn(async move {
+                    let ended = runner::run(ctx, job, stop).await;
+                    let _ = tx.send(Msg::Ended(ended));
+                });
+            }
+        }
+    }
+
+    fn enqueue_ingest(&mut self, job: IngestJob) {
+        if self.ingest_queued.insert(job.clone()) {
+            self.ingest_queue.push_back(job);
+        }
+    }
+
+    fn start_ingests(&mut self) {
+        while self.ingest_workers < INGEST_WORKERS && !self.ingest_queue.is_empty() {
+            let n = self.ingest_queue.len().min(INGEST_BATCH);
+            let batch: Vec<IngestJob> = self.ingest_queue.drain(..n).collect();
+            for job in &batch {
+                self.ingest_queued.remove(job);
+            }
+            self.ingest_workers += 1;
+            let ctx = self.ctx.clone();
+            let tx = self.inbox_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let busy = ingest_batch(&ctx, batch, &tx);
+                let _ = tx.send(Msg::Ingested { busy });
+            });
+        }
+    }
+}
+
+/// Ingests a batch of jobs, walking folders; returns the paths still being written.
+fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, tx: &mpsc::UnboundedSender<Msg>) -> Vec<RelPath> {
+    let mut busy = Vec::new();
+    let mut paths: VecDeque<RelPath> = VecDeque::new();
+    for job in batch {
+        match job {
+            IngestJob::Path(p) => paths.push_back(p),
+            IngestJob::Walk(dir) => paths.extend(super::reconcile::list(ctx, dir.as_ref())),
+        }
+    }
+    while let Some(path) = paths.pop_front() {
+        match ingest::ingest(ctx, &path) {
+            Ok(Ingested::Handled) => {
+                let _ = tx.send(Msg::Progress);
+            }
+            Ok(Ingested::Busy) => busy.push(path),
+            Ok(Ingested::Folder) => paths.extend(super::reconcile::list(ctx, Some(&path))),
+            Ok(Ingested::Nothing) => {}
+            Err(e) => tracing::warn!(path = %path, "could not ingest: {e:#}"),
+        }
+    }
+    busy
+}

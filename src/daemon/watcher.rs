@@ -1,0 +1,257 @@
+//! File events as hints (DESIGN §4.1–4.2).
+//!
+//! notify's callback runs on notify's thread: it only classifies an event into a
+//! [`Hint`] and `try_send`s it. It never blocks and never drops: when the channel is full
+//! it raises the overflow flag, which the readiness loop turns into a full rescan, the
+//! same as the kernel queue's own overflow.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context as _, Result};
+use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::journal;
+use crate::workspace::{RelPath, Workspace};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hint {
+    /// Renamed into a stage: complete at once.
+    Renamed(RelPath),
+    /// Its writer closed it: complete once quiet for the settle time.
+    Closed(RelPath),
+    /// Written to: pushes back a pending settle.
+    Written(RelPath),
+    /// A folder appeared inside a stage: scan it (its files' events may be lost).
+    Folder(RelPath),
+    /// A stage folder appeared at the root: watch it and scan it.
+    Stage(String),
+    /// Removed or renamed away.
+    Removed(RelPath),
+    /// Events were lost: reconcile everything.
+    Rescan,
+    /// Another process appended to the journal.
+    Journal,
+}
+
+/// Shared between the callback and the readiness loop.
+#[derive(Default)]
+pub struct Flags {
+    pub overflow: AtomicBool,
+    journal_pending: AtomicBool,
+}
+
+impl Flags {
+    /// Clears the journal flag; call on receiving [`Hint::Journal`].
+    pub fn journal_seen(&self) {
+        self.journal_pending.store(false, Ordering::SeqCst);
+    }
+}
+
+pub struct Watcher {
+    inner: RecommendedWatcher,
+    root: PathBuf,
+}
+
+impl Watcher {
+    /// Watches the root (for stage folders appearing), each stage (recursively) and the
+    /// journal folder.
+    pub fn start(
+        ws: &Workspace,
+        cfg: &Config,
+        tx: mpsc::Sender<Hint>,
+        flags: Arc<Flags>,
+    ) -> Result<Watcher> {
+        let root = ws.root.clone();
+        let stages = cfg.stages.clone();
+        let journal_file = journal::journal_path(ws);
+        let handler = move |event: notify::Result<notify::Event>| {
+            let hints = match event {
+                Ok(event) => classify(&root, &stages, &journal_file, &event),
+                Err(e) => {
+                    tracing::warn!("file watcher error: {e}; rescanning");
+                    vec![Hint::Rescan]
+                }
+            };
+            for hint in hints {
+                if hint == Hint::Journal && flags.journal_pending.swap(true, Ordering::SeqCst) {
+                    continue; // one pending journal hint is enough
+                }
+                if tx.try_send(hint).is_err() {
+                    flags.overflow.store(true, Ordering::SeqCst);
+                }
+            }
+        };
+        let mut inner =
+            notify::recommended_watcher(handler).context("starting the file watcher")?;
+        inner
+            .watch(&ws.root, RecursiveMode::NonRecursive)
+            .with_context(|| format!("watching {}", ws.root.display()))?;
+        inner
+            .watch(&ws.journal_dir(), RecursiveMode::NonRecursive)
+            .with_context(|| format!("watching {}", ws.journal_dir().display()))?;
+        let mut watcher = Watcher {
+            inner,
+            root: ws.root.clone(),
+        };
+        for stage in &cfg.stages {
+            watcher.watch_stage(stage)?;
+        }
+        Ok(watcher)
+    }
+
+    pub fn watch_stage(&mut self, stage: &str) -> Result<()> {
+        let dir = self.root.join(stage);
+        self.inner
+            .watch(&dir, RecursiveMode::Recursive)
+            .with_context(|| format!("watching {}", dir.display()))
+    }
+}
+
+fn classify(
+    root: &Path,
+    stages: &[String],
+    journal_file: &Path,
+    event: &notify::Event,
+) -> Vec<Hint> {
+    if event.need_rescan() {
+        return vec![Hint::Rescan];
+    }
+    let mut hints = Vec::new();
+    for (i, path) in event.paths.iter().enumerate() {
+        if path == journal_file {
+            if matches!(
+                event.kind,
+                EventKind::Modify(ModifyKind::Data(_)) | EventKind::Modify(ModifyKind::Any)
+            ) {
+                hints.push(Hint::Journal);
+            }
+            continue;
+        }
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let Ok(rel) = RelPath::from_path(rel) else {
+            continue;
+        };
+        if !stages.iter().any(|s| s == rel.first()) {
+            continue;
+        }
+        let at_root = !rel.as_str().contains('/');
+        let hint = match event.kind {
+            EventKind::Create(CreateKind::Folder)
+            | EventKind::Modify(ModifyKind::Name(RenameMode::To))
+                if at_root =>
+            {
+                Some(Hint::Stage(rel.as_str().to_string()))
+            }
+            _ if at_root => None,
+            _ if rel.is_ignored() => None,
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(Hint::Closed(rel)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Any)) => {
+                Some(Hint::Renamed(rel))
+            }
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => Some(if i == 0 {
+                Hint::Removed(rel)
+            } else {
+                Hint::Renamed(rel)
+            }),
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)) | EventKind::Remove(_) => {
+                Some(Hint::Removed(rel))
+            }
+            EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => Some(Hint::Written(rel)),
+            EventKind::Create(CreateKind::Folder) => Some(Hint::Folder(rel)),
+            _ => None,
+        };
+        hints.extend(hint);
+    }
+    hints
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::Event;
+
+    fn classify_one(kind: EventKind, paths: &[&str]) -> Vec<Hint> {
+        let mut event = Event::new(kind);
+        for p in paths {
+            event = event.add_path(PathBuf::from(p));
+        }
+        classify(
+            Path::new("/ws"),
+            &["briefs".into()],
+            Path::new("/ws/.baton/journal/journal.jsonl"),
+            &event,
+        )
+    }
+
+    fn rel(s: &str) -> RelPath {
+        RelPath::new(s).unwrap()
+    }
+
+    #[test]
+    fn readiness_events() {
+        assert_eq!(
+            classify_one(
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                &["/ws/briefs/a.md"]
+            ),
+            vec![Hint::Closed(rel("briefs/a.md"))]
+        );
+        assert_eq!(
+            classify_one(
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+                &["/ws/briefs/a.tmp2", "/ws/briefs/a.md"]
+            ),
+            vec![
+                Hint::Removed(rel("briefs/a.tmp2")),
+                Hint::Renamed(rel("briefs/a.md"))
+            ]
+        );
+        assert!(
+            classify_one(
+                EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                &["/ws/briefs/a.md"]
+            )
+            .is_empty()
+        );
+        assert!(
+            classify_one(
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                &["/ws/briefs/.a.swp"]
+            )
+            .is_empty()
+        );
+        assert!(
+            classify_one(
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                &["/ws/other/a.md"]
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn folders_and_stages() {
+        assert_eq!(
+            classify_one(EventKind::Create(CreateKind::Folder), &["/ws/briefs/sub"]),
+            vec![Hint::Folder(rel("briefs/sub"))]
+        );
+        assert_eq!(
+            classify_one(EventKind::Create(CreateKind::Folder), &["/ws/briefs"]),
+            vec![Hint::Stage("briefs".into())]
+        );
+        assert_eq!(
+            classify_one(
+                EventKind::Modify(ModifyKind::Data(notify::event::DataChange::Any)),
+                &["/ws/.baton/journal/journal.jsonl"]
+            ),
+            vec![Hint::Journal]
+        );
+    }
+}

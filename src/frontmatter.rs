@@ -1,0 +1,142 @@
+//! Front matter: optional TOML between `+++` lines at the top of a text artifact
+//! (DESIGN §7). Pure: text in, fields or an error with line and column out.
+
+use serde::Deserialize;
+
+/// The fields baton acts on, and the rest kept as metadata.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct FrontMatter {
+    /// Route the artifact to this agent only.
+    pub to: Option<String>,
+    #[serde(default)]
+    pub refs: Vec<String>,
+    pub reply_to: Option<String>,
+    pub title: Option<String>,
+    #[serde(flatten)]
+    pub extra: toml::Table,
+}
+
+/// A front-matter error, with line and column counted in the whole artifact.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("front matter, line {line}, column {column}: {message}")]
+pub struct FrontMatterError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Splits `text` into its front matter (if any) and the body after it.
+pub fn parse(text: &str) -> Result<(Option<FrontMatter>, &str), FrontMatterError> {
+    let Some(rest) = text.strip_prefix("+++").and_then(strip_line_end) else {
+        return Ok((None, text));
+    };
+    let header_len = text.len() - rest.len();
+    // The closing fence: a line that is exactly `+++`.
+    let mut offset = 0;
+    let (toml_text, body) = loop {
+        let line_end = rest[offset..]
+            .find('\n')
+            .map_or(rest.len(), |i| offset + i + 1);
+        let line = rest[offset..line_end].trim_end_matches(['\n', '\r']);
+        if line == "+++" {
+            break (&rest[..offset], &rest[line_end..]);
+        }
+        if line_end >= rest.len() {
+            return Err(FrontMatterError {
+                line: 1,
+                column: 1,
+                message: "the opening `+++` has no closing `+++` line".into(),
+            });
+        }
+        offset = line_end;
+    };
+    match toml::from_str::<FrontMatter>(toml_text) {
+        Ok(fm) => Ok((Some(fm), body)),
+        Err(e) => {
+            let at = e.span().map_or(0, |s| s.start).min(toml_text.len());
+            let before = &text[..header_len + at];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            Err(FrontMatterError {
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            })
+        }
+    }
+}
+
+fn strip_line_end(s: &str) -> Option<&str> {
+    s.strip_prefix("\r\n").or_else(|| s.strip_prefix('\n'))
+}
+
+/// `text` with `to = "agent"` in its front matter, replacing any earlier `to`.
+pub fn with_to(text: &str, agent: &str) -> Result<String, FrontMatterError> {
+    let (fm, body) = parse(text)?;
+    let mut table = match fm {
+        None => toml::Table::new(),
+        Some(_) => {
+            let header = &text[..text.len() - body.len()];
+            let inner = header
+                .trim_start_matches("+++")
+                .trim_end()
+                .trim_end_matches("+++");
+            inner.parse::<toml::Table>().map_err(|e| FrontMatterError {
+                line: 1,
+                column: 1,
+                message: e.message().to_string(),
+            })?
+        }
+    };
+    table.insert("to".into(), toml::Value::String(agent.into()));
+    Ok(format!(
+        "+++\n{}+++\n{body}",
+        toml::to_string(&table).unwrap_or_default()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn none_without_fence() {
+        assert_eq!(parse("# hi\n").unwrap(), (None, "# hi\n"));
+    }
+
+    #[test]
+    fn fields_and_extra() {
+        let (fm, body) =
+            parse("+++\nto = \"legal\"\nrefs = [\"drafts/a.md\"]\npriority = 2\n+++\nBody\n")
+                .unwrap();
+        let fm = fm.unwrap();
+        assert_eq!(fm.to.as_deref(), Some("legal"));
+        assert_eq!(fm.refs, vec!["drafts/a.md"]);
+        assert_eq!(
+            fm.extra.get("priority").and_then(|v| v.as_integer()),
+            Some(2)
+        );
+        assert_eq!(body, "Body\n");
+    }
+
+    #[test]
+    fn errors_point_into_the_file() {
+        let e = parse("+++\ntitle = \"ok\"\nto = legal\n+++\n").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 6));
+        let e = parse("+++\nto = \"x\"\n").unwrap_err();
+        assert!(e.message.contains("no closing"));
+    }
+
+    #[test]
+    fn with_to_adds_or_replaces() {
+        let t = with_to("Body\n", "legal").unwrap();
+        assert_eq!(parse(&t).unwrap().0.unwrap().to.as_deref(), Some("legal"));
+        let t = with_to("+++\nto = \"a\"\ntitle = \"T\"\n+++\nBody\n", "b").unwrap();
+        let (fm, body) = parse(&t).unwrap();
+        let fm = fm.unwrap();
+        assert_eq!(
+            (fm.to.as_deref(), fm.title.as_deref(), body),
+            (Some("b"), Some("T"), "Body\n")
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! The workspace root and its well-known paths, and [`RelPath`]: a workspace-relative
+//! path that is normalised and provably inside the workspace.
+//!
+//! Every path that crosses a boundary (the journal, the CLI, an agent's outputs) is a
+//! `RelPath`, so "is this inside the workspace?" is answered once, here.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// The name of the config file that marks a workspace root.
+pub const CONFIG_FILE: &str = "baton.toml";
+
+/// A workspace on disk: the root folder and the paths of its state under `.baton/`.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Absolute, canonical root, so every derived path is absolute too.
+    pub root: PathBuf,
+}
+
+impl Workspace {
+    /// Uses `dir` as the root (it must hold `baton.toml`), or, without one, the nearest
+    /// folder upward from the current directory that holds it.
+    pub fn locate(dir: Option<&Path>) -> Result<Workspace> {
+        match dir {
+            Some(dir) => {
+                let root = dir
+                    .canonicalize()
+                    .with_context(|| format!("workspace {}: no such folder", dir.display()))?;
+                if !root.join(CONFIG_FILE).is_file() {
+                    bail!(
+                        "{} holds no {CONFIG_FILE}: not a baton workspace (create one with `baton init {}`)",
+                        dir.display(),
+                        dir.display()
+                    );
+                }
+                Ok(Workspace { root })
+            }
+            None => {
+                let cwd = std::env::current_dir().context("reading the current directory")?;
+                let mut at = cwd.as_path();
+                loop {
+                    if at.join(CONFIG_FILE).is_file() {
+                        return Ok(Workspace {
+                            root: at.to_path_buf(),
+                        });
+                    }
+                    match at.parent() {
+                        Some(parent) => at = parent,
+                        None => bail!(
+                            "no {CONFIG_FILE} in {} or any folder above it: pass -w DIR or create a workspace with `baton init`",
+                            cwd.display()
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A workspace rooted at `root` without checking for `baton.toml` (for `init`).
+    pub fn at(root: PathBuf) -> Workspace {
+        Workspace { root }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join(CONFIG_FILE)
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(".baton")
+    }
+    pub fn journal_dir(&self) -> PathBuf {
+        self.state_dir().join("journal")
+    }
+    pub fn runs_dir(&self) -> PathBuf {
+        self.state_dir().join("runs")
+    }
+    pub fn objects_dir(&self) -> PathBuf {
+        self.state_dir().join("objects")
+    }
+    pub fn locks_dir(&self) -> PathBuf {
+        self.state_dir().join("locks")
+    }
+    /// Scratch space on the workspace's file system, so a rename out of it is atomic.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.state_dir().join("tmp")
+    }
+    pub fn daemon_lock_path(&self) -> PathBuf {
+        self.state_dir().join("daemon.lock")
+    }
+    /// The folder of one attempt of one task: task.json, out/, stdout.log, stderr.log.
+    pub fn attempt_dir(&self, task: &str, attempt: u32) -> PathBuf {
+        self.runs_dir().join(task).join(attempt.to_string())
+    }
+
+    /// The absolute path of a workspace-relative one.
+    pub fn abs(&self, rel: &RelPath) -> PathBuf {
+        self.root.join(rel.as_str())
+    }
+
+    /// Creates the `.baton/` folders that every command may write into.
+    pub fn ensure_state_dirs(&self) -> Result<()> {
+        for dir in [
+            self.journal_dir(),
+            self.runs_dir(),
+            self.objects_dir(),
+            self.locks_dir(),
+            self.tmp_dir(),
+        ] {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Turns a path given on the command line (absolute, or relative to the current
+    /// directory) into a workspace-relative path, refusing anything outside.
+    pub fn rel_from_user(&self, path: &Path) -> Result<RelPath> {
+        let abs = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(path)
+        };
+        let abs = lexical_normalise(&abs);
+        // The root is canonical; the user's path may reach it through a symlinked
+        // prefix (e.g. /tmp -> /private/tmp), so canonicalise its existing parent.
+        let abs = match (abs.parent(), abs.file_name()) {
+            (Some(parent), Some(name)) if parent.exists() => parent
+                .canonicalize()
+                .map(|p| p.join(name))
+                .unwrap_or(abs.clone()),
+            _ => abs,
+        };
+        let rel = abs.strip_prefix(&self.root).map_err(|_| {
+            anyhow::anyhow!(
+                "{} is outside the workspace {}",
+                path.display(),
+                self.root.display()
+            )
+        })?;
+        RelPath::from_path(rel)
+    }
+}
+
+/// Resolves `.` and `..` without touching the file system.
+fn lexical_normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// A normalised workspace-relative path: `/`-separated, no empty, `.` or `..`
+/// components, not absolute, valid UTF-8. Constructing one is the proof that the path
+/// stays inside the workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct RelPath(String);
+
+impl RelPath {
+    pub fn new(s: &str) -> Result<RelPath> {
+        let s = s.strip_prefix("./").unwrap_or(s);
+        if s.is_empty() {
+            bail!("empty path");
+        }
+        if s.starts_with('/') {
+            bail!("{s:?} is absolute; a workspace-relative path was expected");
+        }
+        if s.contains('\\') || s.contains('\0') {
+            bail!("{s:?} contains a backslash or NUL");
+        }
+        let mut parts = Vec::new();
+        for part in s.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => bail!("{s:?} climbs out with `..`; paths must stay inside the workspace"),
+                p => parts.push(p),
+            }
+        }
+        if parts.is_empty() {
+            bail!("{s:?} names the workspace root, not a file");
+        }
+        Ok(RelPath(parts.join("/")))
+    }
+
+    pub fn from_path(path: &Path) -> Result<RelPath> {
+        let s = path
+            .to_str()
+            .with_context(|| format!("{} is not valid UTF-8", path.display()))?;
+        RelPath::new(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first component: for an artifact, its stage.
+    pub fn first(&self) -> &str {
+        self.0.split('/').next().unwrap_or(&self.0)
+    }
+
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+
+    /// Whether any component is hidden or the name marks an editor's scratch file:
+    /// such files are never artifacts (DESIGN §1).
+    pub fn is_ignored(&self) -> bool {
+        let name = self.file_name();
+        self.0.split('/').any(|c| c.starts_with('.'))
+            || name.ends_with(".tmp")
+            || name.ends_with('~')
+            || name.ends_with(".swp")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RelPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RelPath::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_and_refuses_escapes() {
+        assert_eq!(
+            RelPath::new("./briefs//a.md").unwrap().as_str(),
+            "briefs/a.md"
+        );
+        assert_eq!(
+            RelPath::new("briefs/./a.md").unwrap().as_str(),
+            "briefs/a.md"
+        );
+        assert!(RelPath::new("../etc/passwd").is_err());
+        assert!(RelPath::new("briefs/../../x").is_err());
+        assert!(RelPath::new("/etc/passwd").is_err());
+        assert!(RelPath::new("").is_err());
+        assert!(RelPath::new(".").is_err());
+    }
+
+    #[test]
+    fn ignored_names() {
+        for p in [
+            "briefs/.hidden.md",
+            "briefs/.git/x",
+            "briefs/a.tmp",
+            "briefs/a.md~",
+            "briefs/.a.md.swp",
+        ] {
+            assert!(RelPath::new(p).unwrap().is_ignored(), "{p}");
+        }
+        assert!(!RelPath::new("briefs/sub/a.md").unwrap().is_ignored());
+    }
+
+    #[test]
+    fn stage_and_name() {
+        let p = RelPath::new("drafts/sub/launch.md").unwrap();
+        assert_eq!(p.first(), "drafts");
+        assert_eq!(p.file_name(), "launch.md");
+    }
+}
