@@ -115,10 +115,18 @@ impl Workspace {
     /// Turns a path given on the command line (absolute, or relative to the current
     /// directory) into a workspace-relative path, refusing anything outside.
     pub fn rel_from_user(&self, path: &Path) -> Result<RelPath> {
+        // Relative paths are taken from the current folder when it is inside the
+        // workspace, else from the workspace root (`-w DIR who drafts/a.md`).
         let abs = if path.is_absolute() {
             path.to_path_buf()
         } else {
-            std::env::current_dir()?.join(path)
+            let cwd = std::env::current_dir()?;
+            let cwd = cwd.canonicalize().unwrap_or(cwd);
+            if cwd.starts_with(&self.root) {
+                cwd.join(path)
+            } else {
+                self.root.join(path)
+            }
         };
         let abs = lexical_normalise(&abs);
         // The root is canonical; the user's path may reach it through a symlinked

@@ -36,7 +36,8 @@ pub struct Ended {
 pub async fn run(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) -> Ended {
     let agent = ctx.cfg.agents[&job.task.agent].clone();
     let started = Instant::now();
-    let status = match spawn_agent(&ctx, &job).await {
+    let mut job = job;
+    let status = match spawn_agent(&ctx, &mut job).await {
         Err(e) => {
             let error = format!("could not start the agent: {e:#}");
             settle(&ctx, &job, started, move |ctx, task, attempt, ms| {
@@ -136,10 +137,12 @@ where
 }
 
 /// Prepares the attempt's folder and starts the agent; journals `task.started`.
-async fn spawn_agent(ctx: &Arc<Ctx>, job: &Job) -> Result<(Child, u32)> {
+async fn spawn_agent(ctx: &Arc<Ctx>, job: &mut Job) -> Result<(Child, u32)> {
     let ctx2 = ctx.clone();
     let job2 = job.clone();
-    let mut command = tokio::task::spawn_blocking(move || prepare(&ctx2, &job2)).await??;
+    let (mut command, attempt) =
+        tokio::task::spawn_blocking(move || prepare(&ctx2, &job2)).await??;
+    job.attempt = attempt;
     let child = command
         .spawn()
         .with_context(|| format!("starting agent `{}`", job.task.agent))?;
@@ -158,12 +161,26 @@ async fn spawn_agent(ctx: &Arc<Ctx>, job: &Job) -> Result<(Child, u32)> {
     Ok((child, pid))
 }
 
-/// Creates the attempt's folder (task.json, out/, logs) and builds the command.
-fn prepare(ctx: &Ctx, job: &Job) -> Result<Command> {
+/// Claims a fresh attempt folder (task.json, out/, logs) and builds the command.
+/// Returns the attempt number actually used: a folder left by an attempt the journal
+/// never heard of (a crash between start and journalling) is skipped, so a stray
+/// writer from that attempt can never leak into this one.
+fn prepare(ctx: &Ctx, job: &Job) -> Result<(Command, u32)> {
     let task = &job.task;
-    let dir = ctx.ws.attempt_dir(&task.id, job.attempt);
+    let mut attempt = job.attempt;
+    let task_dir = ctx.ws.runs_dir().join(&task.id);
+    std::fs::create_dir_all(&task_dir)
+        .with_context(|| format!("creating {}", task_dir.display()))?;
+    let dir = loop {
+        let dir = ctx.ws.attempt_dir(&task.id, attempt);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => attempt += 1,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    };
     let out = dir.join("out");
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir(&out).with_context(|| format!("creating {}", out.display()))?;
     let task_file = dir.join("task.json");
     let chain = ctx.chain(task);
     let doc = serde_json::json!({
@@ -173,7 +190,7 @@ fn prepare(ctx: &Ctx, job: &Job) -> Result<Command> {
         "input_hash": task.input_hash,
         "parent": task.parent,
         "depth": task.depth,
-        "attempt": job.attempt,
+        "attempt": attempt,
         "reason": task.reason,
         "join": false,
         "workspace": ctx.ws.root,
@@ -224,10 +241,10 @@ fn prepare(ctx: &Ctx, job: &Job) -> Result<Command> {
         .env("BATON_PARENT", task.parent.as_deref().unwrap_or(""))
         .env("BATON_DEPTH", task.depth.to_string())
         .env("BATON_AGENT", &task.agent)
-        .env("BATON_ATTEMPT", job.attempt.to_string())
+        .env("BATON_ATTEMPT", attempt.to_string())
         .env("BATON_JOIN", "0")
         .env("BATON_TASK_FILE", &task_file)
         .env("BATON_BIN", &ctx.baton_bin)
         .env("PATH", &ctx.agent_path);
-    Ok(command)
+    Ok((command, attempt))
 }
