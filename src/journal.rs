@@ -288,6 +288,11 @@ impl Appender {
         Ok((written, foreign))
     }
 
+    /// The bytes of the journal this appender has read or written.
+    pub fn seen_bytes(&self) -> u64 {
+        self.tail.offset
+    }
+
     /// Entries other processes appended since the last look, without taking the lock.
     pub fn poll(&mut self) -> Result<Vec<Entry>> {
         let (entries, _) = self.tail.read_new()?;

@@ -6,7 +6,11 @@
 //! reacts to work from any source (a scan, a commit, `baton retry` in another process)
 //! in one way: by looking at what changed.
 
-use anyhow::Result;
+use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context as _, Result};
 
 use crate::journal::{Appender, Entry, Record, State};
 use crate::workspace::Workspace;
@@ -15,6 +19,21 @@ pub struct Ledger {
     appender: Appender,
     pub state: State,
     dirty: Vec<String>,
+    /// The journal's length as this ledger knows it, for the watcher to tell our own
+    /// appends from other processes'.
+    known_len: Arc<AtomicU64>,
+    sync_file: Arc<File>,
+}
+
+/// Makes everything appended so far durable. Used after the ledger's lock is released,
+/// so an fsync never holds up other appenders.
+#[derive(Clone)]
+pub struct Syncer(Arc<File>);
+
+impl Syncer {
+    pub fn sync(&self) -> Result<()> {
+        self.0.sync_data().context("syncing the journal")
+    }
 }
 
 impl Ledger {
@@ -23,20 +42,27 @@ impl Ledger {
         let mut appender = Appender::open(ws)?;
         let entries = appender.poll()?;
         let state = State::replay(&entries);
+        let sync_file = Arc::new(File::open(crate::journal::journal_path(ws))?);
+        let known_len = Arc::new(AtomicU64::new(appender.seen_bytes()));
         Ok(Ledger {
             appender,
             state,
             dirty: Vec::new(),
+            known_len,
+            sync_file,
         })
     }
 
-    /// Appends `records` (fsynced when `durable`) and applies them; returns them.
-    pub fn append(&mut self, records: Vec<Record>, durable: bool) -> Result<Vec<Entry>> {
+    /// Appends `records` and applies them; returns them. Not yet durable: see
+    /// [`Ledger::syncer`].
+    pub fn append(&mut self, records: Vec<Record>) -> Result<Vec<Entry>> {
         if records.is_empty() {
             self.refresh()?;
             return Ok(Vec::new());
         }
-        let (written, foreign) = self.appender.append(records, durable)?;
+        let (written, foreign) = self.appender.append(records, false)?;
+        self.known_len
+            .store(self.appender.seen_bytes(), Ordering::SeqCst);
         self.apply(&foreign);
         self.apply(&written);
         Ok(written)
@@ -45,8 +71,19 @@ impl Ledger {
     /// Applies what other processes appended since the last look.
     pub fn refresh(&mut self) -> Result<()> {
         let foreign = self.appender.poll()?;
+        self.known_len
+            .store(self.appender.seen_bytes(), Ordering::SeqCst);
         self.apply(&foreign);
         Ok(())
+    }
+
+    pub fn syncer(&self) -> Syncer {
+        Syncer(self.sync_file.clone())
+    }
+
+    /// The journal length this ledger has seen; shared with the watcher.
+    pub fn known_len(&self) -> Arc<AtomicU64> {
+        self.known_len.clone()
     }
 
     fn apply(&mut self, entries: &[Entry]) {

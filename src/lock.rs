@@ -64,6 +64,19 @@ pub fn lock(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<PathLock> {
     Ok(PathLock { _file: file })
 }
 
+/// Waits for the shared lock on `path` if its sidecar exists. A missing sidecar means
+/// no baton writer ever locked the path (writers create and lock it before their rename
+/// makes a file visible), so there is nothing to wait for, and no sidecar is created.
+pub fn lock_shared_if_used(ws: &Workspace, path: &RelPath) -> Result<Option<PathLock>> {
+    let file = match OpenOptions::new().read(true).open(sidecar(ws, path)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("opening the lock for {path}")),
+    };
+    fs4::FileExt::lock_shared(&file).with_context(|| format!("locking {path}"))?;
+    Ok(Some(PathLock { _file: file }))
+}
+
 /// Takes the lock if nobody holds a conflicting one.
 pub fn try_lock(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<Option<PathLock>> {
     let file = open_sidecar(ws, path)?;

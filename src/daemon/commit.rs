@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::Ctx;
-use super::ingest::{arrive, read_front_matter};
+use super::ingest::{read_front_matter, routing};
 use crate::config::Agent;
+use crate::frontmatter::{FrontMatter, FrontMatterError};
 use crate::journal::{Output, Record, Status, TaskInfo};
 use crate::lock::{self, Mode, PathLock};
 use crate::publish;
@@ -55,38 +56,42 @@ pub fn settle_success(
         })
         .collect();
 
+    let finished = |status| Record::Finished {
+        task: task.id.clone(),
+        attempt,
+        status,
+        exit: Some(0),
+        duration_ms,
+        outputs: outputs.clone(),
+        error: None,
+        result: result.clone(),
+        retry_in_ms: None,
+    };
     if staged
         .iter()
         .any(|s| ctx.cfg.needs_approval(s.path.first()))
     {
-        let held = Record::Finished {
-            task: task.id.clone(),
-            attempt,
-            status: Status::Held,
-            exit: Some(0),
-            duration_ms,
-            outputs,
-            error: None,
-            result,
-            retry_in_ms: None,
-        };
-        ctx.ledger().append(vec![held], true)?;
+        ctx.append(vec![finished(Status::Held)], true)?;
         return Ok(Status::Held);
+    }
+    if staged.is_empty() {
+        // Nothing to commit: if this record is lost with the page cache, the task
+        // runs once more, which changes nothing.
+        ctx.append(vec![finished(Status::Done)], false)?;
+        return Ok(Status::Done);
     }
 
     let _locks = lock_all(ctx, staged.iter().map(|s| &s.path))?;
-    ctx.ledger().append(
-        vec![Record::Committing {
-            task: task.id.clone(),
-            attempt,
-            outputs: outputs.clone(),
-        }],
-        true,
-    )?;
+    let intent = Record::Committing {
+        task: task.id.clone(),
+        attempt,
+        outputs: outputs.clone(),
+    };
+    ctx.append(vec![intent], true)?;
     let mut dirs = BTreeSet::new();
-    let mut fronts = Vec::new();
+    let mut arrivals = Vec::new();
     for s in &staged {
-        fronts.push(read_front_matter(&s.file));
+        arrivals.push((s.path.clone(), s.hash.clone(), read_front_matter(&s.file)));
         dirs.extend(publish::replace(&ctx.ws, &s.file, &s.path)?);
     }
     publish::sync_dirs(&dirs)?;
@@ -100,23 +105,37 @@ pub fn settle_success(
             task: Some(task.id.clone()),
         })
         .collect();
-    records.push(Record::Finished {
-        task: task.id.clone(),
-        attempt,
-        status: Status::Done,
-        exit: Some(0),
-        duration_ms,
-        outputs,
-        error: None,
-        result,
-        retry_in_ms: None,
-    });
-    let mut ledger = ctx.ledger();
-    ledger.append(records, true)?;
-    for (s, front) in staged.iter().zip(fronts) {
-        arrive(&mut ledger, ctx, &s.path, &s.hash, Some(&task.id), front)?;
-    }
+    records.push(finished(Status::Done));
+    journal_commit(ctx, records, &task.id, arrivals)?;
     Ok(Status::Done)
+}
+
+/// An output to route once committed: path, hash, front matter.
+type Arrival = (
+    RelPath,
+    String,
+    Result<Option<FrontMatter>, FrontMatterError>,
+);
+
+/// Journals a commit and routes its outputs in one critical section, then makes it
+/// durable: a commit is acknowledged only once it is on disk.
+fn journal_commit(
+    ctx: &Ctx,
+    records: Vec<Record>,
+    task: &str,
+    arrivals: Vec<Arrival>,
+) -> Result<()> {
+    let syncer = {
+        let mut ledger = ctx.ledger();
+        ledger.append(records)?;
+        let routed: Vec<Record> = arrivals
+            .into_iter()
+            .flat_map(|(path, hash, front)| routing(&ledger, ctx, &path, &hash, Some(task), front))
+            .collect();
+        ledger.append(routed)?;
+        ledger.syncer()
+    };
+    syncer.sync()
 }
 
 /// Records a failed attempt: `failed` with the backoff before the next one, or `dead`
@@ -157,7 +176,7 @@ pub fn settle_failure(
         result: None,
         retry_in_ms,
     };
-    ctx.ledger().append(vec![record], true)?;
+    ctx.append(vec![record], false)?;
     Ok(status)
 }
 
@@ -209,19 +228,18 @@ pub fn roll_forward(ctx: &Ctx, task: &TaskInfo) -> Result<bool> {
         result: None,
         retry_in_ms: None,
     });
-    let mut ledger = ctx.ledger();
-    ledger.append(records, true)?;
-    for output in &task.outputs {
-        let front = read_front_matter(&ctx.ws.abs(&output.path));
-        arrive(
-            &mut ledger,
-            ctx,
-            &output.path,
-            &output.hash,
-            Some(&task.id),
-            front,
-        )?;
-    }
+    let arrivals = task
+        .outputs
+        .iter()
+        .map(|o| {
+            (
+                o.path.clone(),
+                o.hash.clone(),
+                read_front_matter(&ctx.ws.abs(&o.path)),
+            )
+        })
+        .collect();
+    journal_commit(ctx, records, &task.id, arrivals)?;
     tracing::info!(task = %task.id, "finished a commit interrupted by a crash");
     Ok(true)
 }

@@ -14,7 +14,7 @@ use super::Ctx;
 use crate::frontmatter::{self, FrontMatter, FrontMatterError};
 use crate::journal::Record;
 use crate::ledger::Ledger;
-use crate::lock::{self, Mode};
+use crate::lock;
 use crate::route::{self, Arrival};
 use crate::workspace::RelPath;
 
@@ -48,15 +48,13 @@ pub fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
     }
     // Writers (`drop`, `write`, the committer) hold the exclusive lock until they have
     // journalled, so after this the journal knows who wrote what is on disk.
-    let _guard = lock::lock(&ctx.ws, path, Mode::Shared)?;
-    let mut file = match File::open(&abs) {
-        Ok(f) => f,
-        Err(_) => return Ok(Ingested::Nothing),
+    let _guard = lock::lock_shared_if_used(&ctx.ws, path)?;
+    let Ok(mut file) = File::open(&abs) else {
+        return Ok(Ingested::Nothing);
     };
-    let (hash, size) =
-        crate::publish::hash_reader(&mut file).with_context(|| format!("reading {path}"))?;
-    let front = read_front_matter(&abs);
-    let mut ledger = ctx.ledger.lock().expect("ledger lock poisoned");
+    let (hash, size, head) = read_hashed(&mut file).with_context(|| format!("reading {path}"))?;
+    let front = front_matter_of(&head);
+    let mut ledger = ctx.ledger();
     ledger.refresh()?;
     let mut records = Vec::new();
     let producer = match ledger.state.artifacts.get(path) {
@@ -72,51 +70,78 @@ pub fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
             None
         }
     };
-    if !records.is_empty() {
-        ledger.append(records, false)?;
-    }
-    arrive(&mut ledger, ctx, path, &hash, producer.as_deref(), front)?;
+    records.extend(routing(
+        &ledger,
+        ctx,
+        path,
+        &hash,
+        producer.as_deref(),
+        front,
+    ));
+    ledger.append(records)?;
     Ok(Ingested::Handled)
 }
 
-/// Routes a journalled artifact version: queues its tasks or records why not.
-pub fn arrive(
-    ledger: &mut Ledger,
+/// What to journal for a journalled artifact version: its tasks, or why none.
+pub fn routing(
+    ledger: &Ledger,
     ctx: &Ctx,
     path: &RelPath,
     hash: &str,
     producer: Option<&str>,
     front: Result<Option<FrontMatter>, FrontMatterError>,
-) -> Result<()> {
-    let key = (path.clone(), hash.to_string());
-    if ledger.state.rejected.contains_key(&key) {
-        return Ok(()); // reported once already
+) -> Vec<Record> {
+    if ledger
+        .state
+        .rejected
+        .contains_key(&(path.clone(), hash.to_string()))
+    {
+        return Vec::new(); // reported once already
     }
-    let front = match front {
-        Ok(front) => front,
-        Err(e) => {
-            let record = Record::Rejected {
-                path: path.clone(),
-                hash: Some(hash.to_string()),
-                error: e.to_string(),
-            };
-            ledger.append(vec![record], false)?;
-            return Ok(());
+    match front {
+        Err(e) => vec![Record::Rejected {
+            path: path.clone(),
+            hash: Some(hash.to_string()),
+            error: e.to_string(),
+        }],
+        Ok(front) => {
+            let to = front.as_ref().and_then(|f| f.to.as_deref());
+            route::route(
+                &ctx.cfg,
+                &ledger.state,
+                &Arrival {
+                    path,
+                    hash,
+                    producer,
+                    to,
+                },
+            )
+            .records
         }
-    };
-    let to = front.as_ref().and_then(|f| f.to.as_deref());
-    let routed = route::route(
-        &ctx.cfg,
-        &ledger.state,
-        &Arrival {
-            path,
-            hash,
-            producer,
-            to,
-        },
-    );
-    ledger.append(routed.records, false)?;
-    Ok(())
+    }
+}
+
+/// Front matter sits at the top: this much of a file is kept for it.
+const HEAD_BYTES: usize = 1 << 20;
+
+/// Hashes a file in one read, keeping its first [`HEAD_BYTES`] for the front matter.
+fn read_hashed(file: &mut File) -> std::io::Result<(String, u64, Vec<u8>)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        if head.len() < HEAD_BYTES {
+            head.extend_from_slice(&buf[..n.min(HEAD_BYTES - head.len())]);
+        }
+        size += n as u64;
+    }
+    Ok((hasher.finalize().to_hex().to_string(), size, head))
 }
 
 /// The front matter of a text file; binary files and files without a fence have none.
@@ -125,11 +150,17 @@ pub fn read_front_matter(path: &Path) -> Result<Option<FrontMatter>, FrontMatter
     let Ok(file) = File::open(path) else {
         return Ok(None);
     };
-    // Front matter sits at the top; 1 MiB bounds the read for any sane header.
-    if file.take(1 << 20).read_to_end(&mut head).is_err() || !head.starts_with(b"+++") {
+    if file.take(HEAD_BYTES as u64).read_to_end(&mut head).is_err() {
         return Ok(None);
     }
-    let text = match std::str::from_utf8(&head) {
+    front_matter_of(&head)
+}
+
+fn front_matter_of(head: &[u8]) -> Result<Option<FrontMatter>, FrontMatterError> {
+    if !head.starts_with(b"+++") {
+        return Ok(None);
+    }
+    let text = match std::str::from_utf8(head) {
         Ok(t) => t,
         Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
     };

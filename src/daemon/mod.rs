@@ -14,8 +14,10 @@ pub mod process;
 pub mod reconcile;
 pub mod runner;
 pub mod scheduler;
+pub mod spare;
 pub mod watcher;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
@@ -27,8 +29,8 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::config::Config;
-use crate::journal::{TaskInfo, TaskStatus};
+use crate::config::{Config, Run};
+use crate::journal::{Record, TaskInfo, TaskStatus};
 use crate::ledger::Ledger;
 use crate::workspace::Workspace;
 
@@ -42,6 +44,10 @@ pub struct Ctx {
     pub baton_bin: PathBuf,
     /// `PATH` for agents: the baton binary's folder first.
     pub agent_path: OsString,
+    /// Bare program names resolved on `agent_path` at start.
+    programs: HashMap<String, PathBuf>,
+    /// Attempt folders made ahead of need.
+    pub spares: Arc<spare::Spares>,
 }
 
 impl Ctx {
@@ -49,6 +55,35 @@ impl Ctx {
         self.ledger
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The absolute path to start `program` by: relative to the root if it holds a
+    /// `/`, else found on the agents' `PATH`. Resolving it here, not in the child, lets
+    /// std start the agent with posix_spawn (vfork) instead of forking the daemon,
+    /// which it must do when the child's `PATH` differs from ours.
+    pub fn program(&self, program: &str) -> PathBuf {
+        if program.contains('/') {
+            return self.ws.root.join(program);
+        }
+        self.programs
+            .get(program)
+            .cloned()
+            .or_else(|| find_on_path(program, &self.agent_path))
+            .unwrap_or_else(|| PathBuf::from(program))
+    }
+
+    /// Appends `records`; with `durable`, returns only once they are on disk. The
+    /// fsync happens after the ledger's lock is released.
+    pub fn append(&self, records: Vec<Record>, durable: bool) -> Result<()> {
+        let syncer = {
+            let mut ledger = self.ledger();
+            ledger.append(records)?;
+            ledger.syncer()
+        };
+        if durable {
+            syncer.sync()?;
+        }
+        Ok(())
     }
 
     /// The task's ancestors, nearest first, for task.json.
@@ -156,27 +191,57 @@ pub async fn run(
     }
     agent_path
         .push(std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()));
+    let mut programs = HashMap::new();
+    let bare = cfg.agents.values().map(|a| match &a.run {
+        Run::Argv(argv) => argv[0].as_str(),
+        Run::Shell(_) => "sh",
+    });
+    for program in bare.filter(|p| !p.contains('/') && !p.contains('{')) {
+        if let Some(path) = find_on_path(program, &agent_path) {
+            programs.insert(program.to_string(), path);
+        }
+    }
     let ledger = Ledger::open(&ws)?;
+    let ws_spare_dir = ws.state_dir().join("spare");
+    std::fs::create_dir_all(&ws_spare_dir)
+        .with_context(|| format!("creating {}", ws_spare_dir.display()))?;
     let ctx = Arc::new(Ctx {
         ws,
         cfg,
         ledger: Mutex::new(ledger),
         baton_bin,
         agent_path,
+        programs,
+        spares: spare::Spares::open(ws_spare_dir),
     });
 
+    ctx.spares.refill_in_background();
     let recovery_ctx = ctx.clone();
     tokio::task::spawn_blocking(move || recover(&recovery_ctx)).await??;
 
     // Watch before the first scan, so nothing falls between the two.
     let (hint_tx, hint_rx) = mpsc::channel(8192);
-    let flags = Arc::new(watcher::Flags::default());
+    let flags = Arc::new(watcher::Flags::new(ctx.ledger().known_len()));
     let watcher = watcher::Watcher::start(&ctx.ws, &ctx.cfg, hint_tx, flags.clone())?;
     tracing::info!(workspace = %ctx.ws.root.display(), agents = ctx.cfg.agents.len(), "daemon started");
-    let summary = scheduler::Scheduler::new(ctx, watcher, flags, hint_rx, opts.once)
+    let summary = scheduler::Scheduler::new(ctx.clone(), watcher, flags, hint_rx, opts.once)
         .run(shutdown)
         .await;
+    // Records that were not synced one by one (no commit depended on them) reach the
+    // disk now, not whenever the kernel gets to them.
+    ctx.ledger().syncer().sync()?;
     Ok(summary)
+}
+
+/// The first executable file named `program` in the folders of `path`.
+fn find_on_path(program: &str, path: &OsString) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// Cleans up after a daemon that died: stops the process groups of agents it left

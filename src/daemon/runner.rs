@@ -51,6 +51,8 @@ pub async fn run(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) -> En
                 _ = tokio::time::sleep(agent.timeout) => None,
                 _ = stop.wait_for(|stopping| *stopping) => None,
             };
+            // Now, not at the start, so making folders never slows an agent's start.
+            ctx.spares.refill_in_background();
             let interrupted = *stop.borrow();
             match exit {
                 None => {
@@ -136,28 +138,34 @@ where
     }
 }
 
-/// Prepares the attempt's folder and starts the agent; journals `task.started`.
+/// Prepares the attempt's folder, starts the agent and journals `task.started`, in one
+/// trip to the blocking pool.
 async fn spawn_agent(ctx: &Arc<Ctx>, job: &mut Job) -> Result<(Child, u32)> {
-    let ctx2 = ctx.clone();
+    let ctx = ctx.clone();
     let job2 = job.clone();
-    let (mut command, attempt) =
-        tokio::task::spawn_blocking(move || prepare(&ctx2, &job2)).await??;
+    let (child, pid, attempt) =
+        tokio::task::spawn_blocking(move || -> Result<(Child, u32, u32)> {
+            let (mut command, attempt) = prepare(&ctx, &job2)?;
+            tracing::debug!(task = %job2.task.id, "prepared");
+            let child = command
+                .spawn()
+                .with_context(|| format!("starting agent `{}`", job2.task.agent))?;
+            let pid = child
+                .id()
+                .context("the agent exited before it could be tracked")?;
+            tracing::debug!(task = %job2.task.id, pid, "spawned");
+            let start_time = process::start_time(pid).unwrap_or(0);
+            let started = Record::Started {
+                task: job2.task.id.clone(),
+                attempt,
+                pid,
+                start_time,
+            };
+            ctx.append(vec![started], false)?;
+            Ok((child, pid, attempt))
+        })
+        .await??;
     job.attempt = attempt;
-    let child = command
-        .spawn()
-        .with_context(|| format!("starting agent `{}`", job.task.agent))?;
-    let pid = child
-        .id()
-        .context("the agent exited before it could be tracked")?;
-    let start_time = process::start_time(pid).unwrap_or(0);
-    let record = Record::Started {
-        task: job.task.id.clone(),
-        attempt: job.attempt,
-        pid,
-        start_time,
-    };
-    let ctx3 = ctx.clone();
-    tokio::task::spawn_blocking(move || ctx3.ledger().append(vec![record], false)).await??;
     Ok((child, pid))
 }
 
@@ -169,18 +177,24 @@ fn prepare(ctx: &Ctx, job: &Job) -> Result<(Command, u32)> {
     let task = &job.task;
     let mut attempt = job.attempt;
     let task_dir = ctx.ws.runs_dir().join(&task.id);
-    std::fs::create_dir_all(&task_dir)
-        .with_context(|| format!("creating {}", task_dir.display()))?;
-    let dir = loop {
-        let dir = ctx.ws.attempt_dir(&task.id, attempt);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => break dir,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => attempt += 1,
-            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
-        }
+    let (dir, fresh) = if attempt == 1 && ctx.spares.install(&task_dir) {
+        (ctx.ws.attempt_dir(&task.id, 1), false)
+    } else {
+        std::fs::create_dir_all(&task_dir)
+            .with_context(|| format!("creating {}", task_dir.display()))?;
+        let dir = loop {
+            let dir = ctx.ws.attempt_dir(&task.id, attempt);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => break dir,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => attempt += 1,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+            }
+        };
+        std::fs::create_dir(dir.join("out"))
+            .with_context(|| format!("creating {}", dir.join("out").display()))?;
+        (dir, true)
     };
     let out = dir.join("out");
-    std::fs::create_dir(&out).with_context(|| format!("creating {}", out.display()))?;
     let task_file = dir.join("task.json");
     let chain = ctx.chain(task);
     let doc = serde_json::json!({
@@ -199,15 +213,27 @@ fn prepare(ctx: &Ctx, job: &Job) -> Result<(Command, u32)> {
         "chain": chain,
         "children": [],
     });
-    std::fs::write(&task_file, serde_json::to_vec_pretty(&doc)?)
+    // The attempt folder is new (or a skeleton's, whose files are empty): create or
+    // open without O_TRUNC, which would make ext4 flush the file on close.
+    let open_new = |name: &str| -> std::io::Result<File> {
+        let path = dir.join(name);
+        if fresh {
+            File::options().write(true).create_new(true).open(path)
+        } else {
+            File::options().write(true).open(path)
+        }
+    };
+    open_new("task.json")
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &serde_json::to_vec_pretty(&doc)?))
         .with_context(|| format!("writing {}", task_file.display()))?;
-    let stdout = File::create(dir.join("stdout.log"))?;
-    let stderr = File::create(dir.join("stderr.log"))?;
+    let open_log = open_new;
+    let stdout = open_log("stdout.log")?;
+    let stderr = open_log("stderr.log")?;
 
     let agent = &ctx.cfg.agents[&task.agent];
     let mut command = match &agent.run {
         Run::Shell(script) => {
-            let mut c = Command::new("sh");
+            let mut c = Command::new(ctx.program("sh"));
             c.arg("-c").arg(script);
             c
         }
@@ -217,13 +243,7 @@ fn prepare(ctx: &Ctx, job: &Job) -> Result<(Command, u32)> {
                     .replace("{out}", &out.to_string_lossy())
                     .replace("{task}", &task.id)
             };
-            let program = subst(&argv[0]);
-            let program = if program.contains('/') && !program.starts_with('/') {
-                ctx.ws.root.join(program)
-            } else {
-                program.into()
-            };
-            let mut c = Command::new(program);
+            let mut c = Command::new(ctx.program(&subst(&argv[0])));
             c.args(argv[1..].iter().map(|a| subst(a)));
             c
         }

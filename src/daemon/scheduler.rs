@@ -234,6 +234,7 @@ impl Scheduler {
         let settle = self.ctx.cfg.settle;
         match hint {
             Hint::Renamed(path) => {
+                tracing::debug!(%path, "hint: renamed in");
                 self.settling.remove(&Due::Path(path.clone()));
                 self.enqueue_ingest(IngestJob::Path(path));
             }
@@ -392,6 +393,7 @@ impl Scheduler {
                         _ => continue,
                     }
                 };
+                tracing::debug!(task = %id, "dispatching");
                 let job = Job {
                     attempt: task.attempt + 1,
                     task,
@@ -444,8 +446,10 @@ fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, tx: &mpsc::UnboundedSender<Msg
         }
     }
     while let Some(path) = paths.pop_front() {
+        tracing::debug!(%path, "ingesting");
         match ingest::ingest(ctx, &path) {
             Ok(Ingested::Handled) => {
+                tracing::debug!(%path, "ingested");
                 let _ = tx.send(Msg::Progress);
             }
             Ok(Ingested::Busy) => busy.push(path),

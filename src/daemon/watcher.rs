@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context as _, Result};
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
@@ -39,10 +39,22 @@ pub enum Hint {
 }
 
 /// Shared between the callback and the readiness loop.
-#[derive(Default)]
 pub struct Flags {
     pub overflow: AtomicBool,
     journal_pending: AtomicBool,
+    /// The journal length the daemon has read or written: growth beyond it is another
+    /// process's (`baton retry`, `baton drop`); the daemon's own appends are no news.
+    journal_known: Arc<AtomicU64>,
+}
+
+impl Flags {
+    pub fn new(journal_known: Arc<AtomicU64>) -> Flags {
+        Flags {
+            overflow: AtomicBool::new(false),
+            journal_pending: AtomicBool::new(false),
+            journal_known,
+        }
+    }
 }
 
 impl Flags {
@@ -78,8 +90,13 @@ impl Watcher {
                 }
             };
             for hint in hints {
-                if hint == Hint::Journal && flags.journal_pending.swap(true, Ordering::SeqCst) {
-                    continue; // one pending journal hint is enough
+                if hint == Hint::Journal {
+                    let len = std::fs::metadata(&journal_file).map_or(u64::MAX, |m| m.len());
+                    if len <= flags.journal_known.load(Ordering::SeqCst)
+                        || flags.journal_pending.swap(true, Ordering::SeqCst)
+                    {
+                        continue; // our own append, or one pending hint is enough
+                    }
                 }
                 if tx.try_send(hint).is_err() {
                     flags.overflow.store(true, Ordering::SeqCst);

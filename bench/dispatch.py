@@ -1,0 +1,184 @@
+"""Dispatch latency and burst throughput of `baton run` (driven by bench/dispatch.sh).
+
+Latency: a brief renamed into briefs/ → the agent process running (a C agent stamps
+the wall clock first thing in main), over N drops spaced 20 ms apart.
+Burst: M briefs renamed in at once, agent `true`, concurrency 2: tasks per second from
+the first rename to the last `task.finished` journalled, beside `inotifywait -m | xargs
+-P2 true` on the same files in the same run; and the daemon's peak RSS (VmHWM).
+"""
+import argparse, json, os, shutil, signal, subprocess, sys, time
+from datetime import datetime
+
+
+def percentile(values, p):
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+def wait_for(what, limit, cond, interval=0.005):
+    deadline = time.monotonic() + limit
+    while not cond():
+        if time.monotonic() > deadline:
+            sys.exit(f"timed out after {limit}s waiting for {what}")
+        time.sleep(interval)
+
+
+def make_workspace(root, run, concurrency):
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(os.path.join(root, "briefs"))
+    os.makedirs(os.path.join(root, "stamps"))
+    os.makedirs(os.path.join(root, "incoming"))
+    with open(os.path.join(root, "baton.toml"), "w") as f:
+        f.write(f'[workspace]\nstages = ["briefs", "drafts"]\n\n'
+                f'[agents.bench]\non = ["briefs/*.md"]\nrun = {json.dumps(run)}\n'
+                f'concurrency = {concurrency}\nretries = 0\n')
+
+
+def start_daemon(baton, root):
+    log = open(os.path.join(root, "daemon.log"), "w")
+    proc = subprocess.Popen([baton, "-w", root, "run"], stdout=log, stderr=log,
+                            env={**os.environ, "NO_COLOR": "1", "RUST_LOG": "baton=info"})
+    wait_for("the daemon", 10, lambda: "daemon started" in open(os.path.join(root, "daemon.log")).read())
+    return proc
+
+
+def stop_daemon(proc):
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def finished_records(root):
+    path = os.path.join(root, ".baton/journal/journal.jsonl")
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                if '"task.finished"' in line:
+                    out.append(json.loads(line))
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def latency(baton, stamp, work, drops, run):
+    root = os.path.join(work, f"latency{run}")
+    make_workspace(root, [stamp], 4)
+    daemon = start_daemon(baton, root)
+    sent = {}
+    for i in range(drops):
+        name = f"b{i:04d}.md"
+        src = os.path.join(root, "incoming", name)
+        with open(src, "w") as f:
+            f.write(f"brief {i}\n")
+        t0 = time.time_ns()
+        os.rename(src, os.path.join(root, "briefs", name))
+        sent[name] = t0
+        time.sleep(0.02)
+    stamps = os.path.join(root, "stamps")
+    wait_for("all agents to start", 60, lambda: len(os.listdir(stamps)) >= drops)
+    lat = []
+    for name, t0 in sent.items():
+        wait_for(f"stamp {name}", 5, lambda: open(os.path.join(stamps, name)).read().strip() != "")
+        with open(os.path.join(stamps, name)) as f:
+            lat.append((int(f.read().strip()) - t0) / 1e6)
+    stop_daemon(daemon)
+    return percentile(lat, 50), percentile(lat, 99), max(lat)
+
+
+def prepare_burst(root, n):
+    inc = os.path.join(root, "incoming")
+    for i in range(n):
+        with open(os.path.join(inc, f"b{i:05d}.md"), "w") as f:
+            f.write(f"brief {i}\n")
+    return [(os.path.join(inc, f"b{i:05d}.md"), os.path.join(root, "briefs", f"b{i:05d}.md")) for i in range(n)]
+
+
+def rss_peak_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def burst(baton, work, n, run):
+    root = os.path.join(work, f"burst{run}")
+    make_workspace(root, ["true"], 2)
+    moves = prepare_burst(root, n)
+    daemon = start_daemon(baton, root)
+    t0 = time.time_ns()
+    for src, dst in moves:
+        os.rename(src, dst)
+    wait_for(f"{n} tasks", 600, lambda: len(finished_records(root)) >= n, interval=0.05)
+    recs = finished_records(root)
+    last = max(datetime.fromisoformat(r["ts"].replace("Z", "+00:00")).timestamp() for r in recs)
+    rss = rss_peak_kb(daemon.pid)
+    stop_daemon(daemon)
+    done = sum(1 for r in recs if r["status"] == "done")
+    elapsed = last - t0 / 1e9
+    return n / elapsed, elapsed, rss, done
+
+
+def baseline(work, n, run):
+    """The same renames, each starting one `true`, by inotifywait and xargs -P2."""
+    root = os.path.join(work, f"baseline{run}")
+    make_workspace(root, ["true"], 2)
+    moves = prepare_burst(root, n)
+    log = open(os.path.join(root, "watch.log"), "w")
+    watch = subprocess.Popen(["inotifywait", "-m", "-e", "moved_to", "--format", "%f", "briefs"],
+                             cwd=root, stdout=subprocess.PIPE, stderr=log)
+    head = subprocess.Popen(["head", "-n", str(n)], stdin=watch.stdout, stdout=subprocess.PIPE)
+    xargs = subprocess.Popen(["xargs", "-P2", "-n1", "true"], stdin=head.stdout)
+    logpath = os.path.join(root, "watch.log")
+    wait_for("inotifywait", 10, lambda: "Watches established" in open(logpath).read())
+    t0 = time.monotonic()
+    for src, dst in moves:
+        os.rename(src, dst)
+    xargs.wait(timeout=600)
+    elapsed = time.monotonic() - t0
+    watch.kill()
+    watch.wait()
+    return n / elapsed, elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--baton", required=True)
+    ap.add_argument("--stamp", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--drops", type=int, default=200)
+    ap.add_argument("--burst", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs; the table shows medians")
+    args = ap.parse_args()
+
+    has_baseline = shutil.which("inotifywait") is not None
+    runs = []
+    for run in range(args.repeat):
+        p50, p99, worst = latency(args.baton, args.stamp, args.work, args.drops, run)
+        rate, elapsed, rss_kb, done = burst(args.baton, args.work, args.burst, run)
+        base_rate = baseline(args.work, args.burst, run)[0] if has_baseline else float("nan")
+        runs.append((p50, p99, worst, rate, done, base_rate, rate / base_rate, rss_kb))
+        print(f"run {run + 1}/{args.repeat}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, burst {rate:.0f}/s, "
+              f"baseline {base_rate:.0f}/s, ratio {rate / base_rate:.2f}, rss {rss_kb / 1024:.1f} MB", file=sys.stderr)
+    med = lambda i: sorted(r[i] for r in runs)[len(runs) // 2]
+    p50, p99, worst, rate, done, base_rate, ratio, rss_kb = (med(i) for i in range(8))
+
+    print()
+    print(f"{'measure (median of ' + str(args.repeat) + ' runs)':<44} {'value':>12}  {'target':>10}")
+    print("-" * 70)
+    print(f"{'latency p50, rename -> agent running (ms)':<44} {p50:>12.2f}  {'<= 2':>10}")
+    print(f"{'latency p99 (ms)':<44} {p99:>12.2f}  {'<= 5':>10}")
+    print(f"{'latency max (ms)':<44} {worst:>12.2f}  {'':>10}")
+    print(f"{f'burst: {args.burst} x true, concurrency 2 (tasks/s)':<44} {rate:>12.0f}  {'':>10}")
+    print(f"{'  of which done':<44} {done:>12}  {'':>10}")
+    if has_baseline:
+        print(f"{'baseline: inotifywait | xargs -P2 true (/s)':<44} {base_rate:>12.0f}  {'':>10}")
+        print(f"{'ratio baton / baseline (same run)':<44} {ratio:>12.2f}  {'>= 0.75':>10}")
+    else:
+        print("baseline skipped: inotifywait not found (apt-get install inotify-tools)")
+    print(f"{'daemon peak RSS during the burst (MB)':<44} {rss_kb / 1024:>12.1f}  {'<= 64':>10}")
+
+
+if __name__ == "__main__":
+    main()
