@@ -21,6 +21,9 @@ use crate::workspace::Workspace;
 /// Runs the command; returns the exit code for a completed operation.
 pub fn dispatch(cli: Cli) -> Result<u8> {
     let ws = cli.workspace.as_deref();
+    if !matches!(cli.command, Command::Run { .. }) {
+        die_on_broken_pipe();
+    }
     match cli.command {
         Command::Init { dir } => init::run(dir.as_deref().or(ws)),
         Command::Demo { dir } => demo::run(dir),
@@ -48,9 +51,12 @@ pub fn init_logging(cli: &Cli) {
         _ => "baton=warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // A log line that cannot be written (stderr closed) is dropped; the default would
+    // report it with eprintln!, which panics on a closed stderr.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder
@@ -58,6 +64,16 @@ pub fn init_logging(cli: &Cli) {
             .with_target(false)
             .compact()
             .init(),
+    }
+}
+
+/// Restores the default SIGPIPE action, so output into a closed pipe (`baton log | head`)
+/// ends the process quietly like any Unix tool, instead of a panic. Not for the daemon:
+/// a closed log pipe must not kill it mid-commit.
+pub fn die_on_broken_pipe() {
+    // SAFETY: setting a signal disposition to its default; no handler involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

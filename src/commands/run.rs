@@ -1,5 +1,7 @@
 //! `baton run [--once]`: the daemon in the foreground.
 
+use std::io::Write;
+
 use anyhow::{Context as _, Result};
 
 use super::load_config;
@@ -10,7 +12,9 @@ pub fn run(ws: &Workspace, once: bool) -> Result<u8> {
     let cfg = load_config(ws)?;
     let summary = run_daemon(ws, cfg, once)?;
     if once {
-        eprintln!(
+        // A closed stderr is no reason to fail a run that did its work.
+        let _ = writeln!(
+            std::io::stderr(),
             "baton: {} done, {} dead, {} held{}",
             summary.done,
             summary.dead,

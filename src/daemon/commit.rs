@@ -72,12 +72,23 @@ pub fn settle_success(
         .any(|s| ctx.cfg.needs_approval(s.path.first()))
     {
         ctx.append(vec![finished(Status::Held)], true)?;
+        tracing::info!(
+            "{} held {}: outputs wait for `baton approve {}`",
+            task.agent,
+            task.id,
+            task.id
+        );
         return Ok(Status::Held);
     }
     if staged.is_empty() {
         // Nothing to commit: if this record is lost with the page cache, the task
         // runs once more, which changes nothing.
         ctx.append(vec![finished(Status::Done)], false)?;
+        tracing::info!(
+            "{} done {} in {duration_ms} ms, no outputs",
+            task.agent,
+            task.id
+        );
         return Ok(Status::Done);
     }
 
@@ -107,6 +118,13 @@ pub fn settle_success(
         .collect();
     records.push(finished(Status::Done));
     journal_commit(ctx, records, &task.id, arrivals)?;
+    let paths: Vec<&str> = staged.iter().map(|s| s.path.as_str()).collect();
+    tracing::info!(
+        "{} done {} in {duration_ms} ms → {}",
+        task.agent,
+        task.id,
+        paths.join(", ")
+    );
     Ok(Status::Done)
 }
 
@@ -165,6 +183,7 @@ pub fn settle_failure(
         ),
         _ => error,
     };
+    let error_text = error.clone();
     let record = Record::Finished {
         task: task.id.clone(),
         attempt,
@@ -176,6 +195,14 @@ pub fn settle_failure(
         result: None,
         retry_in_ms,
     };
+    match retry_in_ms {
+        Some(ms) => tracing::warn!(
+            "{} failed {} (attempt {attempt}): {error_text}; next attempt in {ms} ms",
+            task.agent,
+            task.id
+        ),
+        None => tracing::warn!("{} dead {}: {error_text}", task.agent, task.id),
+    }
     ctx.append(vec![record], false)?;
     Ok(status)
 }

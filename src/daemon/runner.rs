@@ -31,6 +31,8 @@ pub struct Ended {
     pub task: String,
     pub agent: String,
     pub status: Option<Status>,
+    /// The runner panicked and the attempt could not be recorded.
+    pub panicked: bool,
 }
 
 pub async fn run(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) -> Ended {
@@ -112,6 +114,7 @@ pub async fn run(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) -> En
         task: job.task.id,
         agent: job.task.agent,
         status,
+        panicked: false,
     }
 }
 
@@ -153,7 +156,12 @@ async fn spawn_agent(ctx: &Arc<Ctx>, job: &mut Job) -> Result<(Child, u32)> {
             let pid = child
                 .id()
                 .context("the agent exited before it could be tracked")?;
-            tracing::debug!(task = %job2.task.id, pid, "spawned");
+            tracing::info!(
+                "{} started {} on {} (attempt {attempt}, pid {pid})",
+                job2.task.agent,
+                job2.task.id,
+                job2.task.input
+            );
             let start_time = process::start_time(pid).unwrap_or(0);
             let started = Record::Started {
                 task: job2.task.id.clone(),

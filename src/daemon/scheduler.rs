@@ -304,7 +304,8 @@ impl Scheduler {
                     Some(Status::Failed) => self.summary.failed_attempts += 1,
                     None => {}
                 }
-                if !self.stopping {
+                // After a panic the task is left for the next start, not retried in a loop.
+                if !self.stopping && !ended.panicked {
                     self.consider(&ended.task);
                 }
             }
@@ -394,6 +395,7 @@ impl Scheduler {
                     }
                 };
                 tracing::debug!(task = %id, "dispatching");
+                let id_for_panic = id.clone();
                 let job = Job {
                     attempt: task.attempt + 1,
                     task,
@@ -404,7 +406,31 @@ impl Scheduler {
                 let tx = self.inbox_tx.clone();
                 let stop = self.stop_tx.subscribe();
                 tokio::spawn(async move {
-                    let ended = runner::run(ctx, job, stop).await;
+                    let (task, agent) = (job.task.clone(), job.task.agent.clone());
+                    // A runner that panics must still free its slot, or the scheduler
+                    // would wait for it forever.
+                    let ended = match tokio::spawn(runner::run(ctx.clone(), job, stop)).await {
+                        Ok(ended) => ended,
+                        Err(e) => {
+                            tracing::error!(task = %task.id, "the runner failed: {e}");
+                            let error = format!("internal error: the runner failed: {e}");
+                            let attempt = task.attempt + 1;
+                            let settled = tokio::task::spawn_blocking(move || {
+                                super::commit::settle_failure(&ctx, &task, attempt, None, error, 0)
+                            })
+                            .await;
+                            let status = match settled {
+                                Ok(Ok(status)) => Some(status),
+                                _ => None,
+                            };
+                            Ended {
+                                task: id_for_panic,
+                                agent,
+                                status,
+                                panicked: status.is_none(),
+                            }
+                        }
+                    };
                     let _ = tx.send(Msg::Ended(ended));
                 });
             }
@@ -428,10 +454,28 @@ impl Scheduler {
             let ctx = self.ctx.clone();
             let tx = self.inbox_tx.clone();
             tokio::task::spawn_blocking(move || {
-                let busy = ingest_batch(&ctx, batch, &tx);
-                let _ = tx.send(Msg::Ingested { busy });
+                // Reports back even if ingesting panics, so the worker count stays true.
+                let mut report = IngestReport {
+                    tx: tx.clone(),
+                    busy: Vec::new(),
+                };
+                report.busy = ingest_batch(&ctx, batch, &tx);
             });
         }
+    }
+}
+
+/// Sends `Msg::Ingested` when dropped: at the end of an ingest job, or when it panics.
+struct IngestReport {
+    tx: mpsc::UnboundedSender<Msg>,
+    busy: Vec<RelPath>,
+}
+
+impl Drop for IngestReport {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Ingested {
+            busy: std::mem::take(&mut self.busy),
+        });
     }
 }
 
