@@ -10,6 +10,13 @@ import argparse, json, os, shutil, signal, subprocess, sys, time
 from datetime import datetime
 
 
+def cpu_times():
+    """(steal, total) jiffies from /proc/stat: steal is time the host took from this VM."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
 def percentile(values, p):
     values = sorted(values)
     k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
@@ -155,12 +162,16 @@ def main():
     has_baseline = shutil.which("inotifywait") is not None
     runs = []
     for run in range(args.repeat):
+        steal0, total0 = cpu_times()
         p50, p99, worst = latency(args.baton, args.stamp, args.work, args.drops, run)
         rate, elapsed, rss_kb, done = burst(args.baton, args.work, args.burst, run)
         base_rate = baseline(args.work, args.burst, run)[0] if has_baseline else float("nan")
+        steal1, total1 = cpu_times()
+        steal = 100 * (steal1 - steal0) / max(1, total1 - total0)
         runs.append((p50, p99, worst, rate, done, base_rate, rate / base_rate, rss_kb))
         print(f"run {run + 1}/{args.repeat}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, burst {rate:.0f}/s, "
-              f"baseline {base_rate:.0f}/s, ratio {rate / base_rate:.2f}, rss {rss_kb / 1024:.1f} MB", file=sys.stderr)
+              f"baseline {base_rate:.0f}/s, ratio {rate / base_rate:.2f}, rss {rss_kb / 1024:.1f} MB, "
+              f"host steal {steal:.1f}% of CPU time", file=sys.stderr)
     med = lambda i: sorted(r[i] for r in runs)[len(runs) // 2]
     p50, p99, worst, rate, done, base_rate, ratio, rss_kb = (med(i) for i in range(8))
 

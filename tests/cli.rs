@@ -1235,3 +1235,46 @@ fn regression_a_closed_stderr_does_not_wedge_the_daemon() {
     );
     assert_eq!(ws.files_in("drafts").len(), 6);
 }
+
+#[test]
+fn an_agent_never_runs_more_tasks_at_once_than_its_concurrency() {
+    let ws = TestWorkspace::new(
+        r#"
+[agents.busy]
+on = ["briefs/*.md"]
+run = ["agents/busy.sh"]
+concurrency = 2
+"#,
+    )
+    .agent(
+        "busy",
+        r#"set -eu
+mkdir -p "$BATON_WORKSPACE/running"
+touch "$BATON_WORKSPACE/running/$BATON_TASK"
+ls "$BATON_WORKSPACE/running" | wc -l >> "$BATON_WORKSPACE/overlap.$BATON_TASK"
+sleep 0.15
+rm "$BATON_WORKSPACE/running/$BATON_TASK""#,
+    );
+    for i in 0..8 {
+        ws.write(&format!("briefs/b{i}.md"), &format!("{i}\n"));
+    }
+    ws.run_once(0);
+    let seen: Vec<usize> = fs::read_dir(&ws.root)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("overlap."))
+        .map(|e| {
+            fs::read_to_string(e.path())
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seen.len(), 8);
+    assert!(
+        seen.iter().all(|&n| n <= 2),
+        "more than 2 at once: {seen:?}"
+    );
+    assert!(seen.contains(&2), "never ran 2 at once: {seen:?}");
+}
