@@ -19,7 +19,17 @@ pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
 }
 
 pub fn hash_reader(reader: &mut impl Read) -> io::Result<(String, u64)> {
+    hash_keeping_head(reader, 0).map(|(hash, size, _)| (hash, size))
+}
+
+/// Hashes everything `reader` yields in one pass, keeping its first `keep` bytes (for
+/// the front matter at the top of an artifact).
+pub fn hash_keeping_head(
+    reader: &mut impl Read,
+    keep: usize,
+) -> io::Result<(String, u64, Vec<u8>)> {
     let mut hasher = blake3::Hasher::new();
+    let mut head = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut size = 0u64;
     loop {
@@ -28,9 +38,12 @@ pub fn hash_reader(reader: &mut impl Read) -> io::Result<(String, u64)> {
             break;
         }
         hasher.update(&buf[..n]);
+        if head.len() < keep {
+            head.extend_from_slice(&buf[..n.min(keep - head.len())]);
+        }
         size += n as u64;
     }
-    Ok((hasher.finalize().to_hex().to_string(), size))
+    Ok((hasher.finalize().to_hex().to_string(), size, head))
 }
 
 pub fn fsync_file(path: &Path) -> Result<()> {

@@ -278,6 +278,24 @@ fn copier() -> TestWorkspace {
     TestWorkspace::new(COPIER).agent("copier", COPY_SCRIPT)
 }
 
+/// `gate` fails until the file `open` exists in the workspace root, then writes
+/// drafts/a.md; no retries.
+fn gate() -> TestWorkspace {
+    TestWorkspace::new(
+        r#"
+[agents.gate]
+on = ["briefs/*.md"]
+run = ["agents/gate.sh"]
+writes = ["drafts"]
+retries = 0
+"#,
+    )
+    .agent(
+        "gate",
+        r#"test -f "$BATON_WORKSPACE/open" || exit 1; mkdir -p "$BATON_OUT/drafts"; echo ok > "$BATON_OUT/drafts/a.md""#,
+    )
+}
+
 // ---------------------------------------------------------------------------------
 // §4.1 level-triggered
 
@@ -845,16 +863,7 @@ echo "done on attempt $BATON_ATTEMPT" > "$BATON_OUT/drafts/out.md""#,
 
 #[test]
 fn retry_runs_a_dead_task_again() {
-    let ws = TestWorkspace::new(
-        r#"
-[agents.gate]
-on = ["briefs/*.md"]
-run = ["agents/gate.sh"]
-writes = ["drafts"]
-retries = 0
-"#,
-    )
-    .agent("gate", r#"test -f "$BATON_WORKSPACE/open" || exit 1; mkdir -p "$BATON_OUT/drafts"; echo ok > "$BATON_OUT/drafts/a.md""#);
+    let ws = gate();
     ws.write("briefs/a.md", "x\n");
     ws.run_once(1);
     let task = ws.finished("dead")[0]["task"].as_str().unwrap().to_string();
@@ -877,16 +886,7 @@ retries = 0
 
 #[test]
 fn retry_reaches_a_running_daemon() {
-    let ws = TestWorkspace::new(
-        r#"
-[agents.gate]
-on = ["briefs/*.md"]
-run = ["agents/gate.sh"]
-writes = ["drafts"]
-retries = 0
-"#,
-    )
-    .agent("gate", r#"test -f "$BATON_WORKSPACE/open" || exit 1; mkdir -p "$BATON_OUT/drafts"; echo ok > "$BATON_OUT/drafts/a.md""#);
+    let ws = gate();
     let _daemon = ws.daemon();
     ws.publish("briefs/a.md", "x\n");
     wait_for("the task to die", Duration::from_secs(10), || {

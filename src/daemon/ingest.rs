@@ -52,7 +52,8 @@ pub fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
     let Ok(mut file) = File::open(&abs) else {
         return Ok(Ingested::Nothing);
     };
-    let (hash, size, head) = read_hashed(&mut file).with_context(|| format!("reading {path}"))?;
+    let (hash, size, head) = crate::publish::hash_keeping_head(&mut file, HEAD_BYTES)
+        .with_context(|| format!("reading {path}"))?;
     let front = front_matter_of(&head);
     let mut ledger = ctx.ledger();
     ledger.refresh()?;
@@ -123,26 +124,6 @@ pub fn routing(
 
 /// Front matter sits at the top: this much of a file is kept for it.
 const HEAD_BYTES: usize = 1 << 20;
-
-/// Hashes a file in one read, keeping its first [`HEAD_BYTES`] for the front matter.
-fn read_hashed(file: &mut File) -> std::io::Result<(String, u64, Vec<u8>)> {
-    let mut hasher = blake3::Hasher::new();
-    let mut head = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        if head.len() < HEAD_BYTES {
-            head.extend_from_slice(&buf[..n.min(HEAD_BYTES - head.len())]);
-        }
-        size += n as u64;
-    }
-    Ok((hasher.finalize().to_hex().to_string(), size, head))
-}
 
 /// The front matter of a text file; binary files and files without a fence have none.
 pub fn read_front_matter(path: &Path) -> Result<Option<FrontMatter>, FrontMatterError> {
