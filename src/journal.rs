@@ -213,6 +213,8 @@ pub struct Appender {
     file: File,
     tail: Tail,
     next_seq: u64,
+    /// Rung after each append; `None` for the daemon's own appender.
+    doorbell: Option<PathBuf>,
 }
 
 impl Appender {
@@ -235,7 +237,14 @@ impl Appender {
             file,
             tail,
             next_seq: 1,
+            doorbell: Some(ws.doorbell_dir().join("ring")),
         })
+    }
+
+    /// An appender that does not ring the doorbell: the daemon's own.
+    pub fn quiet(mut self) -> Appender {
+        self.doorbell = None;
+        self
     }
 
     /// Appends `records`, returning them as written and, first, any entries other
@@ -250,6 +259,17 @@ impl Appender {
             .with_context(|| format!("locking the journal {}", self.tail.path.display()))?;
         let result = self.append_locked(records, durable);
         let _ = fs4::FileExt::unlock(&self.file);
+        if let (Ok(_), Some(doorbell)) = (&result, &self.doorbell) {
+            // Closing a file opened for writing is the event the daemon waits for.
+            if let Some(dir) = doorbell.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(doorbell);
+        }
         result
     }
 
@@ -286,11 +306,6 @@ impl Appender {
         }
         self.tail.offset += buf.len() as u64;
         Ok((written, foreign))
-    }
-
-    /// The bytes of the journal this appender has read or written.
-    pub fn seen_bytes(&self) -> u64 {
-        self.tail.offset
     }
 
     /// Entries other processes appended since the last look, without taking the lock.

@@ -8,7 +8,6 @@
 
 use std::fs::File;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context as _, Result};
 
@@ -19,9 +18,6 @@ pub struct Ledger {
     appender: Appender,
     pub state: State,
     dirty: Vec<String>,
-    /// The journal's length as this ledger knows it, for the watcher to tell our own
-    /// appends from other processes'.
-    known_len: Arc<AtomicU64>,
     sync_file: Arc<File>,
 }
 
@@ -39,16 +35,14 @@ impl Syncer {
 impl Ledger {
     /// Opens the journal and replays all of it.
     pub fn open(ws: &Workspace) -> Result<Ledger> {
-        let mut appender = Appender::open(ws)?;
+        let mut appender = Appender::open(ws)?.quiet();
         let entries = appender.poll()?;
         let state = State::replay(&entries);
         let sync_file = Arc::new(File::open(crate::journal::journal_path(ws))?);
-        let known_len = Arc::new(AtomicU64::new(appender.seen_bytes()));
         Ok(Ledger {
             appender,
             state,
             dirty: Vec::new(),
-            known_len,
             sync_file,
         })
     }
@@ -61,8 +55,6 @@ impl Ledger {
             return Ok(Vec::new());
         }
         let (written, foreign) = self.appender.append(records, false)?;
-        self.known_len
-            .store(self.appender.seen_bytes(), Ordering::SeqCst);
         self.apply(&foreign);
         self.apply(&written);
         Ok(written)
@@ -71,19 +63,12 @@ impl Ledger {
     /// Applies what other processes appended since the last look.
     pub fn refresh(&mut self) -> Result<()> {
         let foreign = self.appender.poll()?;
-        self.known_len
-            .store(self.appender.seen_bytes(), Ordering::SeqCst);
         self.apply(&foreign);
         Ok(())
     }
 
     pub fn syncer(&self) -> Syncer {
         Syncer(self.sync_file.clone())
-    }
-
-    /// The journal length this ledger has seen; shared with the watcher.
-    pub fn known_len(&self) -> Arc<AtomicU64> {
-        self.known_len.clone()
     }
 
     fn apply(&mut self, entries: &[Entry]) {

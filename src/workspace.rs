@@ -85,6 +85,12 @@ impl Workspace {
     pub fn tmp_dir(&self) -> PathBuf {
         self.state_dir().join("tmp")
     }
+    /// Touched by other processes after they append to the journal (`drop`, `retry`),
+    /// so a running daemon reads it at once. The daemon watches only this folder, so its
+    /// own appends never wake it.
+    pub fn doorbell_dir(&self) -> PathBuf {
+        self.state_dir().join("doorbell")
+    }
     pub fn daemon_lock_path(&self) -> PathBuf {
         self.state_dir().join("daemon.lock")
     }
@@ -106,6 +112,7 @@ impl Workspace {
             self.objects_dir(),
             self.locks_dir(),
             self.tmp_dir(),
+            self.doorbell_dir(),
         ] {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         }

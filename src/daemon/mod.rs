@@ -221,7 +221,7 @@ pub async fn run(
 
     // Watch before the first scan, so nothing falls between the two.
     let (hint_tx, hint_rx) = mpsc::channel(8192);
-    let flags = Arc::new(watcher::Flags::new(ctx.ledger().known_len()));
+    let flags = Arc::new(watcher::Flags::default());
     let watcher = watcher::Watcher::start(&ctx.ws, &ctx.cfg, hint_tx, flags.clone())?;
     tracing::info!(workspace = %ctx.ws.root.display(), agents = ctx.cfg.agents.len(), "daemon started");
     let summary = scheduler::Scheduler::new(ctx.clone(), watcher, flags, hint_rx, opts.once)

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, Result};
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
@@ -15,7 +15,6 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::journal;
 use crate::workspace::{RelPath, Workspace};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,22 +38,10 @@ pub enum Hint {
 }
 
 /// Shared between the callback and the readiness loop.
+#[derive(Default)]
 pub struct Flags {
     pub overflow: AtomicBool,
     journal_pending: AtomicBool,
-    /// The journal length the daemon has read or written: growth beyond it is another
-    /// process's (`baton retry`, `baton drop`); the daemon's own appends are no news.
-    journal_known: Arc<AtomicU64>,
-}
-
-impl Flags {
-    pub fn new(journal_known: Arc<AtomicU64>) -> Flags {
-        Flags {
-            overflow: AtomicBool::new(false),
-            journal_pending: AtomicBool::new(false),
-            journal_known,
-        }
-    }
 }
 
 impl Flags {
@@ -71,7 +58,7 @@ pub struct Watcher {
 
 impl Watcher {
     /// Watches the root (for stage folders appearing), each stage (recursively) and the
-    /// journal folder.
+    /// journal's doorbell.
     pub fn start(
         ws: &Workspace,
         cfg: &Config,
@@ -80,23 +67,18 @@ impl Watcher {
     ) -> Result<Watcher> {
         let root = ws.root.clone();
         let stages = cfg.stages.clone();
-        let journal_file = journal::journal_path(ws);
+        let doorbell = ws.doorbell_dir();
         let handler = move |event: notify::Result<notify::Event>| {
             let hints = match event {
-                Ok(event) => classify(&root, &stages, &journal_file, &event),
+                Ok(event) => classify(&root, &stages, &doorbell, &event),
                 Err(e) => {
                     tracing::warn!("file watcher error: {e}; rescanning");
                     vec![Hint::Rescan]
                 }
             };
             for hint in hints {
-                if hint == Hint::Journal {
-                    let len = std::fs::metadata(&journal_file).map_or(u64::MAX, |m| m.len());
-                    if len <= flags.journal_known.load(Ordering::SeqCst)
-                        || flags.journal_pending.swap(true, Ordering::SeqCst)
-                    {
-                        continue; // our own append, or one pending hint is enough
-                    }
+                if hint == Hint::Journal && flags.journal_pending.swap(true, Ordering::SeqCst) {
+                    continue; // one pending journal hint is enough
                 }
                 if tx.try_send(hint).is_err() {
                     flags.overflow.store(true, Ordering::SeqCst);
@@ -109,8 +91,8 @@ impl Watcher {
             .watch(&ws.root, RecursiveMode::NonRecursive)
             .with_context(|| format!("watching {}", ws.root.display()))?;
         inner
-            .watch(&ws.journal_dir(), RecursiveMode::NonRecursive)
-            .with_context(|| format!("watching {}", ws.journal_dir().display()))?;
+            .watch(&ws.doorbell_dir(), RecursiveMode::NonRecursive)
+            .with_context(|| format!("watching {}", ws.doorbell_dir().display()))?;
         let mut watcher = Watcher {
             inner,
             root: ws.root.clone(),
@@ -129,21 +111,16 @@ impl Watcher {
     }
 }
 
-fn classify(
-    root: &Path,
-    stages: &[String],
-    journal_file: &Path,
-    event: &notify::Event,
-) -> Vec<Hint> {
+fn classify(root: &Path, stages: &[String], doorbell: &Path, event: &notify::Event) -> Vec<Hint> {
     if event.need_rescan() {
         return vec![Hint::Rescan];
     }
     let mut hints = Vec::new();
     for (i, path) in event.paths.iter().enumerate() {
-        if path == journal_file {
+        if path.starts_with(doorbell) {
             if matches!(
                 event.kind,
-                EventKind::Modify(ModifyKind::Data(_)) | EventKind::Modify(ModifyKind::Any)
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) | EventKind::Create(_)
             ) {
                 hints.push(Hint::Journal);
             }
@@ -202,7 +179,7 @@ mod tests {
         classify(
             Path::new("/ws"),
             &["briefs".into()],
-            Path::new("/ws/.baton/journal/journal.jsonl"),
+            Path::new("/ws/.baton/doorbell"),
             &event,
         )
     }
@@ -265,8 +242,8 @@ mod tests {
         );
         assert_eq!(
             classify_one(
-                EventKind::Modify(ModifyKind::Data(notify::event::DataChange::Any)),
-                &["/ws/.baton/journal/journal.jsonl"]
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                &["/ws/.baton/doorbell/ring"]
             ),
             vec![Hint::Journal]
         );
