@@ -215,7 +215,6 @@ pub async fn run(
         spares: spare::Spares::open(ws_spare_dir),
     });
 
-    ctx.spares.refill_in_background();
     let recovery_ctx = ctx.clone();
     tokio::task::spawn_blocking(move || recover(&recovery_ctx)).await??;
 
@@ -248,6 +247,11 @@ fn find_on_path(program: &str, path: &OsString) -> Option<PathBuf> {
 /// running (recognised by pid and start time) and finishes interrupted commits. The
 /// interrupted tasks themselves are then queued again by the scheduler.
 fn recover(ctx: &Ctx) -> Result<()> {
+    // The first spare attempt folders are made now, before the daemon watches anything,
+    // so the first briefs do not race their making.
+    if let Err(e) = ctx.spares.fill() {
+        tracing::debug!("making spare attempt folders: {e:#}");
+    }
     let stale: Vec<TaskInfo> = {
         let ledger = ctx.ledger();
         ledger

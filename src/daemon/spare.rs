@@ -71,14 +71,15 @@ impl Spares {
         }
         let spares = self.clone();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = spares.refill() {
+            if let Err(e) = spares.fill() {
                 tracing::debug!("making spare attempt folders: {e:#}");
             }
             spares.refilling.store(false, Ordering::SeqCst);
         });
     }
 
-    fn refill(&self) -> Result<()> {
+    /// Fills the pool up, on the calling thread.
+    pub fn fill(&self) -> Result<()> {
         loop {
             let count = self.ready.lock().map(|r| r.len()).unwrap_or(TARGET);
             if count >= TARGET {
