@@ -365,7 +365,14 @@ fn validate_agent(
         Some(c) => c.into_inner() as usize,
         None => 1,
     };
+    let timeout_span = raw.timeout.as_ref().map(|t| t.span());
     let timeout = parse_duration(raw.timeout, Duration::from_secs(600), name, "timeout", err)?;
+    if timeout.is_zero() {
+        return Err(err(
+            timeout_span.unwrap_or(name_span),
+            format!("agent `{name}`: `timeout` must be longer than zero, like \"30s\" or \"10m\""),
+        ));
+    }
     let backoff = parse_duration(raw.backoff, Duration::from_secs(2), name, "backoff", err)?;
 
     let delegates_to = match raw.delegates_to {
@@ -553,6 +560,15 @@ mod tests {
         assert_eq!(
             first_line(e),
             "baton.toml:3:11: agent `a`: bad duration `soon` for `timeout`: expected a number and a unit, like \"30s\", \"10m\" or \"1h\""
+        );
+    }
+
+    #[test]
+    fn zero_timeout() {
+        let e = parse("[agents.a]\nrun = \"true\"\ntimeout = \"0s\"\n").unwrap_err();
+        assert_eq!(
+            first_line(e),
+            "baton.toml:3:11: agent `a`: `timeout` must be longer than zero, like \"30s\" or \"10m\""
         );
     }
 
