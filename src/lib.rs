@@ -19,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod frontmatter;
+pub mod index;
 pub mod journal;
 pub mod ledger;
 pub mod lock;
