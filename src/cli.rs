@@ -87,4 +87,25 @@ pub enum Command {
     },
     /// Run a task again (a failed, dead or done one).
     Retry { task: String },
+    /// Search the workspace (tantivy query syntax: `stage:drafts author:writer "a phrase"`).
+    Search {
+        query: String,
+        #[arg(long)]
+        stage: Option<String>,
+        #[arg(long)]
+        author: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+        /// Drop what does not parse instead of failing.
+        #[arg(long)]
+        lenient: bool,
+    },
+    /// Bring the search index up to date.
+    Index {
+        /// Start from an empty index.
+        #[arg(long)]
+        rebuild: bool,
+    },
 }

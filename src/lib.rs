@@ -35,8 +35,8 @@ pub struct UsageError(pub String);
 
 /// The exit code for an error: 2 for usage and config errors, 1 otherwise (DESIGN §9).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    let usage = err
-        .chain()
-        .any(|e| e.is::<UsageError>() || e.is::<config::ConfigError>());
+    let usage = err.chain().any(|e| {
+        e.is::<UsageError>() || e.is::<config::ConfigError>() || e.is::<index::search::BadQuery>()
+    });
     if usage { 2 } else { 1 }
 }

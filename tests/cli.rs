@@ -1278,3 +1278,140 @@ rm "$BATON_WORKSPACE/running/$BATON_TASK""#,
     );
     assert!(seen.contains(&2), "never ran 2 at once: {seen:?}");
 }
+
+// ---------------------------------------------------------------------------------
+// Search (issue 3; the daemon does not feed the index yet, so each search catches up)
+
+fn search(ws: &TestWorkspace, args: &[&str]) -> (Option<i32>, Vec<Value>) {
+    let mut all = vec!["search", "--json"];
+    all.extend_from_slice(args);
+    let out = ws.baton(&all);
+    let hits = serde_json::from_slice::<Value>(&out.stdout)
+        .map(|v| v["hits"].as_array().cloned().unwrap_or_default())
+        .unwrap_or_default();
+    (out.status.code(), hits)
+}
+
+fn paths(hits: &[Value]) -> Vec<String> {
+    let mut p: Vec<String> = hits
+        .iter()
+        .map(|h| h["path"].as_str().unwrap().to_string())
+        .collect();
+    p.sort();
+    p
+}
+
+#[test]
+fn search_finds_artifacts_with_their_authors_and_filters() {
+    let ws = copier();
+    ws.write(
+        "plan.md",
+        "# Quarterly plan\n\nThe launches happen in spring.\n",
+    );
+    ws.baton(&["drop", ws.path("plan.md").to_str().unwrap()]);
+    ws.run_once(0);
+    let (code, hits) = search(&ws, &["launch"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        paths(&hits),
+        ["briefs/plan.md", "drafts/plan.md"],
+        "stemmed: launch matches launches"
+    );
+    let by: Vec<&str> = hits.iter().map(|h| h["author"].as_str().unwrap()).collect();
+    assert!(by.contains(&"human") && by.contains(&"copier"), "{hits:?}");
+    assert_eq!(
+        paths(&search(&ws, &["launch", "--stage", "drafts"]).1),
+        ["drafts/plan.md"]
+    );
+    assert_eq!(
+        paths(&search(&ws, &["launch", "--author", "COPIER"]).1),
+        ["drafts/plan.md"]
+    );
+    assert_eq!(
+        paths(&search(&ws, &["author:Human AND spring"]).1),
+        ["briefs/plan.md"]
+    );
+    assert_eq!(hits[0]["title"], "Quarterly plan");
+    // Snippets: [markers] off a terminal, spans in JSON.
+    let text = stdout(&ws.baton(&["search", "spring", "--stage", "briefs"]));
+    assert!(text.contains("[spring]"), "{text}");
+    let (_, hits) = search(&ws, &["spring", "--stage", "briefs"]);
+    let snippet = hits[0]["snippet"].as_str().unwrap();
+    let span = &hits[0]["spans"][0];
+    let (s, e) = (
+        span["start"].as_u64().unwrap() as usize,
+        span["end"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(&snippet[s..e], "spring");
+}
+
+#[test]
+fn search_follows_replaced_renamed_and_removed_files() {
+    let ws = copier();
+    ws.write("drafts/note.md", "alpha words\n");
+    assert_eq!(paths(&search(&ws, &["alpha"]).1), ["drafts/note.md"]);
+    ws.write("drafts/note.md", "beta words, longer now\n");
+    assert_eq!(
+        search(&ws, &["alpha"]).0,
+        Some(1),
+        "a replaced file still matches its old text"
+    );
+    assert_eq!(paths(&search(&ws, &["beta"]).1), ["drafts/note.md"]);
+    fs::rename(ws.path("drafts/note.md"), ws.path("drafts/renamed.md")).unwrap();
+    assert_eq!(paths(&search(&ws, &["beta"]).1), ["drafts/renamed.md"]);
+    fs::remove_file(ws.path("drafts/renamed.md")).unwrap();
+    assert_eq!(
+        search(&ws, &["beta"]).0,
+        Some(1),
+        "a removed file left a ghost hit"
+    );
+}
+
+#[test]
+fn a_malformed_query_says_where_it_broke() {
+    let ws = copier();
+    ws.write("drafts/a.md", "launch plan\n");
+    let out = ws.baton(&["search", "launch \"plan"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the quote at column 8 is never closed"),
+        "{}",
+        text(&out)
+    );
+    let lenient = ws.baton(&["search", "--lenient", "launch (plan"]);
+    assert_eq!(lenient.status.code(), Some(0), "{}", text(&lenient));
+    assert_eq!(ws.baton(&["search", "zebra"]).status.code(), Some(1));
+}
+
+#[test]
+fn binary_and_huge_files_are_indexed_by_name_only() {
+    let ws = copier();
+    fs::create_dir_all(ws.path("drafts")).unwrap();
+    fs::write(
+        ws.path("drafts/diagram.png"),
+        b"\x89PNG\r\n\x1a\n\0\0secretword\0",
+    )
+    .unwrap();
+    let mut big = "hugeword ".repeat(2_000_000).into_bytes(); // 18 MB, over the 16 MiB limit
+    big.extend(b"\n");
+    fs::write(ws.path("drafts/big.md"), big).unwrap();
+    ws.write("drafts/ok.md", "a normal secretword note\n");
+    assert_eq!(paths(&search(&ws, &["secretword"]).1), ["drafts/ok.md"]);
+    assert_eq!(search(&ws, &["hugeword"]).0, Some(1));
+    assert_eq!(paths(&search(&ws, &["diagram"]).1), ["drafts/diagram.png"]);
+    assert_eq!(paths(&search(&ws, &["big"]).1), ["drafts/big.md"]);
+}
+
+#[test]
+fn a_schema_version_change_rebuilds_the_index() {
+    let ws = copier();
+    ws.write("drafts/a.md", "launch plan\n");
+    assert_eq!(search(&ws, &["launch"]).0, Some(0));
+    fs::write(ws.path(".baton/index/schema-version"), "0\n").unwrap();
+    let (code, hits) = search(&ws, &["launch"]);
+    assert_eq!(
+        (code, paths(&hits)),
+        (Some(0), vec!["drafts/a.md".to_string()])
+    );
+    assert_eq!(ws.read(".baton/index/schema-version").trim(), "1");
+}

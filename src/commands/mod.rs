@@ -2,11 +2,13 @@
 
 pub mod demo;
 pub mod drop;
+pub mod index;
 pub mod init;
 pub mod log;
 pub mod logs;
 pub mod retry;
 pub mod run;
+pub mod search;
 pub mod status;
 pub mod who;
 
@@ -39,6 +41,23 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Who { path, json } => who::run(&Workspace::locate(ws)?, &path, json),
         Command::Logs { task, attempt } => logs::run(&Workspace::locate(ws)?, &task, attempt),
         Command::Retry { task } => retry::run(&Workspace::locate(ws)?, &task),
+        Command::Search {
+            query,
+            stage,
+            author,
+            limit,
+            json,
+            lenient,
+        } => {
+            let opts = crate::index::search::SearchOptions {
+                stage,
+                author,
+                limit,
+                lenient,
+            };
+            search::run(&Workspace::locate(ws)?, &query, opts, json)
+        }
+        Command::Index { rebuild } => index::run(&Workspace::locate(ws)?, rebuild),
     }
 }
 

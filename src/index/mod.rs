@@ -2,6 +2,10 @@
 //!
 //! - [`schema`]: typed fields and the schema version.
 //! - [`extract`]: what of a file goes into the index (pure).
+//! - [`store`]: opening (or rebuilding) the index and catching it up with the stages.
+//! - [`search`]: answering a query, with snippets.
 
 pub mod extract;
 pub mod schema;
+pub mod search;
+pub mod store;

@@ -34,6 +34,9 @@ pub struct Fields {
     pub meta: Field,
     pub modified: Field,
     pub size: Field,
+    /// blake3 of the content, and mtime in nanoseconds: what a catch-up compares.
+    pub hash: Field,
+    pub mtime_ns: Field,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +84,8 @@ impl IndexSchema {
                     .set_precision(DateTimePrecision::Seconds),
             ),
             size: b.add_u64_field("size", INDEXED | STORED | FAST),
+            hash: b.add_text_field("hash", exact("raw")),
+            mtime_ns: b.add_u64_field("mtime_ns", STORED),
         };
         IndexSchema {
             schema: b.build(),

@@ -1,0 +1,87 @@
+//! `baton search QUERY [--stage S] [--author A] [--limit N] [--json] [--lenient]`.
+//!
+//! Until the daemon keeps the index current, every search first catches the index up
+//! with the stages (size and mtime per file; only changed files are read), so it never
+//! answers from a stale index.
+
+use std::ops::Range;
+
+use anyhow::Result;
+
+use super::{Style, load_config};
+use crate::index::search::{self, Hit, SearchOptions};
+use crate::index::store::{DEFAULT_MAX_FILE_SIZE, Store};
+use crate::journal::{self, State};
+use crate::workspace::Workspace;
+
+pub fn run(ws: &Workspace, query: &str, opts: SearchOptions, as_json: bool) -> Result<u8> {
+    let cfg = load_config(ws)?;
+    let state = State::replay(&journal::read_all(ws)?);
+    let store = Store::open(ws)?;
+    store.catch_up(ws, &cfg.stages, &state, DEFAULT_MAX_FILE_SIZE)?;
+    let hits = search::search(&store, ws, query, &opts)?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "query": query, "hits": hits }))?
+        );
+    } else {
+        let st = Style::stdout();
+        for hit in &hits {
+            print_hit(hit, st);
+        }
+    }
+    Ok(if hits.is_empty() { 1 } else { 0 })
+}
+
+fn print_hit(hit: &Hit, st: Style) {
+    println!(
+        "{}  {}  {}  {}",
+        st.bold(&hit.path),
+        st.dim(&hit.stage),
+        st.cyan(&hit.author),
+        st.dim(&format!("{:.2}", hit.score))
+    );
+    if !hit.snippet.is_empty() {
+        println!(
+            "    {}",
+            highlight(&hit.snippet, &hit.spans, st).replace('\n', " ")
+        );
+    }
+}
+
+/// The snippet with its matches in bold on a terminal, else between `[` and `]`.
+pub fn highlight(snippet: &str, spans: &[Range<usize>], st: Style) -> String {
+    let mut out = String::with_capacity(snippet.len() + spans.len() * 8);
+    let mut at = 0;
+    for span in spans {
+        if span.start < at || span.end > snippet.len() {
+            continue;
+        }
+        out.push_str(&snippet[at..span.start]);
+        let word = &snippet[span.clone()];
+        if st.color {
+            out.push_str(&st.bold(word))
+        } else {
+            out.push_str(&format!("[{word}]"))
+        }
+        at = span.end;
+    }
+    out.push_str(&snippet[at..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_without_colour() {
+        let st = Style { color: false };
+        assert_eq!(
+            highlight("the launch plan", &[Range { start: 4, end: 10 }], st),
+            "the [launch] plan"
+        );
+        assert_eq!(highlight("abc", &[], st), "abc");
+    }
+}

@@ -1,0 +1,191 @@
+//! Answering a query: parse it (errors say what broke; a lenient parse is available),
+//! filter by stage and author, rank by score, and cut snippets from the file on disk.
+
+use std::ops::Range;
+
+use anyhow::Result;
+use serde::Serialize;
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{TantivyDocument, Term};
+
+use super::extract;
+use super::store::{DEFAULT_MAX_FILE_SIZE, Store};
+use crate::workspace::{RelPath, Workspace};
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchOptions {
+    pub stage: Option<String>,
+    pub author: Option<String>,
+    pub limit: usize,
+    /// Parse leniently: drop what does not parse instead of failing.
+    pub lenient: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    pub path: String,
+    pub stage: String,
+    pub author: String,
+    pub task: String,
+    pub title: String,
+    pub score: f32,
+    pub snippet: String,
+    /// Byte ranges of `snippet` that matched.
+    pub spans: Vec<Range<usize>>,
+}
+
+/// A query that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the query does not parse: {message}; check quotes and parentheses, or add --lenient to search for the words as typed"
+)]
+pub struct BadQuery {
+    pub message: String,
+}
+
+pub fn search(
+    store: &Store,
+    ws: &Workspace,
+    query: &str,
+    opts: &SearchOptions,
+) -> Result<Vec<Hit>> {
+    let f = &store.schema.fields;
+    let mut parser = QueryParser::for_index(&store.index, vec![f.title, f.body]);
+    parser.set_conjunction_by_default();
+    let parsed: Box<dyn Query> = if opts.lenient {
+        parser.parse_query_lenient(query).0
+    } else {
+        parser.parse_query(query).map_err(|e| BadQuery {
+            message: describe(query, &e.to_string()),
+        })?
+    };
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, parsed.box_clone())];
+    for (field, value) in [(f.stage, &opts.stage), (f.author, &opts.author)] {
+        if let Some(value) = value {
+            let term = Term::from_field_text(field, &value.to_lowercase());
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            ));
+        }
+    }
+    let query = BooleanQuery::new(clauses);
+    let reader = store.reader()?;
+    let searcher = reader.searcher();
+    let top = searcher.search(
+        &query,
+        &TopDocs::with_limit(opts.limit.max(1)).order_by_score(),
+    )?;
+    let mut snippets = SnippetGenerator::create(&searcher, &*parsed, f.body)?;
+    snippets.set_max_num_chars(160);
+    let mut hits = Vec::with_capacity(top.len());
+    for (score, address) in top {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let text = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let path = text(f.path);
+        let (snippet, spans) = snippet_for(ws, &path, &snippets);
+        hits.push(Hit {
+            stage: text(f.stage),
+            author: text(f.author),
+            task: text(f.task),
+            title: text(f.title),
+            score,
+            snippet,
+            spans,
+            path,
+        });
+    }
+    Ok(hits)
+}
+
+/// Where a query that failed to parse breaks: an unclosed quote or parenthesis, or a
+/// `)` with no `(`, found by a scan of our own (tantivy's message quotes the whole query
+/// for these); otherwise tantivy's own words.
+fn describe(query: &str, error: &str) -> String {
+    let mut quote: Option<usize> = None;
+    let mut open: Vec<usize> = Vec::new();
+    for (i, c) in query.chars().enumerate() {
+        let column = i + 1;
+        match c {
+            '"' => quote = if quote.is_some() { None } else { Some(column) },
+            '(' if quote.is_none() => open.push(column),
+            ')' if quote.is_none() => match open.pop() {
+                Some(_) => {}
+                None => return format!("the `)` at column {column} closes nothing"),
+            },
+            _ => {}
+        }
+    }
+    if let Some(column) = quote {
+        return format!("the quote at column {column} is never closed");
+    }
+    if let Some(column) = open.pop() {
+        return format!("the `(` at column {column} is never closed");
+    }
+    error.trim_start_matches("Syntax Error: ").to_string()
+}
+
+/// The matching fragment of the file as it is on disk now, or its opening words.
+fn snippet_for(
+    ws: &Workspace,
+    path: &str,
+    generator: &SnippetGenerator,
+) -> (String, Vec<Range<usize>>) {
+    let Ok(rel) = RelPath::new(path) else {
+        return (String::new(), Vec::new());
+    };
+    // Over the size limit the file was indexed by name only: no snippet either.
+    let small = std::fs::metadata(ws.abs(&rel)).is_ok_and(|m| m.len() <= DEFAULT_MAX_FILE_SIZE);
+    let Some(bytes) = small.then(|| std::fs::read(ws.abs(&rel)).ok()).flatten() else {
+        return (String::new(), Vec::new());
+    };
+    let extracted = extract::extract(&rel, &bytes, false);
+    let Some(body) = extracted.body else {
+        return (String::new(), Vec::new());
+    };
+    let snippet = generator.snippet(&body);
+    if snippet.fragment().is_empty() {
+        let opening: String = body
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(160)
+            .collect();
+        return (opening, Vec::new());
+    }
+    (
+        snippet.fragment().to_string(),
+        snippet.highlighted().to_vec(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn syntax_errors_name_the_column() {
+        assert_eq!(
+            describe("launch \"plan", ""),
+            "the quote at column 8 is never closed"
+        );
+        assert_eq!(
+            describe("(a OR b", ""),
+            "the `(` at column 1 is never closed"
+        );
+        assert_eq!(describe("a) b", ""), "the `)` at column 2 closes nothing");
+        assert_eq!(
+            describe("x", "Field does not exist: 'nope'"),
+            "Field does not exist: 'nope'"
+        );
+    }
+}
