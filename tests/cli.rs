@@ -1415,3 +1415,69 @@ fn a_schema_version_change_rebuilds_the_index() {
     );
     assert_eq!(ws.read(".baton/index/schema-version").trim(), "1");
 }
+
+#[test]
+fn the_daemon_makes_commits_searchable_within_a_second() {
+    let ws = copier();
+    let _daemon = ws.daemon();
+    ws.publish("briefs/x.md", "# X\n\nzeppelin manoeuvres\n");
+    wait_for("the draft to be committed", Duration::from_secs(10), || {
+        ws.finished("done").len() == 1
+    });
+    let committed = Instant::now();
+    wait_for("the draft to be searchable", Duration::from_secs(1), || {
+        paths(&search(&ws, &["zeppelin", "--stage", "drafts"]).1) == ["drafts/x.md"]
+    });
+    assert!(committed.elapsed() < Duration::from_secs(1));
+    let (_, hits) = search(&ws, &["zeppelin", "--stage", "drafts"]);
+    assert_eq!(hits[0]["author"], "copier");
+    // Removals and renames leave no ghost hits.
+    fs::rename(ws.path("drafts/x.md"), ws.path("drafts/moved.md")).unwrap();
+    wait_for("the rename to be indexed", Duration::from_secs(1), || {
+        paths(&search(&ws, &["zeppelin", "--stage", "drafts"]).1) == ["drafts/moved.md"]
+    });
+    fs::remove_file(ws.path("drafts/moved.md")).unwrap();
+    wait_for("the removal to be indexed", Duration::from_secs(1), || {
+        search(&ws, &["zeppelin", "--stage", "drafts"]).0 == Some(1)
+    });
+    // A folder moved away takes its files' hits with it.
+    ws.write("drafts/sub/deep.md", "xylophone\n");
+    wait_for("the new file to be indexed", Duration::from_secs(2), || {
+        search(&ws, &["xylophone"]).0 == Some(0)
+    });
+    fs::rename(ws.path("drafts/sub"), ws.path("not-a-stage")).unwrap();
+    wait_for("the folder's hits to go", Duration::from_secs(1), || {
+        search(&ws, &["xylophone"]).0 == Some(1)
+    });
+}
+
+#[test]
+fn search_is_right_after_the_daemon_is_killed() {
+    let ws = copier();
+    let daemon = ws.daemon();
+    ws.publish("briefs/a.md", "alpha\n");
+    ws.publish("briefs/b.md", "bravo\n");
+    wait_for("both drafts", Duration::from_secs(10), || {
+        ws.finished("done").len() == 2
+    });
+    wait_for("both indexed", Duration::from_secs(2), || {
+        search(&ws, &["alpha OR bravo", "--stage", "drafts"])
+            .1
+            .len()
+            == 2
+    });
+    daemon.kill9();
+    // Changes while no daemon runs: the next search catches up on its own.
+    fs::remove_file(ws.path("drafts/a.md")).unwrap();
+    ws.write("drafts/b.md", "charlie\n");
+    assert_eq!(
+        search(&ws, &["alpha"])
+            .1
+            .iter()
+            .filter(|h| h["stage"] == "drafts")
+            .count(),
+        0
+    );
+    assert_eq!(search(&ws, &["bravo", "--stage", "drafts"]).0, Some(1));
+    assert_eq!(paths(&search(&ws, &["charlie"]).1), ["drafts/b.md"]);
+}

@@ -1,16 +1,17 @@
 //! `baton search QUERY [--stage S] [--author A] [--limit N] [--json] [--lenient]`.
 //!
-//! Until the daemon keeps the index current, every search first catches the index up
-//! with the stages (size and mtime per file; only changed files are read), so it never
-//! answers from a stale index.
+//! With the daemon running the index is kept current by it and this only reads. Without
+//! it, the index is first caught up with the stages (size and mtime per file; only
+//! changed files are read), so it never answers from a stale index.
 
 use std::ops::Range;
 
 use anyhow::Result;
 
 use super::{Style, load_config};
+use crate::daemon::running_daemon;
 use crate::index::search::{self, Hit, SearchOptions};
-use crate::index::store::{DEFAULT_MAX_FILE_SIZE, Store};
+use crate::index::store::{DEFAULT_MAX_FILE_SIZE, Store, from_state};
 use crate::journal::{self, State};
 use crate::workspace::Workspace;
 
@@ -18,7 +19,11 @@ pub fn run(ws: &Workspace, query: &str, opts: SearchOptions, as_json: bool) -> R
     let cfg = load_config(ws)?;
     let state = State::replay(&journal::read_all(ws)?);
     let store = Store::open(ws)?;
-    store.catch_up(ws, &cfg.stages, &state, DEFAULT_MAX_FILE_SIZE)?;
+    // A running daemon keeps the index current and owns its writer: only read. Without
+    // one, catch up first, so the answer is never silently stale.
+    if running_daemon(ws).is_none() {
+        store.catch_up(ws, &cfg.stages, &from_state(&state), DEFAULT_MAX_FILE_SIZE)?;
+    }
     let hits = search::search(&store, ws, query, &opts)?;
     if as_json {
         println!(

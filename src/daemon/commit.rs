@@ -14,6 +14,7 @@ use super::Ctx;
 use super::ingest::{read_front_matter, routing};
 use crate::config::Agent;
 use crate::frontmatter::{FrontMatter, FrontMatterError};
+use crate::index::writer::IndexOp;
 use crate::journal::{Output, Record, Status, TaskInfo};
 use crate::lock::{self, Mode, PathLock};
 use crate::publish;
@@ -143,6 +144,7 @@ fn journal_commit(
     task: &str,
     arrivals: Vec<Arrival>,
 ) -> Result<()> {
+    let paths: Vec<RelPath> = arrivals.iter().map(|(path, _, _)| path.clone()).collect();
     let syncer = {
         let mut ledger = ctx.ledger();
         ledger.append(records)?;
@@ -153,7 +155,11 @@ fn journal_commit(
         ledger.append(routed)?;
         ledger.syncer()
     };
-    syncer.sync()
+    syncer.sync()?;
+    for path in paths {
+        ctx.index.send(IndexOp::Upsert(path));
+    }
+    Ok(())
 }
 
 /// Records a failed attempt: `failed` with the backoff before the next one, or `dead`

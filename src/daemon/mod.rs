@@ -30,6 +30,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Run};
+use crate::index::store::author_of;
+use crate::index::writer::{IndexHandle, Who};
 use crate::journal::{Record, TaskInfo, TaskStatus};
 use crate::ledger::Ledger;
 use crate::workspace::Workspace;
@@ -38,8 +40,10 @@ use crate::workspace::Workspace;
 pub struct Ctx {
     pub ws: Workspace,
     pub cfg: Config,
-    /// The journal and its state; held for microseconds (plus an fsync on commits).
-    pub ledger: Mutex<Ledger>,
+    /// The journal and its state; held for microseconds.
+    pub ledger: Arc<Mutex<Ledger>>,
+    /// The search index's writer thread.
+    pub index: IndexHandle,
     /// The running `baton` binary, for agents that call `baton delegate` and friends.
     pub baton_bin: PathBuf,
     /// `PATH` for agents: the baton binary's folder first.
@@ -201,14 +205,23 @@ pub async fn run(
             programs.insert(program.to_string(), path);
         }
     }
-    let ledger = Ledger::open(&ws)?;
+    let ledger = Arc::new(Mutex::new(Ledger::open(&ws)?));
+    let who_ledger = ledger.clone();
+    let who: Who = Arc::new(move |path, hash| {
+        let ledger = who_ledger
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        author_of(&ledger.state, path, hash)
+    });
+    let (index, index_thread) = crate::index::writer::spawn(ws.clone(), cfg.stages.clone(), who);
     let ws_spare_dir = ws.state_dir().join("spare");
     std::fs::create_dir_all(&ws_spare_dir)
         .with_context(|| format!("creating {}", ws_spare_dir.display()))?;
     let ctx = Arc::new(Ctx {
         ws,
         cfg,
-        ledger: Mutex::new(ledger),
+        ledger,
+        index,
         baton_bin,
         agent_path,
         programs,
@@ -229,6 +242,8 @@ pub async fn run(
     // Records that were not synced one by one (no commit depended on them) reach the
     // disk now, not whenever the kernel gets to them.
     ctx.ledger().syncer().sync()?;
+    ctx.index.stop();
+    let _ = tokio::task::spawn_blocking(move || index_thread.join()).await;
     Ok(summary)
 }
 

@@ -21,6 +21,7 @@ use super::ingest::{self, Ingested};
 use super::runner::{self, Ended, Job};
 use super::watcher::{Flags, Hint, Watcher};
 use super::{Ctx, Summary};
+use crate::index::writer::IndexOp;
 use crate::journal::{Status, TaskStatus};
 use crate::workspace::RelPath;
 
@@ -206,6 +207,7 @@ impl Scheduler {
             if self.flags.overflow.swap(false, Ordering::SeqCst) {
                 tracing::warn!("file events were lost (queue overflow); rescanning the stages");
                 self.enqueue_ingest(IngestJob::Walk(None));
+                self.ctx.index.send(IndexOp::CatchUp);
             }
         }
         self.summary
@@ -245,7 +247,10 @@ impl Scheduler {
                     self.settling.set(due, Instant::now() + settle);
                 }
             }
-            Hint::Removed(path) => self.settling.remove(&Due::Path(path)),
+            Hint::Removed(path) => {
+                self.settling.remove(&Due::Path(path.clone()));
+                self.ctx.index.send(IndexOp::Remove(path));
+            }
             Hint::Folder(dir) => {
                 self.enqueue_ingest(IngestJob::Walk(Some(dir.clone())));
                 let again = Instant::now() + settle.max(Duration::from_millis(50));
@@ -259,7 +264,10 @@ impl Scheduler {
                     self.enqueue_ingest(IngestJob::Walk(Some(dir)));
                 }
             }
-            Hint::Rescan => self.enqueue_ingest(IngestJob::Walk(None)),
+            Hint::Rescan => {
+                self.enqueue_ingest(IngestJob::Walk(None));
+                self.ctx.index.send(IndexOp::CatchUp);
+            }
             Hint::Journal => {
                 self.flags.journal_seen();
                 if let Err(e) = self.ctx.ledger().refresh() {
@@ -494,6 +502,7 @@ fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, tx: &mpsc::UnboundedSender<Msg
         match ingest::ingest(ctx, &path) {
             Ok(Ingested::Handled) => {
                 tracing::debug!(%path, "ingested");
+                ctx.index.send(IndexOp::Upsert(path.clone()));
                 let _ = tx.send(Msg::Progress);
             }
             Ok(Ingested::Busy) => busy.push(path),

@@ -4,8 +4,10 @@
 //! - [`extract`]: what of a file goes into the index (pure).
 //! - [`store`]: opening (or rebuilding) the index and catching it up with the stages.
 //! - [`search`]: answering a query, with snippets.
+//! - [`writer`]: the daemon's one index writer, on its own thread.
 
 pub mod extract;
 pub mod schema;
 pub mod search;
 pub mod store;
+pub mod writer;

@@ -10,13 +10,31 @@ use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
 use anyhow::{Context as _, Result};
-use tantivy::schema::Value;
+use tantivy::collector::TopDocs;
+use tantivy::query::TermQuery;
+use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use super::extract;
 use super::schema::{IndexSchema, SCHEMA_VERSION};
 use crate::journal::State;
 use crate::workspace::{RelPath, Workspace};
+
+/// Who wrote a version: (path, content hash) → (author, task). From the journal.
+pub type Authorship<'a> = &'a dyn Fn(&RelPath, &str) -> (String, String);
+
+/// Authorship from a replayed journal: the version it knows by hash, else `external`.
+pub fn from_state(state: &State) -> impl Fn(&RelPath, &str) -> (String, String) + '_ {
+    move |path, hash| author_of(state, path, hash)
+}
+
+/// The author and task of the version of `path` with content `hash`.
+pub fn author_of(state: &State, path: &RelPath, hash: &str) -> (String, String) {
+    match state.artifacts.get(path) {
+        Some(a) if a.hash == hash => (a.by.clone(), a.task.clone().unwrap_or_default()),
+        _ => ("external".to_string(), String::new()),
+    }
+}
 
 /// Files above this are indexed by path and metadata only (DESIGN §8).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
@@ -32,6 +50,14 @@ pub struct Store {
 struct Indexed {
     size: u64,
     mtime_ns: u64,
+}
+
+/// Where the index and the stages differ.
+#[derive(Default)]
+struct Diff {
+    checked: usize,
+    changed: Vec<RelPath>,
+    removed: Vec<String>,
 }
 
 /// What a catch-up did.
@@ -89,17 +115,45 @@ impl Store {
             .try_into()?)
     }
 
-    /// Brings the index in line with the stages; commits if anything changed.
+    /// Brings the index in line with the stages, taking the writer only if something
+    /// changed; commits.
     pub fn catch_up(
         &self,
         ws: &Workspace,
         stages: &[String],
-        state: &State,
+        who: Authorship,
         max_size: u64,
     ) -> Result<CatchUp> {
+        let diff = self.diff(ws, stages)?;
+        if diff.changed.is_empty() && diff.removed.is_empty() {
+            return Ok(CatchUp {
+                checked: diff.checked,
+                ..CatchUp::default()
+            });
+        }
+        let mut writer = self.writer()?;
+        let report = self.apply(&mut writer, ws, diff, who, max_size)?;
+        writer.commit().context("committing the search index")?;
+        Ok(report)
+    }
+
+    /// Brings the index in line with the stages through `writer` (not committed).
+    pub fn catch_up_with(
+        &self,
+        writer: &mut IndexWriter,
+        ws: &Workspace,
+        stages: &[String],
+        who: Authorship,
+        max_size: u64,
+    ) -> Result<CatchUp> {
+        let diff = self.diff(ws, stages)?;
+        self.apply(writer, ws, diff, who, max_size)
+    }
+
+    /// What differs between the index and the stages, by size and mtime.
+    fn diff(&self, ws: &Workspace, stages: &[String]) -> Result<Diff> {
         let indexed = self.indexed()?;
-        let mut writer: Option<IndexWriter> = None;
-        let mut report = CatchUp::default();
+        let mut diff = Diff::default();
         let mut seen = std::collections::HashSet::new();
         for stage in stages {
             for entry in walkdir::WalkDir::new(ws.root.join(stage))
@@ -124,40 +178,84 @@ impl Store {
                 if rel.is_ignored() {
                     continue;
                 }
-                report.checked += 1;
+                diff.checked += 1;
                 let Ok(meta) = entry.metadata() else { continue };
-                let mtime_ns = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos() as u64);
                 seen.insert(rel.as_str().to_string());
-                if indexed
+                if !indexed
                     .get(rel.as_str())
-                    .is_some_and(|i| i.size == meta.len() && i.mtime_ns == mtime_ns)
+                    .is_some_and(|i| i.size == meta.len() && i.mtime_ns == mtime_ns(&meta))
                 {
-                    continue;
+                    diff.changed.push(rel);
                 }
-                let w = match writer.as_mut() {
-                    Some(w) => w,
-                    None => writer.insert(self.writer()?),
-                };
-                self.upsert(w, ws, &rel, state, max_size)?;
-                report.updated += 1;
             }
         }
-        for path in indexed.keys().filter(|p| !seen.contains(*p)) {
-            let w = match writer.as_mut() {
-                Some(w) => w,
-                None => writer.insert(self.writer()?),
-            };
-            w.delete_term(Term::from_field_text(self.schema.fields.path, path));
-            report.removed += 1;
+        diff.removed = indexed.into_keys().filter(|p| !seen.contains(p)).collect();
+        Ok(diff)
+    }
+
+    fn apply(
+        &self,
+        writer: &mut IndexWriter,
+        ws: &Workspace,
+        diff: Diff,
+        who: Authorship,
+        max_size: u64,
+    ) -> Result<CatchUp> {
+        for rel in &diff.changed {
+            self.upsert(writer, ws, rel, who, max_size)?;
         }
-        if let Some(mut w) = writer {
-            w.commit().context("committing the search index")?;
+        for path in &diff.removed {
+            writer.delete_term(Term::from_field_text(self.schema.fields.path, path));
         }
-        Ok(report)
+        Ok(CatchUp {
+            checked: diff.checked,
+            updated: diff.changed.len(),
+            removed: diff.removed.len(),
+        })
+    }
+
+    /// Deletes the document of `path` and, if `path` was a folder, of everything in it.
+    pub fn remove(&self, writer: &mut IndexWriter, path: &RelPath) -> Result<()> {
+        let field = self.schema.fields.path;
+        writer.delete_term(Term::from_field_text(field, path.as_str()));
+        let below = format!("{}/.*", regex_escape(path.as_str()));
+        writer.delete_query(Box::new(tantivy::query::RegexQuery::from_pattern(
+            &below, field,
+        )?))?;
+        Ok(())
+    }
+
+    /// [`Store::upsert`] unless the index already holds `path` at its current size and
+    /// mtime (as `searcher` sees it).
+    pub fn upsert_if_changed(
+        &self,
+        writer: &mut IndexWriter,
+        searcher: &tantivy::Searcher,
+        ws: &Workspace,
+        path: &RelPath,
+        who: Authorship,
+        max_size: u64,
+    ) -> Result<bool> {
+        let Ok(meta) = std::fs::metadata(ws.abs(path)) else {
+            self.remove(writer, path)?;
+            return Ok(true);
+        };
+        let f = &self.schema.fields;
+        let term = TermQuery::new(
+            Term::from_field_text(f.path, path.as_str()),
+            IndexRecordOption::Basic,
+        );
+        let top = searcher.search(&term, &TopDocs::with_limit(1).order_by_score())?;
+        if let Some((_, address)) = top.first() {
+            let doc: TantivyDocument = searcher.doc(*address)?;
+            let size = doc.get_first(f.size).and_then(|v| v.as_u64());
+            let mtime = doc.get_first(f.mtime_ns).and_then(|v| v.as_u64());
+            if size == Some(meta.len()) && mtime == Some(mtime_ns(&meta)) {
+                return Ok(false);
+            }
+        }
+        self.upsert(writer, ws, path, who, max_size)?;
+        Ok(true)
     }
 
     /// Replaces the document of `path` with the file's current content.
@@ -166,7 +264,7 @@ impl Store {
         writer: &mut IndexWriter,
         ws: &Workspace,
         path: &RelPath,
-        state: &State,
+        who: Authorship,
         max_size: u64,
     ) -> Result<()> {
         let f = &self.schema.fields;
@@ -190,10 +288,7 @@ impl Store {
             blake3::hash(&bytes).to_hex().to_string()
         };
         let extracted = extract::extract(path, &bytes, too_big);
-        let (author, task) = match state.artifacts.get(path) {
-            Some(a) if a.hash == hash => (a.by.clone(), a.task.clone().unwrap_or_default()),
-            _ => ("external".to_string(), String::new()),
-        };
+        let (author, task) = who(path, &hash);
         let modified = meta
             .modified()
             .ok()
@@ -252,6 +347,25 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// `s` as a regex matching itself.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~\"<>@".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 pub fn index_dir(ws: &Workspace) -> PathBuf {

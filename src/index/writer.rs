@@ -1,0 +1,156 @@
+//! The daemon's index writer: one thread that owns the workspace's one `IndexWriter`,
+//! fed by a bounded channel, committing in batches so an artifact is searchable well
+//! within a second of arriving (DESIGN §8).
+//!
+//! Policy when the channel is full: the sender never blocks (it is the scheduler); it
+//! raises a flag instead, and the writer catches the whole index up with the stages.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::store::{DEFAULT_MAX_FILE_SIZE, Store};
+use crate::workspace::{RelPath, Workspace};
+
+/// Commit at the latest this long after the first uncommitted change...
+const BATCH_WINDOW: Duration = Duration::from_millis(200);
+/// ...or as soon as no change arrived for this long.
+const IDLE: Duration = Duration::from_millis(20);
+const QUEUE: usize = 4096;
+
+pub enum IndexOp {
+    /// The file at this path arrived or changed (or was removed: then it is deleted).
+    Upsert(RelPath),
+    /// This path, and everything under it if it was a folder, is gone.
+    Remove(RelPath),
+    /// Events were lost: compare the whole index with the stages.
+    CatchUp,
+    /// Commit what is pending and stop.
+    Stop,
+}
+
+/// Authorship lookup for the daemon: (path, hash) → (author, task).
+pub type Who = Arc<dyn Fn(&RelPath, &str) -> (String, String) + Send + Sync>;
+
+/// The daemon's side of the channel.
+#[derive(Clone)]
+pub struct IndexHandle {
+    tx: SyncSender<IndexOp>,
+    overflow: Arc<AtomicBool>,
+}
+
+impl IndexHandle {
+    pub fn send(&self, op: IndexOp) {
+        match self.tx.try_send(op) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => self.overflow.store(true, Ordering::SeqCst),
+        }
+    }
+
+    /// Asks the writer to commit and stop (waits for room in the channel).
+    pub fn stop(&self) {
+        let _ = self.tx.send(IndexOp::Stop);
+    }
+}
+
+/// Starts the writer thread: it opens the index, takes the writer (waiting while a
+/// `baton search` or `baton index` holds it), catches up with the stages, then serves.
+pub fn spawn(ws: Workspace, stages: Vec<String>, who: Who) -> (IndexHandle, JoinHandle<()>) {
+    let (tx, rx) = sync_channel(QUEUE);
+    let overflow = Arc::new(AtomicBool::new(false));
+    let flag = overflow.clone();
+    let thread = std::thread::Builder::new()
+        .name("baton-index".into())
+        .spawn(move || {
+            if let Err(e) = serve(&ws, &stages, &*who, &rx, &flag) {
+                tracing::error!(
+                    "the search index writer stopped: {e:#}; `baton search` catches up without it"
+                );
+            }
+        })
+        .expect("starting the index thread");
+    (IndexHandle { tx, overflow }, thread)
+}
+
+fn serve(
+    ws: &Workspace,
+    stages: &[String],
+    who: &(dyn Fn(&RelPath, &str) -> (String, String) + Send + Sync),
+    rx: &Receiver<IndexOp>,
+    overflow: &AtomicBool,
+) -> Result<()> {
+    let store = Store::open(ws)?;
+    let mut writer = loop {
+        match store.writer() {
+            Ok(w) => break w,
+            Err(e) => {
+                tracing::debug!("waiting for the index writer: {e:#}");
+                match rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(IndexOp::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                    // Ops that arrive meanwhile are covered by the catch-up below.
+                    _ => {}
+                }
+            }
+        }
+    };
+    let reader = store.reader()?;
+    let report = store.catch_up_with(&mut writer, ws, stages, who, DEFAULT_MAX_FILE_SIZE)?;
+    writer.commit()?;
+    reader.reload()?;
+    tracing::info!(
+        checked = report.checked,
+        updated = report.updated,
+        removed = report.removed,
+        "search index up to date"
+    );
+
+    let mut first_pending: Option<Instant> = None;
+    loop {
+        let wait = match first_pending {
+            Some(at) => IDLE.min(BATCH_WINDOW.saturating_sub(at.elapsed())),
+            None => Duration::from_secs(3600),
+        };
+        let mut stop = false;
+        let mut idle = false;
+        match rx.recv_timeout(wait) {
+            Ok(IndexOp::Upsert(path)) => {
+                let searcher = reader.searcher();
+                if store.upsert_if_changed(
+                    &mut writer,
+                    &searcher,
+                    ws,
+                    &path,
+                    who,
+                    DEFAULT_MAX_FILE_SIZE,
+                )? {
+                    first_pending.get_or_insert_with(Instant::now);
+                }
+            }
+            Ok(IndexOp::Remove(path)) => {
+                store.remove(&mut writer, &path)?;
+                first_pending.get_or_insert_with(Instant::now);
+            }
+            Ok(IndexOp::CatchUp) => overflow.store(true, Ordering::SeqCst),
+            Ok(IndexOp::Stop) | Err(RecvTimeoutError::Disconnected) => stop = true,
+            Err(RecvTimeoutError::Timeout) => idle = true,
+        }
+        if overflow.swap(false, Ordering::SeqCst) {
+            tracing::info!("catching the search index up with the stages");
+            store.catch_up_with(&mut writer, ws, stages, who, DEFAULT_MAX_FILE_SIZE)?;
+            first_pending.get_or_insert_with(Instant::now);
+        }
+        let due = first_pending.is_some_and(|at| idle || stop || at.elapsed() >= BATCH_WINDOW);
+        if due {
+            writer.commit()?;
+            reader.reload()?;
+            first_pending = None;
+        }
+        if stop {
+            return Ok(());
+        }
+    }
+}
