@@ -117,6 +117,8 @@ pub struct Config {
     pub max_children: u32,
     pub agents: BTreeMap<String, Agent>,
     pub stage_options: HashMap<String, StageOptions>,
+    /// Files over this are indexed by path and metadata only (`[search] max_file_size`).
+    pub max_file_size: u64,
 }
 
 impl Config {
@@ -220,6 +222,17 @@ impl Config {
             agents.insert(name, agent);
         }
 
+        let search = raw.search.unwrap_or_default();
+        let max_file_size = match search.max_file_size {
+            None => crate::index::store::DEFAULT_MAX_FILE_SIZE,
+            Some(value) => parse_size(value.get_ref()).ok_or_else(|| {
+                err(
+                    value.span(),
+                    "`max_file_size` must be a number of bytes or a size like \"16MiB\", \"512KiB\" or \"1GB\"".into(),
+                )
+            })?,
+        };
+
         Ok(Config {
             stages,
             max_depth,
@@ -227,6 +240,7 @@ impl Config {
             max_children,
             agents,
             stage_options,
+            max_file_size,
         })
     }
 
@@ -489,6 +503,7 @@ struct RawConfig {
     workspace: Option<RawWorkspace>,
     agents: Option<BTreeMap<Spanned<String>, RawAgent>>,
     stages: Option<BTreeMap<Spanned<String>, RawStage>>,
+    search: Option<RawSearch>,
 }
 
 #[derive(Deserialize, Default)]
@@ -511,6 +526,37 @@ struct RawAgent {
     retries: Option<u32>,
     backoff: Option<Spanned<String>>,
     delegates_to: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSearch {
+    max_file_size: Option<Spanned<toml::Value>>,
+}
+
+/// A size: a whole number of bytes, or a string with a unit (B, KB, MB, GB, KiB, MiB, GiB).
+fn parse_size(value: &toml::Value) -> Option<u64> {
+    match value {
+        toml::Value::Integer(n) if *n > 0 => Some(*n as u64),
+        toml::Value::String(s) => {
+            let s = s.trim();
+            let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let (number, unit) = s.split_at(split);
+            let number: u64 = number.parse().ok()?;
+            let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+                "" | "b" => 1,
+                "kb" => 1_000,
+                "mb" => 1_000_000,
+                "gb" => 1_000_000_000,
+                "kib" => 1 << 10,
+                "mib" => 1 << 20,
+                "gib" => 1 << 30,
+                _ => return None,
+            };
+            number.checked_mul(factor).filter(|n| *n > 0)
+        }
+        _ => None,
+    }
 }
 
 #[derive(Deserialize)]
@@ -570,6 +616,21 @@ mod tests {
             first_line(e),
             "baton.toml:3:11: agent `a`: `timeout` must be longer than zero, like \"30s\" or \"10m\""
         );
+    }
+
+    #[test]
+    fn search_size_limit() {
+        let c = parse("[search]\nmax_file_size = \"2MiB\"\n").unwrap();
+        assert_eq!(c.max_file_size, 2 << 20);
+        assert_eq!(
+            parse("[search]\nmax_file_size = 1000\n")
+                .unwrap()
+                .max_file_size,
+            1000
+        );
+        assert_eq!(parse("").unwrap().max_file_size, 16 << 20);
+        let e = parse("[search]\nmax_file_size = \"lots\"\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 17));
     }
 
     #[test]

@@ -1481,3 +1481,13 @@ fn search_is_right_after_the_daemon_is_killed() {
     assert_eq!(search(&ws, &["bravo", "--stage", "drafts"]).0, Some(1));
     assert_eq!(paths(&search(&ws, &["charlie"]).1), ["drafts/b.md"]);
 }
+
+#[test]
+fn the_search_size_limit_is_configurable() {
+    let ws = TestWorkspace::new(&format!("{COPIER}\n[search]\nmax_file_size = \"1KiB\"\n"))
+        .agent("copier", COPY_SCRIPT);
+    ws.write("drafts/long.md", &"overflowing ".repeat(200));
+    ws.write("drafts/short.md", "overflowing\n");
+    assert_eq!(paths(&search(&ws, &["overflowing"]).1), ["drafts/short.md"]);
+    assert_eq!(paths(&search(&ws, &["long"]).1), ["drafts/long.md"]);
+}

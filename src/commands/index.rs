@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use super::load_config;
-use crate::index::store::{DEFAULT_MAX_FILE_SIZE, Store, from_state};
+use crate::index::store::{Store, from_state};
 use crate::journal::{self, State};
 use crate::workspace::Workspace;
 
@@ -17,7 +17,7 @@ pub fn run(ws: &Workspace, rebuild: bool) -> Result<u8> {
         writer.commit()?;
     }
     let started = std::time::Instant::now();
-    let report = store.catch_up(ws, &cfg.stages, &from_state(&state), DEFAULT_MAX_FILE_SIZE)?;
+    let report = store.catch_up(ws, &cfg.stages, &from_state(&state), cfg.max_file_size)?;
     println!(
         "indexed: {} files checked, {} updated, {} removed in {:.2} s",
         report.checked,

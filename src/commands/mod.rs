@@ -54,6 +54,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 author,
                 limit,
                 lenient,
+                ..Default::default()
             };
             search::run(&Workspace::locate(ws)?, &query, opts, json)
         }

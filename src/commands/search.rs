@@ -11,7 +11,7 @@ use anyhow::Result;
 use super::{Style, load_config};
 use crate::daemon::running_daemon;
 use crate::index::search::{self, Hit, SearchOptions};
-use crate::index::store::{DEFAULT_MAX_FILE_SIZE, Store, from_state};
+use crate::index::store::{Store, from_state};
 use crate::journal::{self, State};
 use crate::workspace::Workspace;
 
@@ -22,8 +22,12 @@ pub fn run(ws: &Workspace, query: &str, opts: SearchOptions, as_json: bool) -> R
     // A running daemon keeps the index current and owns its writer: only read. Without
     // one, catch up first, so the answer is never silently stale.
     if running_daemon(ws).is_none() {
-        store.catch_up(ws, &cfg.stages, &from_state(&state), DEFAULT_MAX_FILE_SIZE)?;
+        store.catch_up(ws, &cfg.stages, &from_state(&state), cfg.max_file_size)?;
     }
+    let opts = SearchOptions {
+        max_file_size: cfg.max_file_size,
+        ..opts
+    };
     let hits = search::search(&store, ws, query, &opts)?;
     if as_json {
         println!(

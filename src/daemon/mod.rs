@@ -213,7 +213,8 @@ pub async fn run(
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         author_of(&ledger.state, path, hash)
     });
-    let (index, index_thread) = crate::index::writer::spawn(ws.clone(), cfg.stages.clone(), who);
+    let (index, index_thread) =
+        crate::index::writer::spawn(ws.clone(), cfg.stages.clone(), cfg.max_file_size, who);
     let ws_spare_dir = ws.state_dir().join("spare");
     std::fs::create_dir_all(&ws_spare_dir)
         .with_context(|| format!("creating {}", ws_spare_dir.display()))?;

@@ -12,7 +12,7 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::{TantivyDocument, Term};
 
 use super::extract;
-use super::store::{DEFAULT_MAX_FILE_SIZE, Store};
+use super::store::Store;
 use crate::workspace::{RelPath, Workspace};
 
 #[derive(Debug, Clone, Default)]
@@ -22,6 +22,8 @@ pub struct SearchOptions {
     pub limit: usize,
     /// Parse leniently: drop what does not parse instead of failing.
     pub lenient: bool,
+    /// Files over this get no snippet (they were indexed by name only).
+    pub max_file_size: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,7 +93,7 @@ pub fn search(
                 .to_string()
         };
         let path = text(f.path);
-        let (snippet, spans) = snippet_for(ws, &path, &snippets);
+        let (snippet, spans) = snippet_for(ws, &path, &snippets, opts.max_file_size);
         hits.push(Hit {
             stage: text(f.stage),
             author: text(f.author),
@@ -138,12 +140,13 @@ fn snippet_for(
     ws: &Workspace,
     path: &str,
     generator: &SnippetGenerator,
+    max_size: u64,
 ) -> (String, Vec<Range<usize>>) {
     let Ok(rel) = RelPath::new(path) else {
         return (String::new(), Vec::new());
     };
     // Over the size limit the file was indexed by name only: no snippet either.
-    let small = std::fs::metadata(ws.abs(&rel)).is_ok_and(|m| m.len() <= DEFAULT_MAX_FILE_SIZE);
+    let small = std::fs::metadata(ws.abs(&rel)).is_ok_and(|m| m.len() <= max_size);
     let Some(bytes) = small.then(|| std::fs::read(ws.abs(&rel)).ok()).flatten() else {
         return (String::new(), Vec::new());
     };

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::store::{DEFAULT_MAX_FILE_SIZE, Store};
+use super::store::Store;
 use crate::workspace::{RelPath, Workspace};
 
 /// Commit at the latest this long after the first uncommitted change...
@@ -59,14 +59,19 @@ impl IndexHandle {
 
 /// Starts the writer thread: it opens the index, takes the writer (waiting while a
 /// `baton search` or `baton index` holds it), catches up with the stages, then serves.
-pub fn spawn(ws: Workspace, stages: Vec<String>, who: Who) -> (IndexHandle, JoinHandle<()>) {
+pub fn spawn(
+    ws: Workspace,
+    stages: Vec<String>,
+    max_size: u64,
+    who: Who,
+) -> (IndexHandle, JoinHandle<()>) {
     let (tx, rx) = sync_channel(QUEUE);
     let overflow = Arc::new(AtomicBool::new(false));
     let flag = overflow.clone();
     let thread = std::thread::Builder::new()
         .name("baton-index".into())
         .spawn(move || {
-            if let Err(e) = serve(&ws, &stages, &*who, &rx, &flag) {
+            if let Err(e) = serve(&ws, &stages, max_size, &*who, &rx, &flag) {
                 tracing::error!(
                     "the search index writer stopped: {e:#}; `baton search` catches up without it"
                 );
@@ -79,6 +84,7 @@ pub fn spawn(ws: Workspace, stages: Vec<String>, who: Who) -> (IndexHandle, Join
 fn serve(
     ws: &Workspace,
     stages: &[String],
+    max_size: u64,
     who: &(dyn Fn(&RelPath, &str) -> (String, String) + Send + Sync),
     rx: &Receiver<IndexOp>,
     overflow: &AtomicBool,
@@ -98,7 +104,7 @@ fn serve(
         }
     };
     let reader = store.reader()?;
-    let report = store.catch_up_with(&mut writer, ws, stages, who, DEFAULT_MAX_FILE_SIZE)?;
+    let report = store.catch_up_with(&mut writer, ws, stages, who, max_size)?;
     writer.commit()?;
     reader.reload()?;
     tracing::info!(
@@ -119,14 +125,7 @@ fn serve(
         match rx.recv_timeout(wait) {
             Ok(IndexOp::Upsert(path)) => {
                 let searcher = reader.searcher();
-                if store.upsert_if_changed(
-                    &mut writer,
-                    &searcher,
-                    ws,
-                    &path,
-                    who,
-                    DEFAULT_MAX_FILE_SIZE,
-                )? {
+                if store.upsert_if_changed(&mut writer, &searcher, ws, &path, who, max_size)? {
                     first_pending.get_or_insert_with(Instant::now);
                 }
             }
@@ -140,7 +139,7 @@ fn serve(
         }
         if overflow.swap(false, Ordering::SeqCst) {
             tracing::info!("catching the search index up with the stages");
-            store.catch_up_with(&mut writer, ws, stages, who, DEFAULT_MAX_FILE_SIZE)?;
+            store.catch_up_with(&mut writer, ws, stages, who, max_size)?;
             first_pending.get_or_insert_with(Instant::now);
         }
         let due = first_pending.is_some_and(|at| idle || stop || at.elapsed() >= BATCH_WINDOW);
