@@ -1350,7 +1350,7 @@ fn search_follows_replaced_renamed_and_removed_files() {
     let ws = copier();
     ws.write("drafts/note.md", "alpha words\n");
     assert_eq!(paths(&search(&ws, &["alpha"]).1), ["drafts/note.md"]);
-    ws.write("drafts/note.md", "beta words, longer now\n");
+    ws.publish("drafts/note.md", "beta words, longer now\n"); // an atomic save
     assert_eq!(
         search(&ws, &["alpha"]).0,
         Some(1),
@@ -1413,7 +1413,7 @@ fn a_schema_version_change_rebuilds_the_index() {
         (code, paths(&hits)),
         (Some(0), vec!["drafts/a.md".to_string()])
     );
-    assert_eq!(ws.read(".baton/index/schema-version").trim(), "1");
+    assert_eq!(ws.read(".baton/index/schema-version").trim(), "2");
 }
 
 #[test]
@@ -1490,4 +1490,26 @@ fn the_search_size_limit_is_configurable() {
     ws.write("drafts/short.md", "overflowing\n");
     assert_eq!(paths(&search(&ws, &["overflowing"]).1), ["drafts/short.md"]);
     assert_eq!(paths(&search(&ws, &["long"]).1), ["drafts/long.md"]);
+}
+
+#[test]
+fn a_new_subfolder_and_an_in_place_edit_are_caught_up() {
+    let ws = copier();
+    ws.write("drafts/a.md", "first\n");
+    assert_eq!(search(&ws, &["first"]).0, Some(0)); // the full catch-up, then the folder map
+    // A new subfolder, found through its parent's mtime by the cheap catch-up.
+    ws.write("drafts/new/deeper/b.md", "second\n");
+    assert_eq!(
+        paths(&search(&ws, &["second"]).1),
+        ["drafts/new/deeper/b.md"]
+    );
+    // Removing the subfolder removes its hits.
+    fs::remove_dir_all(ws.path("drafts/new")).unwrap();
+    assert_eq!(search(&ws, &["second"]).0, Some(1));
+    // An edit in place keeps the folder's mtime: `baton index` checks every file.
+    ws.write("drafts/a.md", "third, edited in place\n");
+    let out = ws.baton(&["index"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(paths(&search(&ws, &["third"]).1), ["drafts/a.md"]);
+    assert_eq!(search(&ws, &["first"]).0, Some(1));
 }

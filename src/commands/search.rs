@@ -1,8 +1,8 @@
 //! `baton search QUERY [--stage S] [--author A] [--limit N] [--json] [--lenient]`.
 //!
 //! With the daemon running the index is kept current by it and this only reads. Without
-//! it, the index is first caught up with the stages (size and mtime per file; only
-//! changed files are read), so it never answers from a stale index.
+//! it, the index is first caught up: cheaply, by folder mtimes (only folders whose
+//! entries changed are listed), or fully when no folder map exists yet.
 
 use std::ops::Range;
 
@@ -22,7 +22,13 @@ pub fn run(ws: &Workspace, query: &str, opts: SearchOptions, as_json: bool) -> R
     // A running daemon keeps the index current and owns its writer: only read. Without
     // one, catch up first, so the answer is never silently stale.
     if running_daemon(ws).is_none() {
-        store.catch_up(ws, &cfg.stages, &from_state(&state), cfg.max_file_size)?;
+        let who = from_state(&state);
+        if store
+            .catch_up_folders(ws, &cfg.stages, &who, cfg.max_file_size)?
+            .is_none()
+        {
+            store.catch_up(ws, &cfg.stages, &who, cfg.max_file_size)?;
+        }
     }
     let opts = SearchOptions {
         max_file_size: cfg.max_file_size,

@@ -2,11 +2,13 @@
 //!
 //! - [`schema`]: typed fields and the schema version.
 //! - [`extract`]: what of a file goes into the index (pure).
+//! - [`folders`]: the cheap catch-up by folder mtimes.
 //! - [`store`]: opening (or rebuilding) the index and catching it up with the stages.
 //! - [`search`]: answering a query, with snippets.
 //! - [`writer`]: the daemon's one index writer, on its own thread.
 
 pub mod extract;
+pub mod folders;
 pub mod schema;
 pub mod search;
 pub mod store;

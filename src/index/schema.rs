@@ -11,7 +11,7 @@ use tantivy::tokenizer::{
 };
 
 /// Bump on any change below; an index with another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Words: split on non-alphanumerics, lowercased, English-stemmed.
 pub const TEXT_TOKENIZER: &str = "baton_en";
@@ -23,6 +23,8 @@ pub const EXACT_TOKENIZER: &str = "baton_exact";
 pub struct Fields {
     /// Workspace-relative path, exact and case-sensitive: the key for upserts.
     pub path: Field,
+    /// The folder holding the file, exact: what a cheap catch-up lists per folder.
+    pub folder: Field,
     pub stage: Field,
     /// The agent, `human` or `external`, from the journal.
     pub author: Field,
@@ -65,6 +67,7 @@ impl IndexSchema {
         };
         let fields = Fields {
             path: b.add_text_field("path", exact("raw")),
+            folder: b.add_text_field("folder", exact("raw")),
             stage: b.add_text_field("stage", exact(EXACT_TOKENIZER)),
             author: b.add_text_field("author", exact(EXACT_TOKENIZER)),
             task: b.add_text_field("task", exact(EXACT_TOKENIZER)),

@@ -124,8 +124,11 @@ impl Store {
         who: Authorship,
         max_size: u64,
     ) -> Result<CatchUp> {
+        // Folder mtimes before the walk: whatever changes during it shows next time.
+        let folders = super::folders::FolderMap::snapshot(ws, stages);
         let diff = self.diff(ws, stages)?;
         if diff.changed.is_empty() && diff.removed.is_empty() {
+            folders.save(ws)?;
             return Ok(CatchUp {
                 checked: diff.checked,
                 ..CatchUp::default()
@@ -134,6 +137,7 @@ impl Store {
         let mut writer = self.writer()?;
         let report = self.apply(&mut writer, ws, diff, who, max_size)?;
         writer.commit().context("committing the search index")?;
+        folders.save(ws)?;
         Ok(report)
     }
 
@@ -296,6 +300,7 @@ impl Store {
             .unwrap_or_default();
         let mut doc = TantivyDocument::new();
         doc.add_text(f.path, path.as_str());
+        doc.add_text(f.folder, parent_of(path.as_str()));
         doc.add_text(f.stage, path.first());
         doc.add_text(f.author, &author);
         doc.add_text(f.task, &task);
@@ -349,7 +354,12 @@ impl Store {
     }
 }
 
-fn mtime_ns(meta: &std::fs::Metadata) -> u64 {
+/// The folder part of a workspace-relative path (`drafts/sub/a.md` → `drafts/sub`).
+pub fn parent_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+pub fn mtime_ns(meta: &std::fs::Metadata) -> u64 {
     meta.modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
