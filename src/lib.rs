@@ -23,6 +23,7 @@ pub mod index;
 pub mod journal;
 pub mod ledger;
 pub mod lock;
+pub mod progress;
 pub mod publish;
 pub mod route;
 pub mod workspace;

@@ -1513,3 +1513,25 @@ fn a_new_subfolder_and_an_in_place_edit_are_caught_up() {
     assert_eq!(paths(&search(&ws, &["third"]).1), ["drafts/a.md"]);
     assert_eq!(search(&ws, &["first"]).0, Some(1));
 }
+
+#[test]
+fn baton_index_catches_an_edit_that_keeps_size_and_mtime() {
+    let ws = copier();
+    ws.write("drafts/a.md", "apple\n");
+    assert_eq!(ws.baton(&["index"]).status.code(), Some(0));
+    let mtime = fs::metadata(ws.path("drafts/a.md"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    fs::write(ws.path("drafts/a.md"), "mango\n").unwrap(); // same size
+    fs::File::options()
+        .write(true)
+        .open(ws.path("drafts/a.md"))
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let out = ws.baton(&["index"]);
+    assert!(stdout(&out).contains("1 updated"), "{}", text(&out));
+    assert_eq!(paths(&search(&ws, &["mango"]).1), ["drafts/a.md"]);
+    assert_eq!(search(&ws, &["apple"]).0, Some(1));
+}

@@ -1,9 +1,12 @@
-//! `baton index [--rebuild]`: bring the search index up to date with the stages.
+//! `baton index [--rebuild]`: bring the search index up to date with the stages,
+//! checking every file's size, mtime and content hash, with a progress bar on a terminal.
+
+use std::time::Duration;
 
 use anyhow::Result;
 
 use super::load_config;
-use crate::index::store::{Store, from_state};
+use crate::index::store::{Check, Store, from_state};
 use crate::journal::{self, State};
 use crate::workspace::Workspace;
 
@@ -17,7 +20,15 @@ pub fn run(ws: &Workspace, rebuild: bool) -> Result<u8> {
         writer.commit()?;
     }
     let started = std::time::Instant::now();
-    let report = store.catch_up(ws, &cfg.stages, &from_state(&state), cfg.max_file_size)?;
+    let who = from_state(&state);
+    let report = store.catch_up(
+        ws,
+        &cfg.stages,
+        &who,
+        cfg.max_file_size,
+        Check::Content,
+        Duration::from_millis(300),
+    )?;
     println!(
         "indexed: {} files checked, {} updated, {} removed in {:.2} s",
         report.checked,

@@ -5,13 +5,14 @@
 //! entries changed are listed), or fully when no folder map exists yet.
 
 use std::ops::Range;
+use std::time::Duration;
 
 use anyhow::Result;
 
 use super::{Style, load_config};
 use crate::daemon::running_daemon;
 use crate::index::search::{self, Hit, SearchOptions};
-use crate::index::store::{Store, from_state};
+use crate::index::store::{Check, Store, from_state};
 use crate::journal::{self, State};
 use crate::workspace::Workspace;
 
@@ -27,7 +28,14 @@ pub fn run(ws: &Workspace, query: &str, opts: SearchOptions, as_json: bool) -> R
             .catch_up_folders(ws, &cfg.stages, &who, cfg.max_file_size)?
             .is_none()
         {
-            store.catch_up(ws, &cfg.stages, &who, cfg.max_file_size)?;
+            store.catch_up(
+                ws,
+                &cfg.stages,
+                &who,
+                cfg.max_file_size,
+                Check::SizeAndTime,
+                Duration::from_secs(1),
+            )?;
         }
     }
     let opts = SearchOptions {

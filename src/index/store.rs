@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 use std::time::UNIX_EPOCH;
 
 use anyhow::{Context as _, Result};
@@ -18,6 +19,7 @@ use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDo
 use super::extract;
 use super::schema::{IndexSchema, SCHEMA_VERSION};
 use crate::journal::State;
+use crate::progress::Progress;
 use crate::workspace::{RelPath, Workspace};
 
 /// Who wrote a version: (path, content hash) → (author, task). From the journal.
@@ -50,6 +52,7 @@ pub struct Store {
 struct Indexed {
     size: u64,
     mtime_ns: u64,
+    hash: String,
 }
 
 /// Where the index and the stages differ.
@@ -57,7 +60,17 @@ struct Indexed {
 struct Diff {
     checked: usize,
     changed: Vec<RelPath>,
+    changed_bytes: u64,
     removed: Vec<String>,
+}
+
+/// How closely a catch-up compares files with the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Size and mtime: cheap, misses an edit that keeps both.
+    SizeAndTime,
+    /// Size, mtime and the content hash (`baton index`).
+    Content,
 }
 
 /// What a catch-up did.
@@ -116,17 +129,20 @@ impl Store {
     }
 
     /// Brings the index in line with the stages, taking the writer only if something
-    /// changed; commits.
+    /// changed; commits. `check` says how closely; a progress bar appears on a terminal
+    /// once the work has taken longer than `progress_after`.
     pub fn catch_up(
         &self,
         ws: &Workspace,
         stages: &[String],
         who: Authorship,
         max_size: u64,
+        check: Check,
+        progress_after: Duration,
     ) -> Result<CatchUp> {
         // Folder mtimes before the walk: whatever changes during it shows next time.
         let folders = super::folders::FolderMap::snapshot(ws, stages);
-        let diff = self.diff(ws, stages)?;
+        let diff = self.diff(ws, stages, check, progress_after)?;
         if diff.changed.is_empty() && diff.removed.is_empty() {
             folders.save(ws)?;
             return Ok(CatchUp {
@@ -135,8 +151,15 @@ impl Store {
             });
         }
         let mut writer = self.writer()?;
-        let report = self.apply(&mut writer, ws, diff, who, max_size)?;
+        let mut progress = Progress::bytes(
+            "indexing",
+            diff.changed.len() as u64,
+            diff.changed_bytes,
+            progress_after,
+        );
+        let report = self.apply(&mut writer, ws, diff, who, max_size, Some(&mut progress))?;
         writer.commit().context("committing the search index")?;
+        progress.finish();
         folders.save(ws)?;
         Ok(report)
     }
@@ -150,15 +173,22 @@ impl Store {
         who: Authorship,
         max_size: u64,
     ) -> Result<CatchUp> {
-        let diff = self.diff(ws, stages)?;
-        self.apply(writer, ws, diff, who, max_size)
+        let diff = self.diff(ws, stages, Check::SizeAndTime, Duration::MAX)?;
+        self.apply(writer, ws, diff, who, max_size, None)
     }
 
-    /// What differs between the index and the stages, by size and mtime.
-    fn diff(&self, ws: &Workspace, stages: &[String]) -> Result<Diff> {
+    /// What differs between the index and the stages.
+    fn diff(
+        &self,
+        ws: &Workspace,
+        stages: &[String],
+        check: Check,
+        progress_after: Duration,
+    ) -> Result<Diff> {
         let indexed = self.indexed()?;
         let mut diff = Diff::default();
         let mut seen = std::collections::HashSet::new();
+        let mut same: Vec<(RelPath, u64)> = Vec::new();
         for stage in stages {
             for entry in walkdir::WalkDir::new(ws.root.join(stage))
                 .follow_links(false)
@@ -185,13 +215,33 @@ impl Store {
                 diff.checked += 1;
                 let Ok(meta) = entry.metadata() else { continue };
                 seen.insert(rel.as_str().to_string());
-                if !indexed
+                if indexed
                     .get(rel.as_str())
                     .is_some_and(|i| i.size == meta.len() && i.mtime_ns == mtime_ns(&meta))
                 {
+                    same.push((rel, meta.len()));
+                } else {
+                    diff.changed_bytes += meta.len();
                     diff.changed.push(rel);
                 }
             }
+        }
+        if check == Check::Content {
+            // Size and mtime can stay the same across an edit: compare the content hash.
+            let total = same.iter().map(|(_, size)| size).sum();
+            let mut progress =
+                Progress::bytes("checking", same.len() as u64, total, progress_after);
+            for (rel, size) in same {
+                let hash = crate::publish::hash_file(&ws.abs(&rel))
+                    .map(|(h, _)| h)
+                    .unwrap_or_default();
+                if indexed.get(rel.as_str()).is_none_or(|i| i.hash != hash) {
+                    diff.changed_bytes += size;
+                    diff.changed.push(rel);
+                }
+                progress.file(size);
+            }
+            progress.finish();
         }
         diff.removed = indexed.into_keys().filter(|p| !seen.contains(p)).collect();
         Ok(diff)
@@ -204,9 +254,13 @@ impl Store {
         diff: Diff,
         who: Authorship,
         max_size: u64,
+        mut progress: Option<&mut Progress>,
     ) -> Result<CatchUp> {
         for rel in &diff.changed {
             self.upsert(writer, ws, rel, who, max_size)?;
+            if let Some(p) = progress.as_deref_mut() {
+                p.file(std::fs::metadata(ws.abs(rel)).map_or(0, |m| m.len()));
+            }
         }
         for path in &diff.removed {
             writer.delete_term(Term::from_field_text(self.schema.fields.path, path));
@@ -347,7 +401,19 @@ impl Store {
                     .get_first(f.mtime_ns)
                     .and_then(|v| v.as_u64())
                     .unwrap_or(0);
-                out.insert(path, Indexed { size, mtime_ns });
+                let hash = doc
+                    .get_first(f.hash)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                out.insert(
+                    path,
+                    Indexed {
+                        size,
+                        mtime_ns,
+                        hash,
+                    },
+                );
             }
         }
         Ok(out)
