@@ -156,6 +156,18 @@ impl Workspace {
     }
 }
 
+/// Walks `dir` without following links or entering hidden folders (`.git`, `.baton`):
+/// the one way every part of baton lists a stage.
+pub fn walk_visible(
+    dir: &Path,
+) -> impl Iterator<Item = walkdir::Result<walkdir::DirEntry>> + use<> {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+}
+
 /// Resolves `.` and `..` without touching the file system.
 fn lexical_normalise(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();

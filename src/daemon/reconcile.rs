@@ -2,10 +2,8 @@
 //! file can be compared with the journal. Used at start, after lost events and whenever
 //! a folder appears.
 
-use walkdir::WalkDir;
-
 use super::Ctx;
-use crate::workspace::RelPath;
+use crate::workspace::{RelPath, walk_visible};
 
 /// The artifact paths under `dir` (a stage or a folder in one), or under every stage.
 /// Hidden folders are not entered.
@@ -21,11 +19,7 @@ pub fn list(ctx: &Ctx, dir: Option<&RelPath>) -> Vec<RelPath> {
     };
     let mut out = Vec::new();
     for root in roots {
-        let walk = WalkDir::new(ctx.ws.abs(&root))
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        let walk = walk_visible(&ctx.ws.abs(&root));
         for entry in walk {
             let entry = match entry {
                 Ok(e) => e,

@@ -13,11 +13,11 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::DocSetCollector;
 use tantivy::query::TermQuery;
-use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
-use super::store::{Authorship, CatchUp, Store, index_dir, mtime_ns};
-use crate::workspace::{RelPath, Workspace};
+use super::store::{Authorship, CatchUp, Indexed, Store, index_dir, mtime_ns};
+use crate::workspace::{RelPath, Workspace, walk_visible};
 
 const FILE: &str = "folders.json";
 
@@ -71,10 +71,7 @@ impl FolderMap {
 
     /// Records `dir` and every folder below it.
     fn add_tree(&mut self, ws: &Workspace, dir: &str) {
-        let walk = walkdir::WalkDir::new(ws.root.join(dir))
-            .follow_links(false)
-            .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        let walk = walk_visible(&ws.root.join(dir));
         for entry in walk.flatten().filter(|e| e.file_type().is_dir()) {
             let Ok(rel) = entry.path().strip_prefix(&ws.root) else {
                 continue;
@@ -182,20 +179,11 @@ impl Store {
             Term::from_field_text(f.folder, dir),
             IndexRecordOption::Basic,
         );
-        let mut indexed: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut indexed: HashMap<String, Indexed> = HashMap::new();
         for address in searcher.search(&query, &DocSetCollector)? {
             let doc: TantivyDocument = searcher.doc(address)?;
-            let path = doc
-                .get_first(f.path)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
-            let size = doc.get_first(f.size).and_then(|v| v.as_u64()).unwrap_or(0);
-            let mtime = doc
-                .get_first(f.mtime_ns)
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0);
-            indexed.insert(path, (size, mtime));
+            let (path, known) = Indexed::from_doc(f, &doc);
+            indexed.insert(path, known);
         }
         let mut present = HashSet::new();
         let mut new_dirs = Vec::new();
@@ -225,7 +213,10 @@ impl Store {
             }
             present.insert(rel.clone());
             let Ok(meta) = entry.metadata() else { continue };
-            if indexed.get(&rel) != Some(&(meta.len(), mtime_ns(&meta))) {
+            if !indexed
+                .get(&rel)
+                .is_some_and(|i| i.size == meta.len() && i.mtime_ns == mtime_ns(&meta))
+            {
                 self.upsert(writer, ws, &path, who, max_size)?;
                 report.updated += 1;
             }
@@ -247,10 +238,7 @@ impl Store {
         max_size: u64,
     ) -> Result<usize> {
         let mut n = 0;
-        let walk = walkdir::WalkDir::new(ws.root.join(dir))
-            .follow_links(false)
-            .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        let walk = walk_visible(&ws.root.join(dir));
         for entry in walk.flatten().filter(|e| e.file_type().is_file()) {
             let Some(rel) = rel_of(ws, entry.path()) else {
                 continue;

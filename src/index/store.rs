@@ -20,7 +20,7 @@ use super::extract;
 use super::schema::{IndexSchema, SCHEMA_VERSION};
 use crate::journal::State;
 use crate::progress::Progress;
-use crate::workspace::{RelPath, Workspace};
+use crate::workspace::{RelPath, Workspace, walk_visible};
 
 /// Who wrote a version: (path, content hash) → (author, task). From the journal.
 pub type Authorship<'a> = &'a dyn Fn(&RelPath, &str) -> (String, String);
@@ -49,10 +49,31 @@ pub struct Store {
 }
 
 /// What the index holds for one path.
-struct Indexed {
-    size: u64,
-    mtime_ns: u64,
-    hash: String,
+pub(super) struct Indexed {
+    pub size: u64,
+    pub mtime_ns: u64,
+    pub hash: String,
+}
+
+impl Indexed {
+    /// The path of a stored document and what is known of its file.
+    pub fn from_doc(f: &super::schema::Fields, doc: &TantivyDocument) -> (String, Indexed) {
+        let text = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let number = |field| doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or(0);
+        (
+            text(f.path),
+            Indexed {
+                size: number(f.size),
+                mtime_ns: number(f.mtime_ns),
+                hash: text(f.hash),
+            },
+        )
+    }
 }
 
 /// Where the index and the stages differ.
@@ -190,14 +211,7 @@ impl Store {
         let mut seen = std::collections::HashSet::new();
         let mut same: Vec<(RelPath, u64)> = Vec::new();
         for stage in stages {
-            for entry in walkdir::WalkDir::new(ws.root.join(stage))
-                .follow_links(false)
-                .into_iter()
-                .filter_entry(|e| {
-                    e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
-                })
-                .flatten()
-            {
+            for entry in walk_visible(&ws.root.join(stage)).flatten() {
                 if !entry.file_type().is_file() {
                     continue;
                 }
@@ -305,10 +319,8 @@ impl Store {
         );
         let top = searcher.search(&term, &TopDocs::with_limit(1).order_by_score())?;
         if let Some((_, address)) = top.first() {
-            let doc: TantivyDocument = searcher.doc(*address)?;
-            let size = doc.get_first(f.size).and_then(|v| v.as_u64());
-            let mtime = doc.get_first(f.mtime_ns).and_then(|v| v.as_u64());
-            if size == Some(meta.len()) && mtime == Some(mtime_ns(&meta)) {
+            let (_, known) = Indexed::from_doc(f, &searcher.doc(*address)?);
+            if known.size == meta.len() && known.mtime_ns == mtime_ns(&meta) {
                 return Ok(false);
             }
         }
@@ -391,29 +403,8 @@ impl Store {
             let store = segment.get_store_reader(64)?;
             for doc_id in segment.doc_ids_alive() {
                 let doc: TantivyDocument = store.get(doc_id)?;
-                let path = doc
-                    .get_first(f.path)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                let size = doc.get_first(f.size).and_then(|v| v.as_u64()).unwrap_or(0);
-                let mtime_ns = doc
-                    .get_first(f.mtime_ns)
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(0);
-                let hash = doc
-                    .get_first(f.hash)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                out.insert(
-                    path,
-                    Indexed {
-                        size,
-                        mtime_ns,
-                        hash,
-                    },
-                );
+                let (path, known) = Indexed::from_doc(f, &doc);
+                out.insert(path, known);
             }
         }
         Ok(out)
