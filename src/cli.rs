@@ -101,6 +101,10 @@ pub enum Command {
         /// Drop what does not parse instead of failing.
         #[arg(long)]
         lenient: bool,
+        /// For benchmarks: run the query this many times in-process and print the
+        /// latency percentiles on stderr.
+        #[arg(long, hide = true, default_value_t = 0)]
+        repeat: usize,
     },
     /// Bring the search index up to date.
     Index {

@@ -48,6 +48,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             limit,
             json,
             lenient,
+            repeat,
         } => {
             let opts = crate::index::search::SearchOptions {
                 stage,
@@ -56,7 +57,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 lenient,
                 ..Default::default()
             };
-            search::run(&Workspace::locate(ws)?, &query, opts, json)
+            search::run(&Workspace::locate(ws)?, &query, opts, json, repeat)
         }
         Command::Index { rebuild } => index::run(&Workspace::locate(ws)?, rebuild),
     }

@@ -16,7 +16,13 @@ use crate::index::store::{Check, Store, from_state};
 use crate::journal::{self, State};
 use crate::workspace::Workspace;
 
-pub fn run(ws: &Workspace, query: &str, opts: SearchOptions, as_json: bool) -> Result<u8> {
+pub fn run(
+    ws: &Workspace,
+    query: &str,
+    opts: SearchOptions,
+    as_json: bool,
+    repeat: usize,
+) -> Result<u8> {
     let cfg = load_config(ws)?;
     let state = State::replay(&journal::read_all(ws)?);
     let store = Store::open(ws)?;
@@ -42,6 +48,27 @@ pub fn run(ws: &Workspace, query: &str, opts: SearchOptions, as_json: bool) -> R
         max_file_size: cfg.max_file_size,
         ..opts
     };
+    if repeat > 0 {
+        let query_only = SearchOptions {
+            no_snippets: true,
+            ..opts.clone()
+        };
+        for (what, o) in [("query", &query_only), ("query and snippets", &opts)] {
+            let mut times = Vec::with_capacity(repeat);
+            for _ in 0..repeat {
+                let started = std::time::Instant::now();
+                search::search(&store, ws, query, o)?;
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            times.sort_by(f64::total_cmp);
+            let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+            eprintln!(
+                "in-process {what}: p50 {:.3} ms, p99 {:.3} ms over {repeat} runs",
+                at(0.5),
+                at(0.99)
+            );
+        }
+    }
     let hits = search::search(&store, ws, query, &opts)?;
     if as_json {
         println!(

@@ -24,6 +24,8 @@ pub struct SearchOptions {
     pub lenient: bool,
     /// Files over this get no snippet (they were indexed by name only).
     pub max_file_size: u64,
+    /// Leave snippets out (benchmarks time the query alone).
+    pub no_snippets: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,7 +95,11 @@ pub fn search(
                 .to_string()
         };
         let path = text(f.path);
-        let (snippet, spans) = snippet_for(ws, &path, &snippets, opts.max_file_size);
+        let (snippet, spans) = if opts.no_snippets {
+            (String::new(), Vec::new())
+        } else {
+            snippet_for(ws, &path, &snippets, opts.max_file_size)
+        };
         hits.push(Hit {
             stage: text(f.stage),
             author: text(f.author),
