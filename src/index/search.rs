@@ -85,6 +85,14 @@ pub fn search(
     )?;
     let mut snippets = SnippetGenerator::create(&searcher, &*parsed, f.body)?;
     snippets.set_max_num_chars(160);
+    let mut terms = Vec::new();
+    parsed.query_terms(&mut |term, _| {
+        if term.field() == f.body {
+            if let Some(text) = term.value().as_str() {
+                terms.push(text.to_string());
+            }
+        }
+    });
     let mut hits = Vec::with_capacity(top.len());
     for (score, address) in top {
         let doc: TantivyDocument = searcher.doc(address)?;
@@ -98,7 +106,7 @@ pub fn search(
         let (snippet, spans) = if opts.no_snippets {
             (String::new(), Vec::new())
         } else {
-            snippet_for(ws, &path, &snippets, opts.max_file_size)
+            snippet_for(ws, &path, &snippets, &terms, opts.max_file_size)
         };
         hits.push(Hit {
             stage: text(f.stage),
@@ -112,6 +120,32 @@ pub fn search(
         });
     }
     Ok(hits)
+}
+
+/// Bodies longer than this are cut to a window around the first match before the
+/// snippet generator (which tokenizes and stems all it is given) sees them.
+const WINDOW: usize = 4 * 1024;
+
+/// The part of `body` around the earliest occurrence of any of `terms` (stemmed, so
+/// looked for as prefixes, ASCII case-insensitively), or all of a short body.
+fn window<'a>(body: &'a str, terms: &[String]) -> &'a str {
+    if body.len() <= WINDOW {
+        return body;
+    }
+    let lower = body.to_ascii_lowercase(); // same byte offsets as `body`
+    let Some(at) = terms.iter().filter_map(|t| lower.find(t.as_str())).min() else {
+        return &body[..floor_boundary(body, WINDOW)];
+    };
+    let start = floor_boundary(body, at.saturating_sub(WINDOW / 4));
+    let end = floor_boundary(body, (start + WINDOW).min(body.len()));
+    &body[start..end]
+}
+
+fn floor_boundary(s: &str, mut at: usize) -> usize {
+    while at > 0 && !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// Where a query that failed to parse breaks: an unclosed quote or parenthesis, or a
@@ -146,6 +180,7 @@ fn snippet_for(
     ws: &Workspace,
     path: &str,
     generator: &SnippetGenerator,
+    terms: &[String],
     max_size: u64,
 ) -> (String, Vec<Range<usize>>) {
     let Ok(rel) = RelPath::new(path) else {
@@ -160,7 +195,7 @@ fn snippet_for(
     let Some(body) = extracted.body else {
         return (String::new(), Vec::new());
     };
-    let snippet = generator.snippet(&body);
+    let snippet = generator.snippet(window(&body, terms));
     if snippet.fragment().is_empty() {
         let opening: String = body
             .split_whitespace()
@@ -180,6 +215,15 @@ fn snippet_for(
 #[cfg(test)]
 mod tests {
     use super::describe;
+
+    #[test]
+    fn long_bodies_are_windowed_around_the_first_match() {
+        let body = format!("{}needle here{}", "é".repeat(10_000), "x".repeat(20_000));
+        let w = super::window(&body, &["needl".to_string()]);
+        assert!(w.len() <= super::WINDOW && w.contains("needle here"));
+        assert_eq!(super::window("short", &[]), "short");
+        assert!(super::window(&body, &["absent".to_string()]).len() <= super::WINDOW);
+    }
 
     #[test]
     fn syntax_errors_name_the_column() {

@@ -81,6 +81,8 @@ impl Indexed {
 struct Diff {
     checked: usize,
     changed: Vec<RelPath>,
+    /// Of `changed`, the paths the index does not hold yet.
+    new: std::collections::HashSet<RelPath>,
     changed_bytes: u64,
     removed: Vec<String>,
 }
@@ -236,6 +238,9 @@ impl Store {
                     same.push((rel, meta.len()));
                 } else {
                     diff.changed_bytes += meta.len();
+                    if !indexed.contains_key(rel.as_str()) {
+                        diff.new.insert(rel.clone());
+                    }
                     diff.changed.push(rel);
                 }
             }
@@ -271,7 +276,11 @@ impl Store {
         mut progress: Option<&mut Progress>,
     ) -> Result<CatchUp> {
         for rel in &diff.changed {
-            self.upsert(writer, ws, rel, who, max_size)?;
+            if diff.new.contains(rel) {
+                self.add(writer, ws, rel, who, max_size)?;
+            } else {
+                self.upsert(writer, ws, rel, who, max_size)?;
+            }
             if let Some(p) = progress.as_deref_mut() {
                 p.file(std::fs::metadata(ws.abs(rel)).map_or(0, |m| m.len()));
             }
@@ -337,8 +346,23 @@ impl Store {
         who: Authorship,
         max_size: u64,
     ) -> Result<()> {
+        writer.delete_term(Term::from_field_text(
+            self.schema.fields.path,
+            path.as_str(),
+        ));
+        self.add(writer, ws, path, who, max_size)
+    }
+
+    /// Adds the document of a path the index does not hold (no delete to resolve).
+    fn add(
+        &self,
+        writer: &mut IndexWriter,
+        ws: &Workspace,
+        path: &RelPath,
+        who: Authorship,
+        max_size: u64,
+    ) -> Result<()> {
         let f = &self.schema.fields;
-        writer.delete_term(Term::from_field_text(f.path, path.as_str()));
         let abs = ws.abs(path);
         let meta = match std::fs::metadata(&abs) {
             Ok(m) => m,
