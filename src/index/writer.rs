@@ -17,7 +17,7 @@ use super::store::Store;
 use crate::workspace::{RelPath, Workspace};
 
 /// Commit at the latest this long after the first uncommitted change...
-const BATCH_WINDOW: Duration = Duration::from_millis(200);
+const BATCH_WINDOW: Duration = Duration::from_millis(800);
 /// ...or as soon as no change arrived for this long.
 const IDLE: Duration = Duration::from_millis(20);
 const QUEUE: usize = 4096;
@@ -71,6 +71,13 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("baton-index".into())
         .spawn(move || {
+            // Indexing yields to dispatching: a lower priority for this thread, which
+            // tantivy's indexing thread (spawned from it) inherits. Searchability can lag
+            // a little in a burst; agents must not.
+            // SAFETY: setpriority on our own thread id; no memory involved.
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+            }
             if let Err(e) = serve(&ws, &stages, max_size, &*who, &rx, &flag) {
                 tracing::error!(
                     "the search index writer stopped: {e:#}; `baton search` catches up without it"
@@ -91,7 +98,7 @@ fn serve(
 ) -> Result<()> {
     let store = Store::open(ws)?;
     let mut writer = loop {
-        match store.writer() {
+        match store.daemon_writer() {
             Ok(w) => break w,
             Err(e) => {
                 tracing::debug!("waiting for the index writer: {e:#}");
