@@ -556,6 +556,21 @@ impl State {
         }
     }
 
+    /// The task `first` and its ancestors, nearest first: the delegation chain. Bounded,
+    /// so a corrupt journal with a loop in it cannot hang a reader.
+    pub fn ancestors<'a>(
+        &'a self,
+        first: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a TaskInfo> + 'a {
+        let mut at = first;
+        std::iter::from_fn(move || {
+            let task = self.tasks.get(at?)?;
+            at = task.parent.as_deref();
+            Some(task)
+        })
+        .take(10_000)
+    }
+
     /// The one task whose id starts with `prefix` (DESIGN §9: any unique prefix).
     pub fn find_task(&self, prefix: &str) -> Result<&TaskInfo> {
         let wanted = prefix.trim();

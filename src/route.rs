@@ -89,20 +89,11 @@ pub fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Routed {
 }
 
 /// The ancestor task, if any, in which `agent` already ran on content `hash`.
-fn cycle<'a>(state: &'a State, mut at: Option<&'a str>, agent: &str, hash: &str) -> Option<String> {
-    let mut hops = 0;
-    while let Some(id) = at {
-        let task = state.tasks.get(id)?;
-        if task.agent == agent && task.input_hash == hash {
-            return Some(task.id.clone());
-        }
-        at = task.parent.as_deref();
-        hops += 1;
-        if hops > 10_000 {
-            return None; // a corrupt journal, not a reason to loop forever
-        }
-    }
-    None
+fn cycle(state: &State, producer: Option<&str>, agent: &str, hash: &str) -> Option<String> {
+    state
+        .ancestors(producer)
+        .find(|t| t.agent == agent && t.input_hash == hash)
+        .map(|t| t.id.clone())
 }
 
 #[cfg(test)]

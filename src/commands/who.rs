@@ -34,15 +34,11 @@ pub fn run(ws: &Workspace, path: &Path, as_json: bool) -> Result<u8> {
         })
         .collect();
     let on_disk = publish::hash_file(&ws.abs(&rel)).ok().map(|(h, _)| h);
-    let chain_of = |task: Option<&str>| {
-        let mut chain = Vec::new();
-        let mut at = task.map(str::to_string);
-        while let Some(id) = at {
-            let Some(t) = state.tasks.get(&id) else { break };
-            chain.push(json!({ "task": t.id, "agent": t.agent, "input": t.input }));
-            at = t.parent.clone();
-        }
-        chain
+    let chain_of = |task: Option<&str>| -> Vec<serde_json::Value> {
+        state
+            .ancestors(task)
+            .map(|t| json!({ "task": t.id, "agent": t.agent, "input": t.input }))
+            .collect()
     };
 
     if as_json {

@@ -93,19 +93,11 @@ impl Ctx {
     /// The task's ancestors, nearest first, for task.json.
     pub fn chain(&self, task: &TaskInfo) -> Vec<serde_json::Value> {
         let ledger = self.ledger();
-        let mut chain = Vec::new();
-        let mut at = task.parent.clone();
-        while let Some(id) = at {
-            let Some(t) = ledger.state.tasks.get(&id) else {
-                break;
-            };
-            chain.push(serde_json::json!({ "task": t.id, "agent": t.agent, "input": t.input }));
-            at = t.parent.clone();
-            if chain.len() > 1000 {
-                break;
-            }
-        }
-        chain
+        ledger
+            .state
+            .ancestors(task.parent.as_deref())
+            .map(|t| serde_json::json!({ "task": t.id, "agent": t.agent, "input": t.input }))
+            .collect()
     }
 }
 

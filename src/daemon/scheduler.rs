@@ -403,7 +403,6 @@ impl Scheduler {
                     }
                 };
                 tracing::debug!(task = %id, "dispatching");
-                let id_for_panic = id.clone();
                 let job = Job {
                     attempt: task.attempt + 1,
                     task,
@@ -414,7 +413,8 @@ impl Scheduler {
                 let tx = self.inbox_tx.clone();
                 let stop = self.stop_tx.subscribe();
                 tokio::spawn(async move {
-                    let (task, agent) = (job.task.clone(), job.task.agent.clone());
+                    let task = job.task.clone();
+                    let (id, agent) = (task.id.clone(), task.agent.clone());
                     // A runner that panics must still free its slot, or the scheduler
                     // would wait for it forever.
                     let ended = match tokio::spawn(runner::run(ctx.clone(), job, stop)).await {
@@ -432,7 +432,7 @@ impl Scheduler {
                                 _ => None,
                             };
                             Ended {
-                                task: id_for_panic,
+                                task: id,
                                 agent,
                                 status,
                                 panicked: status.is_none(),

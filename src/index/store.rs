@@ -111,23 +111,27 @@ impl Store {
         let dir = index_dir(ws);
         let schema = IndexSchema::new();
         let version = std::fs::read_to_string(dir.join(VERSION_FILE)).ok();
-        if version.as_deref().map(str::trim) != Some(&SCHEMA_VERSION.to_string()) && dir.exists() {
+        let current = version.as_deref().map(str::trim) == Some(&SCHEMA_VERSION.to_string());
+        if !current && dir.exists() {
             tracing::info!("the search index has another schema version; rebuilding it");
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mmap = tantivy::directory::MmapDirectory::open(&dir)
             .with_context(|| format!("opening the index in {}", dir.display()))?;
-        let index = match Index::open_or_create(mmap, schema.schema.clone()) {
-            Ok(index) => index,
+        let (index, created) = match Index::open_or_create(mmap, schema.schema.clone()) {
+            Ok(index) => (index, !current),
             Err(e) => {
                 tracing::warn!("the search index is unreadable ({e}); rebuilding it");
                 std::fs::remove_dir_all(&dir)?;
                 std::fs::create_dir_all(&dir)?;
-                Index::create_in_dir(&dir, schema.schema.clone())?
+                (Index::create_in_dir(&dir, schema.schema.clone())?, true)
             }
         };
-        std::fs::write(dir.join(VERSION_FILE), format!("{SCHEMA_VERSION}\n"))?;
+        if created {
+            // Only a new index gets its version written: searches stay read-only.
+            std::fs::write(dir.join(VERSION_FILE), format!("{SCHEMA_VERSION}\n"))?;
+        }
         IndexSchema::register_tokenizers(&index);
         Ok(Store { index, schema })
     }

@@ -129,6 +129,7 @@ fn serve(
         };
         let mut stop = false;
         let mut idle = false;
+        let mut catch_up = false;
         match rx.recv_timeout(wait) {
             Ok(IndexOp::Upsert(path)) => {
                 let searcher = reader.searcher();
@@ -140,11 +141,11 @@ fn serve(
                 store.remove(&mut writer, &path)?;
                 first_pending.get_or_insert_with(Instant::now);
             }
-            Ok(IndexOp::CatchUp) => overflow.store(true, Ordering::SeqCst),
+            Ok(IndexOp::CatchUp) => catch_up = true,
             Ok(IndexOp::Stop) | Err(RecvTimeoutError::Disconnected) => stop = true,
             Err(RecvTimeoutError::Timeout) => idle = true,
         }
-        if overflow.swap(false, Ordering::SeqCst) {
+        if overflow.swap(false, Ordering::SeqCst) || catch_up {
             tracing::info!("catching the search index up with the stages");
             store.catch_up_with(&mut writer, ws, stages, who, max_size)?;
             first_pending.get_or_insert_with(Instant::now);
