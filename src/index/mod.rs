@@ -1,6 +1,7 @@
 //! The search index (DESIGN §8): a tantivy index in `.baton/index/`.
 //!
 //! - [`schema`]: typed fields and the schema version.
+//! - [`stem`]: English stemming, remembered per word.
 //! - [`extract`]: what of a file goes into the index (pure).
 //! - [`folders`]: the cheap catch-up by folder mtimes.
 //! - [`store`]: opening (or rebuilding) the index and catching it up with the stages.
@@ -11,5 +12,6 @@ pub mod extract;
 pub mod folders;
 pub mod schema;
 pub mod search;
+pub mod stem;
 pub mod store;
 pub mod writer;

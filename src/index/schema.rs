@@ -7,8 +7,10 @@ use tantivy::schema::{
     STORED, Schema, SchemaBuilder, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
-    Language, LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
+    LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
 };
+
+use super::stem::CachedStemmer;
 
 /// Bump on any change below; an index with another version is rebuilt.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -101,7 +103,7 @@ impl IndexSchema {
         let words = TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(64))
             .filter(LowerCaser)
-            .filter(Stemmer::new(Language::English))
+            .filter(CachedStemmer)
             .build();
         index.tokenizers().register(TEXT_TOKENIZER, words);
         let exact = TextAnalyzer::builder(RawTokenizer::default())
