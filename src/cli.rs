@@ -87,6 +87,39 @@ pub enum Command {
     },
     /// Run a task again (a failed, dead or done one).
     Retry { task: String },
+    /// Hand PATH to another agent: writes a brief pointing at it (no content copied)
+    /// into the first stage; inside a task, into $BATON_OUT with `reply_to` set.
+    Delegate {
+        /// The agent to hand it to.
+        #[arg(long)]
+        to: String,
+        path: PathBuf,
+        /// The brief's body, verbatim: what to do with PATH.
+        #[arg(long)]
+        note: Option<String>,
+        /// More paths the brief points at (repeatable).
+        #[arg(long = "ref", value_name = "PATH")]
+        refs: Vec<PathBuf>,
+    },
+    /// Commit the outputs of a task held for approval.
+    Approve {
+        task: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Discard the outputs of a task held for approval; the task ends dead with the note.
+    Reject {
+        task: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// The delegation tree around an artifact or a task: who read and wrote what.
+    Trace {
+        /// A workspace path or a task id (any unique prefix).
+        target: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Search the workspace (tantivy query syntax: `stage:drafts author:writer "a phrase"`).
     Search {
         query: String,

@@ -57,6 +57,9 @@ pub enum Record {
         parent: Option<String>,
         depth: u32,
         reason: Reason,
+        /// The input's front-matter `refs`, resolved to workspace paths.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        refs: Vec<RelPath>,
     },
     #[serde(rename = "task.started")]
     Started {
@@ -91,6 +94,10 @@ pub enum Record {
         /// For `failed`: how long after this record the next attempt is due.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_in_ms: Option<u64>,
+        /// The outputs that are briefs delegated by this task (`reply_to` = this task):
+        /// when all of them are settled, the task's agent runs once more as a join.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        delegated: Vec<RelPath>,
     },
     #[serde(rename = "approval")]
     Approval {
@@ -376,6 +383,7 @@ pub struct TaskInfo {
     pub parent: Option<String>,
     pub depth: u32,
     pub reason: Reason,
+    pub refs: Vec<RelPath>,
     pub status: TaskStatus,
     /// The last attempt started (0: none yet).
     pub attempt: u32,
@@ -385,6 +393,8 @@ pub struct TaskInfo {
     pub start_time: Option<u64>,
     pub error: Option<String>,
     pub outputs: Vec<Output>,
+    /// Outputs that are delegated briefs (see [`Record::Finished`]).
+    pub delegated: Vec<RelPath>,
     pub result: Option<serde_json::Value>,
     pub queued_ts: String,
     pub updated_ts: String,
@@ -410,6 +420,8 @@ pub struct State {
     pub tasks: HashMap<String, TaskInfo>,
     /// Task ids in the order they were first queued.
     pub order: Vec<String>,
+    /// Task id → the tasks queued with it as parent, in order.
+    pub children: HashMap<String, Vec<String>>,
     /// Versions already rejected, so a rescan does not report them again.
     pub rejected: HashMap<(RelPath, String), String>,
     pub last_seq: u64,
@@ -453,6 +465,7 @@ impl State {
                 parent,
                 depth,
                 reason,
+                refs,
             } => {
                 if let Some(info) = self.tasks.get_mut(task) {
                     // Requeued (`baton retry`): a fresh retry budget.
@@ -463,6 +476,12 @@ impl State {
                     return;
                 }
                 self.order.push(task.clone());
+                if let Some(parent) = parent {
+                    self.children
+                        .entry(parent.clone())
+                        .or_default()
+                        .push(task.clone());
+                }
                 self.tasks.insert(
                     task.clone(),
                     TaskInfo {
@@ -473,6 +492,7 @@ impl State {
                         parent: parent.clone(),
                         depth: *depth,
                         reason: *reason,
+                        refs: refs.clone(),
                         status: TaskStatus::Queued,
                         attempt: 0,
                         failures: 0,
@@ -480,6 +500,7 @@ impl State {
                         start_time: None,
                         error: None,
                         outputs: Vec::new(),
+                        delegated: Vec::new(),
                         result: None,
                         queued_ts: entry.ts.clone(),
                         updated_ts: entry.ts.clone(),
@@ -516,6 +537,7 @@ impl State {
                 result,
                 retry_in_ms,
                 duration_ms,
+                delegated,
                 ..
             } => {
                 if let Some(info) = self.tasks.get_mut(task) {
@@ -529,6 +551,7 @@ impl State {
                         info.failures += 1;
                     }
                     info.outputs = outputs.clone();
+                    info.delegated = delegated.clone();
                     info.error = error.clone();
                     info.result = result.clone();
                     info.pid = None;
@@ -538,12 +561,23 @@ impl State {
                         .and_then(|ms| entry.time().map(|t| t + Duration::from_millis(ms)));
                 }
             }
-            Record::Approval { task, decision, .. } => {
+            Record::Approval {
+                task,
+                decision,
+                by,
+                note,
+            } => {
                 if let Some(info) = self.tasks.get_mut(task) {
                     info.status = match decision {
                         Decision::Approved => TaskStatus::Done,
                         Decision::Rejected => TaskStatus::Dead,
                     };
+                    if *decision == Decision::Rejected {
+                        info.error = Some(match note {
+                            Some(note) => format!("rejected by {by}: {note}"),
+                            None => format!("rejected by {by}"),
+                        });
+                    }
                     info.updated_ts = entry.ts.clone();
                 }
             }
@@ -620,6 +654,7 @@ mod tests {
             parent: None,
             depth: 0,
             reason: Reason::Glob,
+            refs: vec![],
         }
     }
 
@@ -634,6 +669,7 @@ mod tests {
             error: None,
             result: None,
             retry_in_ms: Some(2000),
+            delegated: vec![],
         }
     }
 

@@ -33,9 +33,18 @@ impl Syncer {
 }
 
 impl Ledger {
-    /// Opens the journal and replays all of it.
+    /// Opens the journal and replays all of it. The daemon's: appends do not ring the
+    /// doorbell.
     pub fn open(ws: &Workspace) -> Result<Ledger> {
-        let mut appender = Appender::open(ws)?.quiet();
+        Ledger::open_with(Appender::open(ws)?.quiet(), ws)
+    }
+
+    /// Like [`Ledger::open`], for a command: each append rings the daemon's doorbell.
+    pub fn open_ringing(ws: &Workspace) -> Result<Ledger> {
+        Ledger::open_with(Appender::open(ws)?, ws)
+    }
+
+    fn open_with(mut appender: Appender, ws: &Workspace) -> Result<Ledger> {
         let entries = appender.poll()?;
         let state = State::replay(&entries);
         let sync_file = Arc::new(File::open(crate::journal::journal_path(ws))?);

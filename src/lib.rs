@@ -20,6 +20,7 @@ pub mod config;
 pub mod daemon;
 pub mod frontmatter;
 pub mod index;
+pub mod join;
 pub mod journal;
 pub mod ledger;
 pub mod lock;

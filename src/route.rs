@@ -14,6 +14,11 @@ pub struct Arrival<'a> {
     pub producer: Option<&'a str>,
     /// Front matter `to`: route to this agent only.
     pub to: Option<&'a str>,
+    /// A brief the producer delegated (its front matter's `reply_to` names the producer):
+    /// the producer's agent runs again as a join once it is settled.
+    pub delegation: bool,
+    /// Front matter `refs`, resolved and checked by the caller.
+    pub refs: &'a [RelPath],
 }
 
 /// What to journal for an arrival: tasks to queue, and refusals to record.
@@ -29,8 +34,13 @@ pub fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Routed {
         hash: Some(arrival.hash.to_string()),
         error,
     };
+    let routed_reason = if arrival.delegation {
+        Reason::Delegate
+    } else {
+        Reason::To
+    };
     let (targets, reason): (Vec<&str>, Reason) = match arrival.to {
-        Some(agent) if cfg.agents.contains_key(agent) => (vec![agent], Reason::To),
+        Some(agent) if cfg.agents.contains_key(agent) => (vec![agent], routed_reason),
         Some(agent) => {
             let known = cfg
                 .agents
@@ -57,6 +67,24 @@ pub fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Routed {
     }
     let parent = arrival.producer.and_then(|p| state.tasks.get(p));
     let depth = parent.map_or(0, |p| p.depth + 1);
+    if let (Some(parent), Some(to)) = (parent, arrival.to) {
+        let allowed = cfg
+            .agents
+            .get(&parent.agent)
+            .and_then(|a| a.delegates_to.as_ref());
+        if let Some(allowed) = allowed.filter(|list| !list.iter().any(|a| a == to)) {
+            routed.records.push(reject(format!(
+                "not sent to `{to}`: agent `{}` may delegate only to {} (delegates_to)",
+                parent.agent,
+                if allowed.is_empty() {
+                    "no agent".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            )));
+            return routed;
+        }
+    }
     for agent in targets {
         let id = task_id(agent, arrival.path, arrival.hash, arrival.producer);
         if state.tasks.contains_key(&id) {
@@ -75,6 +103,25 @@ pub fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Routed {
             )));
             continue;
         }
+        if let Some(parent) = parent {
+            let fan_out = state.children.get(&parent.id).map_or(0, |c| {
+                c.iter()
+                    .filter(|id| {
+                        state
+                            .tasks
+                            .get(*id)
+                            .is_some_and(|t| t.reason != Reason::Join)
+                    })
+                    .count()
+            });
+            if fan_out >= cfg.max_children as usize {
+                routed.records.push(reject(format!(
+                    "not sent to `{agent}`: task {} already started {fan_out} tasks, the most one task may start (max_children = {})",
+                    parent.id, cfg.max_children
+                )));
+                continue;
+            }
+        }
         routed.records.push(Record::Queued {
             task: id,
             agent: agent.to_string(),
@@ -83,6 +130,7 @@ pub fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Routed {
             parent: arrival.producer.map(str::to_string),
             depth,
             reason,
+            refs: arrival.refs.to_vec(),
         });
     }
     routed
@@ -147,6 +195,8 @@ mod tests {
             hash: "h1",
             producer: None,
             to: None,
+            delegation: false,
+            refs: &[],
         };
         let r = route(&cfg, &state, &arrival);
         assert_eq!(queued_agents(&r), vec!["writer"]);
@@ -178,6 +228,8 @@ mod tests {
                 hash: "h",
                 producer: None,
                 to: Some("legal"),
+                delegation: false,
+                refs: &[],
             },
         );
         assert_eq!(queued_agents(&r), vec!["legal"]);
@@ -189,6 +241,8 @@ mod tests {
                 hash: "h",
                 producer: None,
                 to: Some("nobody"),
+                delegation: false,
+                refs: &[],
             },
         );
         match &r.records[..] {
@@ -217,6 +271,8 @@ mod tests {
                     hash: &hash,
                     producer: producer.as_deref(),
                     to: None,
+                    delegation: false,
+                    refs: &[],
                 },
             );
             if let [Record::Rejected { error, .. }] = &r.records[..] {
@@ -232,6 +288,98 @@ mod tests {
             apply(&mut state, r.records);
         }
         assert!(refused);
+    }
+
+    /// A task of `agent` queued on a human's brief, applied to `state`.
+    fn root_task(cfg: &Config, state: &mut State, agent: &str) -> String {
+        let brief = p("briefs/req.md");
+        let r = route(
+            cfg,
+            state,
+            &Arrival {
+                path: &brief,
+                hash: "h",
+                producer: None,
+                to: Some(agent),
+                delegation: false,
+                refs: &[],
+            },
+        );
+        let Record::Queued { task, .. } = &r.records[0] else {
+            panic!("{r:?}")
+        };
+        let task = task.clone();
+        apply(state, r.records);
+        task
+    }
+
+    fn delegated<'a>(path: &'a RelPath, producer: &'a str, to: &'a str) -> Arrival<'a> {
+        Arrival {
+            path,
+            hash: path.as_str(),
+            producer: Some(producer),
+            to: Some(to),
+            delegation: true,
+            refs: &[],
+        }
+    }
+
+    #[test]
+    fn delegation_outside_delegates_to_is_refused() {
+        let cfg = Config::parse(
+            "[agents.manager]\nrun = \"true\"\ndelegates_to = [\"worker\"]\n\
+             [agents.worker]\nrun = \"true\"\n[agents.legal]\nrun = \"true\"\n",
+            Path::new("/"),
+        )
+        .unwrap();
+        let mut state = State::default();
+        let m = root_task(&cfg, &mut state, "manager");
+        let a = p("briefs/a.md");
+        let r = route(&cfg, &state, &delegated(&a, &m, "worker"));
+        assert!(
+            matches!(
+                &r.records[..],
+                [Record::Queued {
+                    reason: Reason::Delegate,
+                    depth: 1,
+                    ..
+                }]
+            ),
+            "{r:?}"
+        );
+        let b = p("briefs/b.md");
+        match &route(&cfg, &state, &delegated(&b, &m, "legal")).records[..] {
+            [Record::Rejected { error, .. }] => assert!(
+                error.contains("`manager` may delegate only to worker"),
+                "{error}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fan_out_is_bounded_by_max_children() {
+        let cfg = Config::parse(
+            "[workspace]\nmax_children = 2\n\
+             [agents.manager]\nrun = \"true\"\n[agents.worker]\nrun = \"true\"\n",
+            Path::new("/"),
+        )
+        .unwrap();
+        let mut state = State::default();
+        let m = root_task(&cfg, &mut state, "manager");
+        let mut outcomes = Vec::new();
+        for i in 0..3 {
+            let brief = p(&format!("briefs/{i}.md"));
+            let r = route(&cfg, &state, &delegated(&brief, &m, "worker"));
+            outcomes.push(match &r.records[..] {
+                [Record::Queued { .. }] => "queued".to_string(),
+                [Record::Rejected { error, .. }] => error.clone(),
+                other => panic!("{other:?}"),
+            });
+            apply(&mut state, r.records);
+        }
+        assert_eq!(outcomes[..2], ["queued", "queued"]);
+        assert!(outcomes[2].contains("max_children = 2"), "{}", outcomes[2]);
     }
 
     #[test]
@@ -251,6 +399,8 @@ mod tests {
                 hash: "same",
                 producer: None,
                 to: None,
+                delegation: false,
+                refs: &[],
             },
         );
         let Record::Queued { task, .. } = &r.records[0] else {
@@ -268,6 +418,8 @@ mod tests {
                 hash: "same",
                 producer: Some(&task),
                 to: None,
+                delegation: false,
+                refs: &[],
             },
         );
         assert!(

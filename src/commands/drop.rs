@@ -62,15 +62,28 @@ pub fn run(ws: &Workspace, file: &Path, stage: Option<&str>, to: Option<&str>) -
         }
     };
 
-    ws.ensure_state_dirs()?;
-    let (staged, hash, size) = publish::stage_copy(ws, &mut bytes.as_slice())?;
-    let _guard = lock::lock(ws, &target, Mode::Exclusive)?;
-    if publish::hash_file(&ws.abs(&target)).is_ok_and(|(h, _)| h == hash) {
-        let _ = std::fs::remove_file(&staged);
+    if !publish_as_human(ws, &target, &bytes)? {
         println!("{target} already holds this content; nothing to do");
         return Ok(0);
     }
-    let dirs = publish::replace(ws, &staged, &target)?;
+    match to {
+        Some(agent) => println!("dropped {} → {target} (for {agent})", file.display()),
+        None => println!("dropped {} → {target}", file.display()),
+    }
+    Ok(0)
+}
+
+/// Publishes `bytes` at `target` atomically, by rename, journalled as written by
+/// `human`. Returns false when `target` already holds exactly these bytes.
+pub fn publish_as_human(ws: &Workspace, target: &RelPath, bytes: &[u8]) -> Result<bool> {
+    ws.ensure_state_dirs()?;
+    let (staged, hash, size) = publish::stage_copy(ws, &mut &bytes[..])?;
+    let _guard = lock::lock(ws, target, Mode::Exclusive)?;
+    if publish::hash_file(&ws.abs(target)).is_ok_and(|(h, _)| h == hash) {
+        let _ = std::fs::remove_file(&staged);
+        return Ok(false);
+    }
+    let dirs = publish::replace(ws, &staged, target)?;
     publish::sync_dirs(&dirs)?;
     let record = Record::Artifact {
         path: target.clone(),
@@ -80,9 +93,5 @@ pub fn run(ws: &Workspace, file: &Path, stage: Option<&str>, to: Option<&str>) -
         task: None,
     };
     Appender::open(ws)?.append(vec![record], true)?;
-    match to {
-        Some(agent) => println!("dropped {} → {target} (for {agent})", file.display()),
-        None => println!("dropped {} → {target}", file.display()),
-    }
-    Ok(0)
+    Ok(true)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Style;
-use crate::journal::{Decision, Entry, Record, State, Status, Tail};
+use crate::journal::{Decision, Entry, Reason, Record, State, Status, Tail};
 use crate::workspace::Workspace;
 
 pub fn run(ws: &Workspace, follow: bool, as_json: bool) -> Result<u8> {
@@ -66,14 +66,25 @@ pub fn feed_line(state: &State, entry: &Entry, st: Style) -> Option<String> {
             let from = parent
                 .as_ref()
                 .map_or(String::new(), |p| format!(" (from {p})"));
-            (
-                agent.clone(),
-                format!(
+            let by = |p: &Option<String>| p.as_deref().map_or("?".into(), agent_of);
+            let what = match reason {
+                Reason::Delegate => format!(
+                    "{}  {task} on {input}, delegated by {}{from}",
+                    st.cyan("delegated"),
+                    by(parent)
+                ),
+                Reason::Join => format!(
+                    "{}  {task}: {agent} runs again on {input}, the work {} delegated is settled",
+                    st.cyan("join"),
+                    parent.as_deref().unwrap_or("?")
+                ),
+                _ => format!(
                     "{}  {task} on {input}, by {}{from}",
                     st.dim("queued"),
                     serde_plain(reason)
                 ),
-            )
+            };
+            (agent.clone(), what)
         }
         Record::Started {
             task, attempt, pid, ..

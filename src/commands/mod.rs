@@ -1,5 +1,7 @@
 //! One file per subcommand; output formatting lives here, never in the library core.
 
+pub mod approve;
+pub mod delegate;
 pub mod demo;
 pub mod drop;
 pub mod index;
@@ -10,6 +12,7 @@ pub mod retry;
 pub mod run;
 pub mod search;
 pub mod status;
+pub mod trace;
 pub mod who;
 
 use std::io::IsTerminal;
@@ -41,6 +44,17 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Who { path, json } => who::run(&Workspace::locate(ws)?, &path, json),
         Command::Logs { task, attempt } => logs::run(&Workspace::locate(ws)?, &task, attempt),
         Command::Retry { task } => retry::run(&Workspace::locate(ws)?, &task),
+        Command::Delegate {
+            to,
+            path,
+            note,
+            refs,
+        } => delegate::run(&Workspace::locate(ws)?, &to, &path, note.as_deref(), &refs),
+        Command::Approve { task, note } => {
+            approve::approve(&Workspace::locate(ws)?, &task, note.as_deref())
+        }
+        Command::Reject { task, note } => approve::reject(&Workspace::locate(ws)?, &task, &note),
+        Command::Trace { target, json } => trace::run(&Workspace::locate(ws)?, &target, json),
         Command::Search {
             query,
             stage,

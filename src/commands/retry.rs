@@ -30,6 +30,7 @@ pub fn run(ws: &Workspace, task: &str) -> Result<u8> {
         parent: task.parent.clone(),
         depth: task.depth,
         reason: Reason::Retry,
+        refs: task.refs.clone(),
     };
     appender.append(vec![record], true)?;
     println!(

@@ -29,6 +29,12 @@ struct Staged {
     file: PathBuf,
     hash: String,
     size: u64,
+    front: Result<Option<FrontMatter>, FrontMatterError>,
+}
+
+/// Whether an output with front matter `front` is a brief that task `task` delegated.
+fn is_delegation(front: &Result<Option<FrontMatter>, FrontMatterError>, task: &str) -> bool {
+    matches!(front, Ok(Some(f)) if f.reply_to.as_deref() == Some(task) && f.to.is_some())
 }
 
 /// Commits (or holds) the outputs of a successful attempt. A scope violation fails the
@@ -41,7 +47,7 @@ pub fn settle_success(
 ) -> Result<Status> {
     let agent = &ctx.cfg.agents[&task.agent];
     let out = ctx.ws.attempt_dir(&task.id, attempt).join("out");
-    let staged = match collect_outputs(ctx, agent, &out) {
+    let staged = match collect_outputs(ctx, agent, &task.id, &out) {
         Ok(staged) => staged,
         Err(violation) => {
             let error = format!("scope violation: {violation}; nothing was committed");
@@ -56,6 +62,11 @@ pub fn settle_success(
             hash: s.hash.clone(),
         })
         .collect();
+    let delegated: Vec<RelPath> = staged
+        .iter()
+        .filter(|s| is_delegation(&s.front, &task.id))
+        .map(|s| s.path.clone())
+        .collect();
 
     let finished = |status| Record::Finished {
         task: task.id.clone(),
@@ -67,6 +78,7 @@ pub fn settle_success(
         error: None,
         result: result.clone(),
         retry_in_ms: None,
+        delegated: delegated.clone(),
     };
     if staged
         .iter()
@@ -101,9 +113,7 @@ pub fn settle_success(
     };
     ctx.append(vec![intent], true)?;
     let mut dirs = BTreeSet::new();
-    let mut arrivals = Vec::new();
     for s in &staged {
-        arrivals.push((s.path.clone(), s.hash.clone(), read_front_matter(&s.file)));
         dirs.extend(publish::replace(&ctx.ws, &s.file, &s.path)?);
     }
     publish::sync_dirs(&dirs)?;
@@ -118,8 +128,12 @@ pub fn settle_success(
         })
         .collect();
     records.push(finished(Status::Done));
+    let paths: Vec<String> = staged.iter().map(|s| s.path.to_string()).collect();
+    let arrivals = staged
+        .into_iter()
+        .map(|s| (s.path, s.hash, s.front))
+        .collect();
     journal_commit(ctx, records, &task.id, arrivals)?;
-    let paths: Vec<&str> = staged.iter().map(|s| s.path.as_str()).collect();
     tracing::info!(
         "{} done {} in {duration_ms} ms → {}",
         task.agent,
@@ -148,11 +162,12 @@ fn journal_commit(
     let syncer = {
         let mut ledger = ctx.ledger();
         ledger.append(records)?;
-        let routed: Vec<Record> = arrivals
-            .into_iter()
-            .flat_map(|(path, hash, front)| routing(&ledger, ctx, &path, &hash, Some(task), front))
-            .collect();
-        ledger.append(routed)?;
+        // One append per output, so each routing sees the tasks the ones before it
+        // started (max_children).
+        for (path, hash, front) in arrivals {
+            let routed = routing(&ledger, ctx, &path, &hash, Some(task), front);
+            ledger.append(routed)?;
+        }
         ledger.syncer()
     };
     syncer.sync()?;
@@ -200,6 +215,7 @@ pub fn settle_failure(
         error: Some(error),
         result: None,
         retry_in_ms,
+        delegated: Vec::new(),
     };
     match retry_in_ms {
         Some(ms) => tracing::warn!(
@@ -250,18 +266,7 @@ pub fn roll_forward(ctx: &Ctx, task: &TaskInfo) -> Result<bool> {
             task: Some(task.id.clone()),
         })
         .collect();
-    records.push(Record::Finished {
-        task: task.id.clone(),
-        attempt: task.attempt,
-        status: Status::Done,
-        exit: Some(0),
-        duration_ms: task.duration_ms.unwrap_or(0),
-        outputs: task.outputs.clone(),
-        error: None,
-        result: None,
-        retry_in_ms: None,
-    });
-    let arrivals = task
+    let arrivals: Vec<Arrival> = task
         .outputs
         .iter()
         .map(|o| {
@@ -272,6 +277,22 @@ pub fn roll_forward(ctx: &Ctx, task: &TaskInfo) -> Result<bool> {
             )
         })
         .collect();
+    records.push(Record::Finished {
+        task: task.id.clone(),
+        attempt: task.attempt,
+        status: Status::Done,
+        exit: Some(0),
+        duration_ms: task.duration_ms.unwrap_or(0),
+        outputs: task.outputs.clone(),
+        error: None,
+        result: task.result.clone(),
+        retry_in_ms: None,
+        delegated: arrivals
+            .iter()
+            .filter(|(_, _, front)| is_delegation(front, &task.id))
+            .map(|(path, _, _)| path.clone())
+            .collect(),
+    });
     journal_commit(ctx, records, &task.id, arrivals)?;
     tracing::info!(task = %task.id, "finished a commit interrupted by a crash");
     Ok(true)
@@ -289,7 +310,12 @@ fn lock_all<'a>(ctx: &Ctx, paths: impl Iterator<Item = &'a RelPath>) -> Result<V
 
 /// The staged outputs, hashed and synced, or the first reason they may not be
 /// committed. Hidden and scratch files in the staging tree are ignored.
-fn collect_outputs(ctx: &Ctx, agent: &Agent, out: &Path) -> Result<Vec<Staged>, String> {
+fn collect_outputs(
+    ctx: &Ctx,
+    agent: &Agent,
+    task: &str,
+    out: &Path,
+) -> Result<Vec<Staged>, String> {
     let mut staged = Vec::new();
     for entry in walkdir::WalkDir::new(out)
         .min_depth(1)
@@ -317,7 +343,11 @@ fn collect_outputs(ctx: &Ctx, agent: &Agent, out: &Path) -> Result<Vec<Staged>, 
                 ctx.cfg.stages.join(", ")
             ));
         }
-        if !agent.may_write(&path) {
+        let file = entry.into_path();
+        // A brief this task delegated (`baton delegate`) is governed by `delegates_to`,
+        // checked when it is routed, not by `writes`.
+        let front = read_front_matter(&file);
+        if !agent.may_write(&path) && !is_delegation(&front, task) {
             return Err(format!(
                 "`{path}` is in stage `{}`, which agent `{}` may not write (writes = [{}])",
                 path.first(),
@@ -325,7 +355,6 @@ fn collect_outputs(ctx: &Ctx, agent: &Agent, out: &Path) -> Result<Vec<Staged>, 
                 agent.writes.join(", ")
             ));
         }
-        let file = entry.into_path();
         let (hash, size) = publish::hash_file(&file).map_err(|e| format!("`{path}`: {e}"))?;
         publish::fsync_file(&file).map_err(|e| e.to_string())?;
         staged.push(Staged {
@@ -333,6 +362,7 @@ fn collect_outputs(ctx: &Ctx, agent: &Agent, out: &Path) -> Result<Vec<Staged>, 
             file,
             hash,
             size,
+            front,
         });
     }
     Ok(staged)

@@ -16,7 +16,7 @@ use crate::journal::Record;
 use crate::ledger::Ledger;
 use crate::lock;
 use crate::route::{self, Arrival};
-use crate::workspace::RelPath;
+use crate::workspace::{RelPath, Workspace};
 
 /// What became of an arrival.
 #[derive(Debug, PartialEq)]
@@ -106,7 +106,18 @@ pub fn routing(
             error: e.to_string(),
         }],
         Ok(front) => {
-            let to = front.as_ref().and_then(|f| f.to.as_deref());
+            let front = front.unwrap_or_default();
+            let refs = match resolve_refs(&ctx.ws, path, &front.refs) {
+                Ok(refs) => refs,
+                Err(error) => {
+                    return vec![Record::Rejected {
+                        path: path.clone(),
+                        hash: Some(hash.to_string()),
+                        error,
+                    }];
+                }
+            };
+            let delegation = producer.is_some() && front.reply_to.as_deref() == producer;
             route::route(
                 &ctx.cfg,
                 &ledger.state,
@@ -114,12 +125,67 @@ pub fn routing(
                     path,
                     hash,
                     producer,
-                    to,
+                    to: front.to.as_deref(),
+                    delegation,
+                    refs: &refs,
                 },
             )
             .records
         }
     }
+}
+
+/// Front-matter `refs` as workspace paths: each must exist and stay inside the
+/// workspace. `./` and `../` are taken from the artifact's folder, anything else from
+/// the workspace root.
+pub fn resolve_refs(
+    ws: &Workspace,
+    artifact: &RelPath,
+    refs: &[String],
+) -> Result<Vec<RelPath>, String> {
+    refs.iter()
+        .map(|r| {
+            let rel = resolve_ref(ws, artifact, r).map_err(|e| format!("refs: `{r}`: {e}"))?;
+            let abs = ws.abs(&rel);
+            let real = abs
+                .canonicalize()
+                .map_err(|_| format!("refs: `{r}` ({rel}) does not exist"))?;
+            if !real.starts_with(&ws.root) {
+                return Err(format!(
+                    "refs: `{r}` leads outside the workspace (through a symlink)"
+                ));
+            }
+            Ok(rel)
+        })
+        .collect()
+}
+
+fn resolve_ref(ws: &Workspace, artifact: &RelPath, r: &str) -> Result<RelPath> {
+    let r = r.trim();
+    if let Some(inside) = Path::new(r)
+        .strip_prefix(&ws.root)
+        .ok()
+        .filter(|_| r.starts_with('/'))
+    {
+        return RelPath::from_path(inside);
+    }
+    if r.starts_with("./") || r.starts_with("../") {
+        let folder = crate::index::store::parent_of(artifact.as_str());
+        let mut parts: Vec<&str> = folder.split('/').filter(|p| !p.is_empty()).collect();
+        for part in r.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    if parts.pop().is_none() {
+                        anyhow::bail!("climbs out of the workspace");
+                    }
+                }
+                p => parts.push(p),
+            }
+        }
+        return RelPath::new(&parts.join("/"));
+    }
+    RelPath::new(r)
 }
 
 /// Front matter sits at the top: this much of a file is kept for it.

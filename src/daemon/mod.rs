@@ -76,6 +76,22 @@ impl Ctx {
             .unwrap_or_else(|| PathBuf::from(program))
     }
 
+    /// A context for committing outside the daemon (`baton approve`): it runs no
+    /// agents and feeds no index writer, and its appends ring the daemon's doorbell.
+    pub fn offline(ws: Workspace, cfg: Config) -> Result<Ctx> {
+        let ledger = Ledger::open_ringing(&ws)?;
+        Ok(Ctx {
+            ws,
+            cfg,
+            ledger: Arc::new(Mutex::new(ledger)),
+            index: IndexHandle::none(),
+            baton_bin: std::env::current_exe().unwrap_or_default(),
+            agent_path: std::env::var_os("PATH").unwrap_or_default(),
+            programs: HashMap::new(),
+            spares: spare::Spares::none(),
+        })
+    }
+
     /// Appends `records`; with `durable`, returns only once they are on disk. The
     /// fsync happens after the ledger's lock is released.
     pub fn append(&self, records: Vec<Record>, durable: bool) -> Result<()> {

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::{Ctx, commit, process};
 use crate::config::Run;
-use crate::journal::{Record, Status, TaskInfo};
+use crate::journal::{Reason, Record, Status, TaskInfo};
 
 /// One attempt to run.
 #[derive(Debug, Clone)]
@@ -205,6 +205,12 @@ fn prepare(ctx: &Ctx, job: &Job) -> Result<(Command, u32)> {
     let out = dir.join("out");
     let task_file = dir.join("task.json");
     let chain = ctx.chain(task);
+    let join = task.reason == Reason::Join;
+    let children = if join {
+        crate::join::report(&ctx.ledger().state, task)
+    } else {
+        Vec::new()
+    };
     let doc = serde_json::json!({
         "task": task.id,
         "agent": task.agent,
@@ -214,12 +220,12 @@ fn prepare(ctx: &Ctx, job: &Job) -> Result<(Command, u32)> {
         "depth": task.depth,
         "attempt": attempt,
         "reason": task.reason,
-        "join": false,
+        "join": join,
         "workspace": ctx.ws.root,
         "out": out,
-        "refs": [],
+        "refs": task.refs,
         "chain": chain,
-        "children": [],
+        "children": children,
     });
     // The attempt folder is new (or a skeleton's, whose files are empty): create or
     // open without O_TRUNC, which would make ext4 flush the file on close.
@@ -270,7 +276,7 @@ fn prepare(ctx: &Ctx, job: &Job) -> Result<(Command, u32)> {
         .env("BATON_DEPTH", task.depth.to_string())
         .env("BATON_AGENT", &task.agent)
         .env("BATON_ATTEMPT", attempt.to_string())
-        .env("BATON_JOIN", "0")
+        .env("BATON_JOIN", if join { "1" } else { "0" })
         .env("BATON_TASK_FILE", &task_file)
         .env("BATON_BIN", &ctx.baton_bin)
         .env("PATH", &ctx.agent_path);

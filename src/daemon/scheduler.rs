@@ -122,6 +122,8 @@ pub struct Scheduler {
     running_per_agent: HashMap<String, usize>,
     stop_tx: watch::Sender<bool>,
     stopping: bool,
+    /// Set once the tasks open at start have been looked at.
+    started: bool,
     once: bool,
     summary: Summary,
 }
@@ -154,6 +156,7 @@ impl Scheduler {
             running_per_agent: HashMap::new(),
             stop_tx,
             stopping: false,
+            started: false,
             once,
             summary: Summary::default(),
         }
@@ -163,7 +166,13 @@ impl Scheduler {
     /// `once`, until nothing is pending.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Summary {
         let open: Vec<String> = {
-            let ledger = self.ctx.ledger();
+            let mut ledger = self.ctx.ledger();
+            // Joins a crash kept from being queued (between the last child and the join).
+            let joins = crate::join::all_due(&ledger.state);
+            if let Err(e) = ledger.append(joins) {
+                tracing::error!("queuing joins: {e:#}");
+            }
+            ledger.take_dirty();
             ledger
                 .state
                 .order
@@ -175,6 +184,7 @@ impl Scheduler {
         for id in open {
             self.consider(&id);
         }
+        self.started = true;
         self.enqueue_ingest(IngestJob::Walk(None));
         tokio::pin!(shutdown);
         let mut shutdown_fired = false;
@@ -340,11 +350,17 @@ impl Scheduler {
             }
         };
         match status {
-            // Running or committing without a runner of ours: left by an earlier daemon
-            // (recovery stopped its process group): run it again.
-            TaskStatus::Queued | TaskStatus::Running | TaskStatus::Committing => {
+            TaskStatus::Queued => {
                 self.retries.remove(&id.to_string());
                 self.push_queue(id);
+            }
+            // Without a runner of ours: left by an earlier daemon, at start (recovery
+            // stopped its process group), so it runs again. Later, only another process
+            // commits (`baton approve`): leave it to that.
+            TaskStatus::Running | TaskStatus::Committing => {
+                if !self.started {
+                    self.push_queue(id);
+                }
             }
             TaskStatus::Failed => {
                 let wait = retry_at
@@ -352,8 +368,18 @@ impl Scheduler {
                     .unwrap_or_default();
                 self.retries.set(id.to_string(), Instant::now() + wait);
             }
-            TaskStatus::Done | TaskStatus::Dead | TaskStatus::Held => {
+            TaskStatus::Held => {
                 self.retries.remove(&id.to_string());
+            }
+            TaskStatus::Done | TaskStatus::Dead => {
+                self.retries.remove(&id.to_string());
+                let mut ledger = self.ctx.ledger();
+                let joins = crate::join::due(&ledger.state, id);
+                if !joins.is_empty() {
+                    if let Err(e) = ledger.append(joins) {
+                        tracing::error!(task = id, "queuing a join: {e:#}");
+                    }
+                }
             }
         }
     }

@@ -47,6 +47,16 @@ impl Spares {
         })
     }
 
+    /// An empty pool that is never filled: for a [`super::Ctx`] that runs no agents.
+    pub fn none() -> Arc<Spares> {
+        Arc::new(Spares {
+            dir: PathBuf::new(),
+            ready: Mutex::new(Vec::new()),
+            refilling: AtomicBool::new(true),
+            next: AtomicU64::new(0),
+        })
+    }
+
     /// Renames a skeleton to `task_dir` (which must not exist), leaving `task_dir/1/`
     /// ready. Returns false when none could be used; the caller creates the folders.
     pub fn install(self: &Arc<Self>, task_dir: &Path) -> bool {

@@ -51,6 +51,16 @@ impl IndexHandle {
         }
     }
 
+    /// A handle with no writer behind it: sends are dropped. For commits made outside
+    /// the daemon (`baton approve`); the next search catches up by itself.
+    pub fn none() -> IndexHandle {
+        let (tx, _) = std::sync::mpsc::sync_channel(1);
+        IndexHandle {
+            tx,
+            overflow: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     /// Asks the writer to commit and stop (waits for room in the channel).
     pub fn stop(&self) {
         let _ = self.tx.send(IndexOp::Stop);

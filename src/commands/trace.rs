@@ -1,0 +1,243 @@
+//! `baton trace PATH|TASK [--json]`: the delegation tree around an artifact or a task,
+//! from the journal. Each node is a task: its agent, status, duration, what it read
+//! (input and refs) and what it wrote; briefs refused on the way hang under the task
+//! that wrote them.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::Style;
+use crate::UsageError;
+use crate::journal::{self, State, TaskInfo};
+use crate::workspace::{RelPath, Workspace};
+
+/// Bounds recursion over a corrupt journal whose parent links loop.
+const MAX_NESTING: usize = 1_000;
+
+pub fn run(ws: &Workspace, target: &str, as_json: bool) -> Result<u8> {
+    let state = State::replay(&journal::read_all(ws)?);
+    let (focus, roots) = find_roots(ws, &state, target)?;
+    let trees: Vec<Value> = roots
+        .iter()
+        .map(|root| node(&state, root, &focus, 0))
+        .collect();
+    if as_json {
+        let doc = json!({ "target": target, "focus": focus, "trees": trees });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(0);
+    }
+    let st = Style::stdout();
+    for (i, tree) in trees.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        if let Some(root) = roots.get(i).and_then(|r| state.tasks.get(r)) {
+            let by = state
+                .artifacts
+                .get(&root.input)
+                .map_or("external", |a| a.by.as_str());
+            let by = if by == "external" || by == "human" {
+                by.to_string()
+            } else {
+                format!("agent {by}")
+            };
+            println!(
+                "{}  {}",
+                st.bold(root.input.as_str()),
+                st.dim(&format!("by {by}"))
+            );
+        }
+        render(tree, "", true, st);
+    }
+    Ok(0)
+}
+
+/// The tasks the target names (`focus`) and the roots of their delegation trees.
+fn find_roots(ws: &Workspace, state: &State, target: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let as_path = ws
+        .rel_from_user(Path::new(target))
+        .ok()
+        .filter(|p| is_known_path(state, p));
+    let focus: Vec<String> = match as_path {
+        Some(path) => {
+            let mut ids: Vec<String> = state
+                .artifacts
+                .get(&path)
+                .and_then(|a| a.task.clone())
+                .into_iter()
+                .collect();
+            ids.extend(
+                state
+                    .order
+                    .iter()
+                    .filter(|id| state.tasks[*id].input == path || state.tasks[*id].outputs.iter().any(|o| o.path == path))
+                    .cloned(),
+            );
+            ids
+        }
+        None => vec![
+            state
+                .find_task(target)
+                .map_err(|_| {
+                    UsageError(format!(
+                        "`{target}` is neither a path the journal knows nor a task id (see `baton log`)"
+                    ))
+                })?
+                .id
+                .clone(),
+        ],
+    };
+    let mut roots: Vec<String> = Vec::new();
+    for id in &focus {
+        if let Some(root) = state.ancestors(Some(id)).last() {
+            if !roots.contains(&root.id) {
+                roots.push(root.id.clone());
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(UsageError(format!(
+            "{target} was written by no task and read by none yet"
+        ))
+        .into());
+    }
+    Ok((focus, roots))
+}
+
+fn is_known_path(state: &State, path: &RelPath) -> bool {
+    state.artifacts.contains_key(path) || state.tasks.values().any(|t| &t.input == path)
+}
+
+/// One task and, beneath it, the tasks it led to, as JSON.
+fn node(state: &State, id: &str, focus: &[String], nesting: usize) -> Value {
+    let Some(t) = state.tasks.get(id) else {
+        return json!({ "task": id });
+    };
+    let children: Vec<Value> = if nesting < MAX_NESTING {
+        state
+            .children
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(|c| node(state, c, focus, nesting + 1))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let refused: Vec<Value> = t
+        .outputs
+        .iter()
+        .filter_map(|o| {
+            state
+                .rejected
+                .get(&(o.path.clone(), o.hash.clone()))
+                .map(|e| json!({ "path": o.path, "error": e }))
+        })
+        .collect();
+    json!({
+        "task": t.id,
+        "agent": t.agent,
+        "status": t.status,
+        "reason": t.reason,
+        "duration_ms": t.duration_ms,
+        "reads": reads(t),
+        "writes": t.outputs.iter().map(|o| &o.path).collect::<Vec<_>>(),
+        "error": t.error,
+        "focus": focus.contains(&t.id),
+        "refused": refused,
+        "children": children,
+    })
+}
+
+fn reads(t: &TaskInfo) -> Vec<&RelPath> {
+    std::iter::once(&t.input)
+        .chain(t.refs.iter().filter(|r| **r != t.input))
+        .collect()
+}
+
+/// Prints a node and its subtree, indented with box-drawing branches.
+fn render(node: &Value, prefix: &str, last: bool, st: Style) {
+    let s = |key: &str| node[key].as_str().unwrap_or("").to_string();
+    let list = |key: &str| -> Vec<String> {
+        node[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let status = s("status");
+    let painted = match status.as_str() {
+        "done" => st.green(&status),
+        "dead" => st.red(&status),
+        "held" | "failed" => st.yellow(&status),
+        _ => st.dim(&status),
+    };
+    let duration = node["duration_ms"]
+        .as_u64()
+        .map_or(String::new(), |ms| format!("  {}", human_ms(ms)));
+    let how = match node["reason"].as_str() {
+        Some("delegate") => " (delegated)",
+        Some("join") => " (join)",
+        _ => "",
+    };
+    let branch = if prefix.is_empty() && last {
+        String::new()
+    } else if last {
+        format!("{prefix}└─ ")
+    } else {
+        format!("{prefix}├─ ")
+    };
+    let mark = if node["focus"].as_bool() == Some(true) {
+        st.bold("  ◀")
+    } else {
+        String::new()
+    };
+    let writes = list("writes");
+    println!(
+        "{branch}{}{how}  {}  {painted}{duration}  reads {}{}{mark}",
+        st.bold(&s("agent")),
+        st.dim(&s("task")),
+        list("reads").join(", "),
+        if writes.is_empty() {
+            String::new()
+        } else {
+            format!(" → writes {}", writes.join(", "))
+        },
+    );
+    let child_prefix = if prefix.is_empty() && last {
+        String::new()
+    } else if last {
+        format!("{prefix}   ")
+    } else {
+        format!("{prefix}│  ")
+    };
+    if let Some(error) = node["error"].as_str() {
+        println!("{child_prefix}   {}", st.red(error));
+    }
+    let refused = node["refused"].as_array().cloned().unwrap_or_default();
+    let children = node["children"].as_array().cloned().unwrap_or_default();
+    let total = refused.len() + children.len();
+    for (i, r) in refused.iter().enumerate() {
+        let branch = if i + 1 == total { "└─" } else { "├─" };
+        println!(
+            "{child_prefix}{branch} {} {}: {}",
+            st.red("refused"),
+            r["path"].as_str().unwrap_or(""),
+            r["error"].as_str().unwrap_or("")
+        );
+    }
+    for (i, c) in children.iter().enumerate() {
+        render(c, &child_prefix, refused.len() + i + 1 == total, st);
+    }
+}
+
+fn human_ms(ms: u64) -> String {
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1_000.0)
+    }
+}

@@ -1,0 +1,370 @@
+//! PURE fan-in (DESIGN §7, "Report back"): when a delegating task's join is due, and
+//! what its agent is told about the children. State in, records and JSON out.
+//!
+//! A task *delegated* the briefs among its outputs whose `reply_to` names it. Each such
+//! brief's tasks are its *children*; a child is *settled* when it and every task that
+//! descends from it (the tasks its outputs triggered in turn, and its own join) have
+//! reached a final state. When all of a done task's children are settled, its agent
+//! runs once more on the same input: the join, with `BATON_JOIN=1`.
+//!
+//! The join's id is derived from the delegating task's, so queuing it is idempotent: it
+//! runs once however many children finish together, and after any crash.
+
+use serde_json::{Value, json};
+
+use crate::journal::{Reason, Record, State, TaskInfo, TaskStatus, task_id};
+
+/// Bounds recursion over a corrupt journal whose parent links loop.
+const MAX_NESTING: usize = 10_000;
+
+/// The id of the join of `task`.
+pub fn join_id(task: &TaskInfo) -> String {
+    task_id(
+        &task.agent,
+        &task.input,
+        &task.input_hash,
+        Some(&format!("join:{}", task.id)),
+    )
+}
+
+/// The joins due now that task `changed` moved: its own, and its ancestors'.
+pub fn due(state: &State, changed: &str) -> Vec<Record> {
+    state
+        .ancestors(Some(changed))
+        .filter_map(|t| due_for(state, t))
+        .collect()
+}
+
+/// Every join due in `state`: used at start, for joins a crash kept from being queued.
+pub fn all_due(state: &State) -> Vec<Record> {
+    state
+        .order
+        .iter()
+        .filter_map(|id| state.tasks.get(id))
+        .filter_map(|t| due_for(state, t))
+        .collect()
+}
+
+/// The join of `task`, if it is due and not queued yet.
+pub fn due_for(state: &State, task: &TaskInfo) -> Option<Record> {
+    if !awaits_join(task) || state.tasks.contains_key(&join_id(task)) {
+        return None;
+    }
+    if !children(state, task).all(|c| settled(state, c, 0)) {
+        return None;
+    }
+    Some(Record::Queued {
+        task: join_id(task),
+        agent: task.agent.clone(),
+        input: task.input.clone(),
+        input_hash: task.input_hash.clone(),
+        parent: Some(task.id.clone()),
+        depth: task.depth + 1,
+        reason: Reason::Join,
+        refs: task.refs.clone(),
+    })
+}
+
+/// A done task that delegated: it gets a join.
+fn awaits_join(task: &TaskInfo) -> bool {
+    task.status == TaskStatus::Done && !task.delegated.is_empty()
+}
+
+/// The tasks started on the briefs `task` delegated.
+pub fn children<'a>(state: &'a State, task: &'a TaskInfo) -> impl Iterator<Item = &'a TaskInfo> {
+    descendants_of(state, &task.id)
+        .filter(|c| c.reason != Reason::Join && task.delegated.contains(&c.input))
+}
+
+/// The tasks queued with `id` as their parent.
+fn descendants_of<'a>(state: &'a State, id: &str) -> impl Iterator<Item = &'a TaskInfo> {
+    state
+        .children
+        .get(id)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| state.tasks.get(c))
+}
+
+/// Whether `task` and everything descending from it reached a final state, its own
+/// join included.
+fn settled(state: &State, task: &TaskInfo, nesting: usize) -> bool {
+    if nesting > MAX_NESTING || !task.status.is_final() {
+        return false;
+    }
+    if awaits_join(task) && !state.tasks.contains_key(&join_id(task)) {
+        return false;
+    }
+    descendants_of(state, &task.id).all(|c| settled(state, c, nesting + 1))
+}
+
+/// What a join is told about the children of the task it joins, for task.json: per
+/// delegated brief, its agent, task, status, outputs and `result.toml`; a brief that
+/// was refused appears with the reason.
+pub fn report(state: &State, join: &TaskInfo) -> Vec<Value> {
+    let Some(parent) = join.parent.as_deref().and_then(|p| state.tasks.get(p)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for brief in &parent.delegated {
+        let tasks: Vec<&TaskInfo> = children(state, parent)
+            .filter(|c| &c.input == brief)
+            .collect();
+        if tasks.is_empty() {
+            let hash = parent
+                .outputs
+                .iter()
+                .find(|o| &o.path == brief)
+                .map_or("", |o| o.hash.as_str());
+            let error = state.rejected.get(&(brief.clone(), hash.to_string()));
+            out.push(json!({
+                "brief": brief,
+                "agent": null,
+                "task": null,
+                "status": if error.is_some() { "rejected" } else { "unrouted" },
+                "error": error,
+                "outputs": [],
+                "all_outputs": [],
+                "result": null,
+                "summary": null,
+            }));
+            continue;
+        }
+        for child in tasks {
+            let mut all_outputs = Vec::new();
+            subtree_outputs(state, child, 0, &mut all_outputs);
+            out.push(json!({
+                "brief": brief,
+                "agent": child.agent,
+                "task": child.id,
+                "status": child.status,
+                "error": child.error,
+                "outputs": child.outputs.iter().map(|o| &o.path).collect::<Vec<_>>(),
+                "all_outputs": all_outputs,
+                "result": child.result,
+                "summary": child.result.as_ref().and_then(|r| r.get("summary")),
+            }));
+        }
+    }
+    out
+}
+
+/// The output paths of `task` and of every task descending from it, in journal order.
+fn subtree_outputs(state: &State, task: &TaskInfo, nesting: usize, out: &mut Vec<String>) {
+    if nesting > MAX_NESTING {
+        return;
+    }
+    for o in &task.outputs {
+        if !out.iter().any(|p| p == o.path.as_str()) {
+            out.push(o.path.to_string());
+        }
+    }
+    for child in descendants_of(state, &task.id) {
+        subtree_outputs(state, child, nesting + 1, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Entry, Output, Status};
+    use crate::workspace::RelPath;
+
+    struct Journal {
+        state: State,
+    }
+
+    impl Journal {
+        fn new() -> Journal {
+            Journal {
+                state: State::default(),
+            }
+        }
+
+        fn push(&mut self, record: Record) {
+            let seq = self.state.last_seq + 1;
+            self.state.apply(&Entry {
+                seq,
+                ts: "2026-11-21T10:00:00.000Z".into(),
+                record,
+            });
+        }
+
+        fn push_all(&mut self, records: Vec<Record>) {
+            for r in records {
+                self.push(r);
+            }
+        }
+
+        fn queue(&mut self, task: &str, agent: &str, input: &str, parent: Option<&str>) {
+            self.push(Record::Queued {
+                task: task.into(),
+                agent: agent.into(),
+                input: RelPath::new(input).unwrap(),
+                input_hash: format!("h-{input}"),
+                parent: parent.map(Into::into),
+                depth: 0,
+                reason: if parent.is_some() {
+                    Reason::Delegate
+                } else {
+                    Reason::Glob
+                },
+                refs: Vec::new(),
+            });
+        }
+
+        fn finish(&mut self, task: &str, status: Status, outputs: &[&str], delegated: &[&str]) {
+            self.push(Record::Finished {
+                task: task.into(),
+                attempt: 1,
+                status,
+                exit: Some(0),
+                duration_ms: 1,
+                outputs: outputs
+                    .iter()
+                    .map(|p| Output {
+                        path: RelPath::new(p).unwrap(),
+                        hash: format!("h-{p}"),
+                    })
+                    .collect(),
+                error: None,
+                result: None,
+                retry_in_ms: None,
+                delegated: delegated.iter().map(|p| RelPath::new(p).unwrap()).collect(),
+            });
+        }
+    }
+
+    fn joins(records: &[Record]) -> Vec<String> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Queued {
+                    parent,
+                    reason: Reason::Join,
+                    ..
+                } => parent.clone(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A manager that delegated two briefs, with their workers queued.
+    fn manager() -> Journal {
+        let mut j = Journal::new();
+        j.queue("m", "manager", "briefs/req.md", None);
+        j.finish(
+            "m",
+            Status::Done,
+            &["briefs/a.md", "briefs/b.md", "drafts/plan.md"],
+            &["briefs/a.md", "briefs/b.md"],
+        );
+        j.queue("wa", "worker", "briefs/a.md", Some("m"));
+        j.queue("wb", "worker", "briefs/b.md", Some("m"));
+        j
+    }
+
+    #[test]
+    fn a_join_is_due_once_every_child_is_final() {
+        let mut j = manager();
+        assert!(due(&j.state, "m").is_empty(), "children still queued");
+        j.finish("wa", Status::Done, &["drafts/a.md"], &[]);
+        assert!(due(&j.state, "wa").is_empty(), "one child left");
+        j.finish("wb", Status::Dead, &[], &[]);
+        let records = due(&j.state, "wb");
+        assert_eq!(joins(&records), ["m"]);
+        j.push_all(records);
+        assert!(due(&j.state, "wa").is_empty(), "queued once");
+        assert!(all_due(&j.state).is_empty());
+        let join = &j.state.tasks[&join_id(&j.state.tasks["m"])];
+        assert_eq!(
+            (join.agent.as_str(), join.reason),
+            ("manager", Reason::Join)
+        );
+    }
+
+    #[test]
+    fn tasks_the_children_triggered_must_settle_too() {
+        let mut j = manager();
+        j.finish("wa", Status::Done, &["drafts/a.md"], &[]);
+        j.finish("wb", Status::Done, &["drafts/b.md"], &[]);
+        // wb's output went on to a reviewer, and wa delegated in turn.
+        j.push(Record::Queued {
+            task: "r".into(),
+            agent: "reviewer".into(),
+            input: RelPath::new("drafts/b.md").unwrap(),
+            input_hash: "h".into(),
+            parent: Some("wb".into()),
+            depth: 2,
+            reason: Reason::Glob,
+            refs: Vec::new(),
+        });
+        assert!(all_due(&j.state).is_empty(), "the reviewer is queued");
+        j.finish("r", Status::Done, &[], &[]);
+        assert_eq!(joins(&all_due(&j.state)), ["m"]);
+    }
+
+    #[test]
+    fn a_child_that_delegated_settles_only_after_its_own_join() {
+        let mut j = manager();
+        j.finish("wa", Status::Done, &["briefs/sub.md"], &["briefs/sub.md"]);
+        j.finish("wb", Status::Done, &[], &[]);
+        j.queue("s", "helper", "briefs/sub.md", Some("wa"));
+        j.finish("s", Status::Done, &[], &[]);
+        // wa's join is due; m's is not, until wa's join has run.
+        let records = due(&j.state, "s");
+        assert_eq!(joins(&records), ["wa"]);
+        j.push_all(records);
+        let wa_join = join_id(&j.state.tasks["wa"]);
+        assert!(due(&j.state, &wa_join).is_empty());
+        j.finish(&wa_join, Status::Done, &[], &[]);
+        assert_eq!(joins(&due(&j.state, &wa_join)), ["m"]);
+    }
+
+    #[test]
+    fn a_refused_brief_is_settled_and_reported_with_its_reason() {
+        let mut j = Journal::new();
+        j.queue("m", "manager", "briefs/req.md", None);
+        j.finish("m", Status::Done, &["briefs/x.md"], &["briefs/x.md"]);
+        j.push(Record::Rejected {
+            path: RelPath::new("briefs/x.md").unwrap(),
+            hash: Some("h-briefs/x.md".into()),
+            error: "not sent to `legal`: …".into(),
+        });
+        let records = due(&j.state, "m");
+        assert_eq!(joins(&records), ["m"]);
+        j.push_all(records);
+        let join = j.state.tasks[&join_id(&j.state.tasks["m"])].clone();
+        let report = report(&j.state, &join);
+        assert_eq!(report.len(), 1);
+        assert_eq!(report[0]["status"], "rejected");
+        assert_eq!(report[0]["error"], "not sent to `legal`: …");
+    }
+
+    #[test]
+    fn the_report_lists_each_child_with_its_outputs() {
+        let mut j = manager();
+        j.finish("wa", Status::Done, &["drafts/a.md"], &[]);
+        j.finish("wb", Status::Done, &["drafts/b.md"], &[]);
+        j.push_all(due(&j.state, "wb"));
+        let join = j.state.tasks[&join_id(&j.state.tasks["m"])].clone();
+        let report = report(&j.state, &join);
+        let got: Vec<(String, String, String)> = report
+            .iter()
+            .map(|c| {
+                (
+                    c["brief"].as_str().unwrap().to_string(),
+                    c["status"].as_str().unwrap().to_string(),
+                    c["outputs"][0].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("briefs/a.md".into(), "done".into(), "drafts/a.md".into()),
+                ("briefs/b.md".into(), "done".into(), "drafts/b.md".into())
+            ]
+        );
+    }
+}
