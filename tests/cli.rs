@@ -75,9 +75,40 @@ impl TestWorkspace {
             .expect("running baton")
     }
 
-    /// `baton run --once`, expecting exit code `code`.
+    /// `baton run --once`, expecting exit code `code`. A daemon that never drains is
+    /// stopped after two minutes and fails the test, rather than hanging it.
     fn run_once(&self, code: i32) -> Output {
-        let out = self.baton(&["run", "--once"]);
+        use std::io::{Read, Seek};
+        let mut stdout = tempfile::tempfile().unwrap();
+        let mut stderr = tempfile::tempfile().unwrap();
+        let mut child = self
+            .command(&["run", "--once"])
+            .stdin(Stdio::null())
+            .stdout(stdout.try_clone().unwrap())
+            .stderr(stderr.try_clone().unwrap())
+            .spawn()
+            .expect("running baton");
+        let exited = wait_exit(&mut child, Duration::from_secs(120));
+        if exited.is_none() {
+            let _ = child.kill();
+        }
+        let status = child.wait().unwrap();
+        let read = |f: &mut fs::File| {
+            let mut bytes = Vec::new();
+            f.rewind().unwrap();
+            f.read_to_end(&mut bytes).unwrap();
+            bytes
+        };
+        let out = Output {
+            status,
+            stdout: read(&mut stdout),
+            stderr: read(&mut stderr),
+        };
+        assert!(
+            exited.is_some(),
+            "run --once did not finish in 2 minutes: {}",
+            text(&out)
+        );
         assert_eq!(out.status.code(), Some(code), "run --once: {}", text(&out));
         out
     }
@@ -1534,4 +1565,729 @@ fn baton_index_catches_an_edit_that_keeps_size_and_mtime() {
     assert!(stdout(&out).contains("1 updated"), "{}", text(&out));
     assert_eq!(paths(&search(&ws, &["mango"]).1), ["drafts/a.md"]);
     assert_eq!(search(&ws, &["apple"]).0, Some(1));
+}
+
+// ---------------------------------------------------------------------------------
+// §7 Delegation
+
+/// A copy of `examples/NAME` in a temporary folder.
+fn example(name: &str) -> TestWorkspace {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().canonicalize().unwrap();
+    for file in walk(&src) {
+        let target = root.join(file.strip_prefix(&src).unwrap());
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(&file, &target).unwrap();
+    }
+    TestWorkspace { _dir: dir, root }
+}
+
+/// Drops every file of `folder` (a folder of the workspace) with `baton drop`.
+fn drop_all(ws: &TestWorkspace, folder: &str) {
+    let mut files = walk(&ws.path(folder));
+    files.sort();
+    for f in files {
+        let out = ws.baton(&["drop", f.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+}
+
+fn queued_with_reason(ws: &TestWorkspace, reason: &str) -> Vec<Value> {
+    ws.records("task.queued")
+        .into_iter()
+        .filter(|r| r["reason"] == reason)
+        .collect()
+}
+
+fn rejections(ws: &TestWorkspace) -> Vec<String> {
+    ws.records("rejected")
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r["path"].as_str().unwrap(),
+                r["error"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A manager that delegates `parts` parts to `worker` (each `parts/pN.md`) and, in its
+/// join run, keeps task.json as `join-N.json` in the workspace root.
+fn manager_config(workers: &str, extra: &str) -> String {
+    format!(
+        r#"
+[workspace]
+stages = ["briefs", "parts", "sections"]
+{extra}
+
+[agents.manager]
+on = ["briefs/*.md"]
+run = ["agents/manager.sh"]
+writes = ["parts"]
+retries = 0
+
+[agents.worker]
+on = []
+run = ["agents/worker.sh"]
+writes = ["sections"]
+retries = 0
+{workers}
+"#
+    )
+}
+
+fn manager_script(parts: u32, to: &str) -> String {
+    format!(
+        r#"set -eu
+if [ "$BATON_JOIN" = 1 ]; then
+    n=$(ls "$BATON_WORKSPACE" | grep -c '^join-' || true)
+    cp "$BATON_TASK_FILE" "$BATON_WORKSPACE/join-$((n + 1)).json"
+    exit 0
+fi
+mkdir -p "$BATON_OUT/parts"
+for i in $(seq 1 {parts}); do
+    echo "part $i" > "$BATON_OUT/parts/p$i.md"
+    baton delegate --to {to} "parts/p$i.md" --note "Do part $i."
+done"#
+    )
+}
+
+/// Writes sections/<part>.md from the part its brief points at.
+const WORKER_SCRIPT: &str = r#"set -eu
+part=$(sed -n 's/^refs = \["\([^"]*\)".*/\1/p' "$BATON_INPUT")
+mkdir -p "$BATON_OUT/sections"
+cp "$part" "$BATON_OUT/sections/$(basename "$part")"
+printf 'summary = "did %s"\n' "$part" > "$BATON_OUT/result.toml""#;
+
+fn join_files(ws: &TestWorkspace) -> Vec<Value> {
+    let mut names: Vec<String> = fs::read_dir(&ws.root)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("join-"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|n| serde_json::from_str(&ws.read(n)).unwrap())
+        .collect()
+}
+
+#[test]
+fn example_router_sends_each_request_to_its_specialist() {
+    let ws = example("router");
+    drop_all(&ws, "sample-requests");
+    ws.run_once(0);
+    for (request, specialist) in [
+        ("refund.md", "finance"),
+        ("contract.md", "legal"),
+        ("login.md", "support"),
+    ] {
+        let answer = ws.read(&format!("answers/{request}"));
+        assert!(
+            answer.contains(&format!("answered_by = \"{specialist}\"")),
+            "{request}: {answer}"
+        );
+    }
+    // Each specialist ran once, routed by `to`; no other agent saw the routing notes.
+    let routed: Vec<String> = queued_with_reason(&ws, "to")
+        .iter()
+        .map(|r| r["agent"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = routed.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["finance", "legal", "support"]);
+    assert_eq!(ws.records("task.queued").len(), 6);
+}
+
+#[test]
+fn example_manager_worker_assembles_the_parts_in_one_join() {
+    let ws = example("manager-worker");
+    drop_all(&ws, "sample-briefs");
+    ws.run_once(0);
+    let report = ws.read("reports/launch.md");
+    for topic in [
+        "Audience and positioning",
+        "Pricing and packaging",
+        "Rollout timeline",
+    ] {
+        assert!(report.contains(&format!("## {topic}")), "{report}");
+    }
+    assert_eq!(queued_with_reason(&ws, "delegate").len(), 3);
+    let joins = queued_with_reason(&ws, "join");
+    assert_eq!(joins.len(), 1);
+    assert_eq!(joins[0]["agent"], "manager");
+    // The briefs point at the parts; no content was copied into them.
+    for brief in ws
+        .files_in("briefs")
+        .iter()
+        .filter(|b| b.contains(".worker."))
+    {
+        let text = ws.read(brief);
+        assert!(text.contains("refs = [\"parts/launch-"), "{text}");
+        assert!(!text.contains("Pricing"), "{text}");
+    }
+}
+
+#[test]
+fn example_review_loop_revises_until_approved_or_max_depth() {
+    let ws = example("review-loop");
+    drop_all(&ws, "sample-briefs");
+    ws.run_once(0);
+    // The essay is approved at the third revision.
+    assert!(ws.read("drafts/essay.md").contains("revision = 3"));
+    assert!(
+        ws.read("reviews/essay.md")
+            .contains("verdict = \"approve\"")
+    );
+    let summaries: Vec<String> = ws
+        .finished("done")
+        .iter()
+        .filter_map(|r| r["result"]["summary"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        summaries.iter().any(|s| s == "approved at revision 3"),
+        "{summaries:?}"
+    );
+    // The perfectionist's loop is ended by max_depth, and the writer is told so.
+    let refused = rejections(&ws);
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.starts_with("briefs/perfectionist.editor.")
+                && r.contains("over max_depth = 6")),
+        "{refused:?}"
+    );
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s == "stopped: the review was refused (max_depth)"),
+        "{summaries:?}"
+    );
+    // Every join ran once: one per delegating task.
+    let delegating = ws
+        .finished("done")
+        .iter()
+        .filter(|r| r["delegated"].as_array().is_some_and(|d| !d.is_empty()))
+        .count();
+    assert_eq!(queued_with_reason(&ws, "join").len(), delegating);
+}
+
+#[test]
+fn example_content_factory_holds_published_until_approved_or_rejected() {
+    let ws = example("content-factory");
+    drop_all(&ws, "sample-briefs");
+    ws.run_once(0);
+    assert!(
+        ws.files_in("published").is_empty(),
+        "nothing published before approval"
+    );
+    let status = ws.baton(&["status", "--json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let held = status["held"].as_array().unwrap().clone();
+    assert_eq!(held.len(), 2, "{status}");
+    let held_for = |path: &str| {
+        held.iter()
+            .find(|t| t["outputs"][0]["path"] == path)
+            .unwrap_or_else(|| panic!("no held task for {path}: {held:?}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let launch = held_for("published/launch.md");
+    let pricing = held_for("published/pricing.md");
+    let shown = stdout(&ws.baton(&["status"]));
+    assert!(
+        shown.contains("held for approval (2)") && shown.contains("published/launch.md"),
+        "{shown}"
+    );
+
+    let out = ws.baton(&["approve", &launch[..8]]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        ws.read("published/launch.md")
+            .starts_with("# Launching baton 1.0")
+    );
+    let out = ws.baton(&["reject", &pricing, "--note", "not this quarter"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!ws.path("published/pricing.md").exists());
+    // The rejected outputs stay in the staging tree for inspection.
+    assert!(
+        walk(&ws.path(&format!(".baton/runs/{pricing}")))
+            .iter()
+            .any(|p| p.ends_with("out/published/pricing.md"))
+    );
+
+    let approvals = ws.records("approval");
+    assert_eq!(approvals.len(), 2);
+    assert_eq!(approvals[1]["note"], "not this quarter");
+    let who = stdout(&ws.baton(&["who", "published/launch.md"]));
+    assert!(who.contains("publisher"), "{who}");
+    let status: Value = serde_json::from_slice(&ws.baton(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["held"].as_array().unwrap().len(), 0);
+    let dead = &status["dead"][0];
+    assert_eq!(dead["id"], pricing.as_str());
+    assert!(dead["error"].as_str().unwrap().contains("not this quarter"));
+    // Neither decision can be taken twice.
+    let again = ws.baton(&["approve", &launch]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(stderr(&again).contains("not held for approval"));
+    // An approval commit is an ordinary commit: a daemon started now has nothing to do.
+    ws.run_once(0);
+    assert_eq!(ws.records("task.queued").len(), 12);
+}
+
+#[test]
+fn children_run_in_parallel_and_the_join_runs_exactly_once() {
+    // Four workers that each wait until all four have started: they can only finish if
+    // they run at the same time, and then they finish together.
+    let ws = TestWorkspace::new(&manager_config("concurrency = 4", ""))
+        .agent("manager", &manager_script(4, "worker"))
+        .agent(
+            "worker",
+            &format!(
+                r#"touch "$BATON_WORKSPACE/started.$BATON_TASK"
+i=0
+while [ "$(ls "$BATON_WORKSPACE" | grep -c '^started\.')" -lt 4 ]; do
+    i=$((i + 1)); [ "$i" -lt 400 ] || exit 1; sleep 0.05
+done
+{WORKER_SCRIPT}"#
+            ),
+        );
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    let joins = join_files(&ws);
+    assert_eq!(joins.len(), 1, "the join ran once");
+    assert_eq!(queued_with_reason(&ws, "join").len(), 1);
+    let join = &joins[0];
+    assert_eq!(join["join"], true);
+    let children = join["children"].as_array().unwrap();
+    assert_eq!(children.len(), 4);
+    for (i, child) in children.iter().enumerate() {
+        assert_eq!(child["status"], "done", "{child}");
+        assert_eq!(child["agent"], "worker");
+        assert_eq!(child["outputs"][0], format!("sections/p{}.md", i + 1));
+        assert_eq!(child["summary"], format!("did parts/p{}.md", i + 1));
+        assert!(child["brief"].as_str().unwrap().starts_with("briefs/p"));
+    }
+    // The join ran on the delegating task's input, with BATON_JOIN=1.
+    let manager = &ws.records("task.queued")[0];
+    assert_eq!(join["input"], manager["input"]);
+    assert_eq!(join["parent"], manager["task"]);
+}
+
+#[test]
+fn a_join_waits_for_what_the_children_triggered_in_turn() {
+    // The worker's section goes on to a reviewer (a pipeline step): the join waits for it.
+    let ws = TestWorkspace::new(&manager_config(
+        r#"
+[agents.reviewer]
+on = ["sections/*.md"]
+run = ["agents/reviewer.sh"]
+writes = []
+"#,
+        "",
+    ))
+    .agent("manager", &manager_script(2, "worker"))
+    .agent("worker", WORKER_SCRIPT)
+    .agent(
+        "reviewer",
+        r#"sleep 0.3; echo "$BATON_INPUT" >> "$BATON_WORKSPACE/reviewed.log""#,
+    );
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    let joins = join_files(&ws);
+    assert_eq!(joins.len(), 1);
+    let reviewed = ws.read("reviewed.log");
+    assert_eq!(reviewed.lines().count(), 2, "{reviewed}");
+    let join_task = queued_with_reason(&ws, "join")[0]["task"].clone();
+    let journal = ws.journal();
+    let pos = |pred: &dyn Fn(&Value) -> bool| journal.iter().position(pred).unwrap();
+    let last_review = journal
+        .iter()
+        .rposition(|r| {
+            r["kind"] == "task.finished"
+                && ws
+                    .records("task.queued")
+                    .iter()
+                    .any(|q| q["task"] == r["task"] && q["agent"] == "reviewer")
+        })
+        .unwrap();
+    let join_queued = pos(&|r| r["kind"] == "task.queued" && r["task"] == join_task);
+    assert!(
+        last_review < join_queued,
+        "the join was queued before the reviews ended"
+    );
+}
+
+#[test]
+fn a_join_is_queued_once_after_a_crash_between_the_last_child_and_the_join() {
+    let ws = TestWorkspace::new(&manager_config("concurrency = 2", ""))
+        .agent("manager", &manager_script(2, "worker"))
+        .agent("worker", WORKER_SCRIPT);
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    assert_eq!(join_files(&ws).len(), 1);
+    let join_task = queued_with_reason(&ws, "join")[0]["task"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Cut the journal back to just before the join was queued: exactly what a daemon
+    // killed between the last child's commit and the join leaves.
+    let journal = ws.path(".baton/journal/journal.jsonl");
+    let text = fs::read_to_string(&journal).unwrap();
+    let kept: String = text
+        .lines()
+        .take_while(|l| !l.contains(&join_task))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&journal, kept).unwrap();
+    fs::remove_dir_all(ws.path(&format!(".baton/runs/{join_task}"))).unwrap();
+    ws.run_once(0);
+    assert_eq!(join_files(&ws).len(), 2, "the join ran again after the cut");
+    assert_eq!(queued_with_reason(&ws, "join").len(), 1);
+
+    // And a daemon killed after queuing the join, before it ran: it runs once at start.
+    let text = fs::read_to_string(&journal).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.contains(&join_task) || l.contains("task.queued"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&journal, kept).unwrap();
+    ws.run_once(0);
+    assert_eq!(join_files(&ws).len(), 3);
+    assert_eq!(queued_with_reason(&ws, "join").len(), 1);
+    ws.run_once(0);
+    assert_eq!(join_files(&ws).len(), 3, "nothing more to do");
+}
+
+#[test]
+fn a_delegating_agent_that_fails_after_delegating_leaves_no_child_brief() {
+    let ws = TestWorkspace::new(&manager_config("", ""))
+        .agent(
+            "manager",
+            &format!("{}\nexit 1", manager_script(2, "worker")),
+        )
+        .agent("worker", WORKER_SCRIPT);
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(1);
+    assert_eq!(ws.files_in("briefs"), ["briefs/job.md"]);
+    assert!(ws.files_in("parts").is_empty());
+    let agents: Vec<Value> = ws
+        .records("task.queued")
+        .iter()
+        .map(|r| r["agent"].clone())
+        .collect();
+    assert_eq!(agents, ["manager"]);
+}
+
+#[test]
+fn delegation_outside_delegates_to_is_refused_and_the_rest_commits() {
+    let config = manager_config("", "").replace(
+        "writes = [\"parts\"]",
+        "writes = [\"parts\"]\ndelegates_to = [\"worker\"]",
+    ) + "\n[agents.legal]\non = []\nrun = [\"agents/worker.sh\"]\nwrites = [\"sections\"]\n";
+    let ws = TestWorkspace::new(&config)
+        .agent(
+            "manager",
+            &format!(
+                "{}\nbaton delegate --to legal parts/p1.md --note 'not allowed'",
+                manager_script(1, "worker")
+            ),
+        )
+        .agent("worker", WORKER_SCRIPT);
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    let refused = rejections(&ws);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains(
+            "not sent to `legal`: agent `manager` may delegate only to worker (delegates_to)"
+        ),
+        "{refused:?}"
+    );
+    // The manager succeeded: its part and the allowed delegation were committed and ran.
+    assert_eq!(ws.files_in("sections"), ["sections/p1.md"]);
+    let status = stdout(&ws.baton(&["status"]));
+    assert!(status.contains("may delegate only to worker"), "{status}");
+    // The join is told about both children.
+    let joins = join_files(&ws);
+    assert_eq!(joins.len(), 1);
+    let statuses: Vec<&str> = joins[0]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    let mut statuses = statuses;
+    statuses.sort();
+    assert_eq!(statuses, ["done", "rejected"]);
+}
+
+#[test]
+fn a_fan_out_over_max_children_is_refused_beyond_the_limit() {
+    let ws = TestWorkspace::new(&manager_config("concurrency = 2", "max_children = 3"))
+        .agent("manager", &manager_script(5, "worker"))
+        .agent("worker", WORKER_SCRIPT);
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    assert_eq!(queued_with_reason(&ws, "delegate").len(), 3);
+    let refused = rejections(&ws);
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused.iter().all(|r| r.contains("max_children = 3")),
+        "{refused:?}"
+    );
+    assert_eq!(ws.files_in("sections").len(), 3);
+    assert_eq!(join_files(&ws)[0]["children"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn a_cycle_is_refused_with_its_reason() {
+    // ping copies briefs to drafts, pong copies drafts back to briefs: the same content
+    // would reach ping again in its own chain.
+    let ws = TestWorkspace::new(
+        r#"
+[agents.ping]
+on = ["briefs/*.md"]
+run = ["agents/ping.sh"]
+writes = ["drafts"]
+
+[agents.pong]
+on = ["drafts/*.md"]
+run = ["agents/pong.sh"]
+writes = ["briefs"]
+"#,
+    )
+    .agent(
+        "ping",
+        r#"mkdir -p "$BATON_OUT/drafts"; cp "$BATON_INPUT" "$BATON_OUT/drafts/$(basename "$BATON_INPUT" .md)-x.md""#,
+    )
+    .agent(
+        "pong",
+        r#"mkdir -p "$BATON_OUT/briefs"; cp "$BATON_INPUT" "$BATON_OUT/briefs/$(basename "$BATON_INPUT" .md)-y.md""#,
+    );
+    ws.publish("briefs/a.md", "same words\n");
+    ws.run_once(0);
+    let refused = rejections(&ws);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].starts_with("briefs/a-x-y.md: not sent to `ping`: a cycle"),
+        "{refused:?}"
+    );
+    assert_eq!(ws.records("task.queued").len(), 2);
+}
+
+#[test]
+fn delegation_beyond_max_depth_is_refused() {
+    let ws = TestWorkspace::new(&manager_config("", "max_depth = 0"))
+        .agent("manager", &manager_script(1, "worker"))
+        .agent("worker", WORKER_SCRIPT);
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    let refused = rejections(&ws);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("over max_depth = 0"), "{refused:?}");
+    assert!(stdout(&ws.baton(&["status"])).contains("over max_depth = 0"));
+    assert_eq!(join_files(&ws)[0]["children"][0]["status"], "rejected");
+}
+
+#[test]
+fn malformed_front_matter_and_bad_routes_are_rejected_with_where_and_why() {
+    let ws = copier();
+    let bad = "+++\ntitle = \"ok\"\nto = legal\n+++\nBody\n";
+    ws.publish("briefs/bad.md", bad);
+    ws.publish("briefs/nobody.md", "+++\nto = \"nobody\"\n+++\n");
+    ws.publish("briefs/missing.md", "+++\nrefs = [\"data/q3.csv\"]\n+++\n");
+    ws.publish(
+        "briefs/escape.md",
+        "+++\nrefs = [\"../../etc/passwd\"]\n+++\n",
+    );
+    ws.run_once(0);
+    assert!(ws.records("task.queued").is_empty());
+    let refused = rejections(&ws);
+    let find = |path: &str| {
+        refused
+            .iter()
+            .find(|r| r.starts_with(path))
+            .unwrap_or_else(|| panic!("{path} not rejected: {refused:?}"))
+            .clone()
+    };
+    assert!(find("briefs/bad.md").contains("front matter, line 3, column 6"));
+    assert!(find("briefs/nobody.md").contains("known agents are copier"));
+    assert!(find("briefs/missing.md").contains("refs: `data/q3.csv` (data/q3.csv) does not exist"));
+    assert!(find("briefs/escape.md").contains("climbs out"));
+    // The files stay as they were; status and log show why.
+    assert_eq!(ws.read("briefs/bad.md"), bad);
+    let status = stdout(&ws.baton(&["status"]));
+    assert!(
+        status.contains("rejected (4)") && status.contains("line 3, column 6"),
+        "{status}"
+    );
+    let log = stdout(&ws.baton(&["log"]));
+    assert!(
+        log.contains("rejected  briefs/bad.md: front matter, line 3"),
+        "{log}"
+    );
+    // Once reported, a version is not reported again.
+    ws.run_once(0);
+    assert_eq!(rejections(&ws).len(), 4);
+}
+
+#[test]
+fn refs_are_resolved_into_task_json() {
+    let ws = TestWorkspace::new(COPIER).agent(
+        "copier",
+        r#"set -eu; cp "$BATON_TASK_FILE" "$BATON_WORKSPACE/task.json""#,
+    );
+    ws.write("data/q3.csv", "a,b\n");
+    ws.write("briefs/sub/notes.md", "notes\n");
+    ws.run_once(0);
+    ws.publish(
+        "briefs/sub/launch.md",
+        "+++\nrefs = [\"data/q3.csv\", \"./notes.md\", \"../sub/notes.md\"]\n+++\nGo.\n",
+    );
+    ws.run_once(0);
+    let task: Value = serde_json::from_str(&ws.read("task.json")).unwrap();
+    assert_eq!(task["input"], "briefs/sub/launch.md");
+    assert_eq!(
+        task["refs"],
+        serde_json::json!(["data/q3.csv", "briefs/sub/notes.md", "briefs/sub/notes.md"])
+    );
+    assert_eq!(task["join"], false);
+}
+
+#[test]
+fn delegate_outside_a_task_publishes_a_brief_as_human() {
+    let ws = TestWorkspace::new(&manager_config("", ""))
+        .agent("manager", "true")
+        .agent("worker", WORKER_SCRIPT);
+    ws.write("parts/p1.md", "part one\n");
+    let out = ws
+        .command(&[
+            "delegate",
+            "--to",
+            "worker",
+            "parts/p1.md",
+            "--note",
+            "Please do it.\n",
+        ])
+        .current_dir(&ws.root)
+        .env_remove("BATON_TASK")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let brief = stdout(&out).trim().to_string();
+    assert!(
+        brief.starts_with("briefs/p1.worker.") && brief.ends_with(".md"),
+        "{brief}"
+    );
+    let text_of = ws.read(&brief);
+    assert!(text_of.contains("to = \"worker\"") && text_of.contains("refs = [\"parts/p1.md\"]"));
+    assert!(text_of.ends_with("+++\nPlease do it.\n"), "{text_of}");
+    assert!(!text_of.contains("reply_to"));
+    assert_eq!(ws.records("artifact")[0]["by"], "human");
+    ws.run_once(0);
+    assert_eq!(ws.read("sections/p1.md"), "part one\n");
+
+    for (args, message) in [
+        (
+            vec!["delegate", "--to", "nobody", "parts/p1.md"],
+            "no such agent; agents are manager, worker",
+        ),
+        (
+            vec!["delegate", "--to", "worker", "parts/none.md"],
+            "no such file in the workspace",
+        ),
+    ] {
+        let out = ws.command(&args).current_dir(&ws.root).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(stderr(&out).contains(message), "{}", text(&out));
+    }
+}
+
+#[test]
+fn trace_shows_the_delegation_tree() {
+    let ws = example("manager-worker");
+    drop_all(&ws, "sample-briefs");
+    ws.run_once(0);
+    let out = ws.baton(&["trace", "reports/launch.md"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = stdout(&out);
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines[0], "briefs/launch.md  by human", "{shown}");
+    assert!(
+        lines[1].starts_with("manager  t-") && lines[1].contains("  done  "),
+        "{shown}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("├─ worker (delegated)"))
+            .count(),
+        3,
+        "{shown}"
+    );
+    let join = lines.last().unwrap();
+    assert!(
+        join.starts_with("└─ manager (join)") && join.contains("writes reports/launch.md"),
+        "{shown}"
+    );
+
+    // From a worker's task id, the same tree; as JSON, nested.
+    let worker = queued_with_reason(&ws, "delegate")[0]["task"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = ws.baton(&["trace", &worker[..9], "--json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let root = &doc["trees"][0];
+    assert_eq!(root["agent"], "manager");
+    let children = root["children"].as_array().unwrap();
+    assert_eq!(children.len(), 4);
+    let focused: Vec<&Value> = children.iter().filter(|c| c["focus"] == true).collect();
+    assert_eq!(focused.len(), 1);
+    assert_eq!(focused[0]["task"], worker.as_str());
+    assert!(
+        focused[0]["reads"][1]
+            .as_str()
+            .unwrap()
+            .starts_with("parts/launch-")
+    );
+    assert!(focused[0]["duration_ms"].is_u64());
+    let out = ws.baton(&["trace", "t-nothing"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn log_follow_shows_delegations_as_they_happen() {
+    let ws = TestWorkspace::new(&manager_config("", ""))
+        .agent("manager", &manager_script(1, "worker"))
+        .agent("worker", WORKER_SCRIPT);
+    let feed = ws.path("feed.log");
+    let mut follow = ws
+        .command(&["log", "--follow"])
+        .stdout(fs::File::create(&feed).unwrap())
+        .spawn()
+        .unwrap();
+    let daemon = ws.daemon();
+    ws.publish("briefs/job.md", "# Job\n");
+    wait_for(
+        "the delegation and the join in the feed",
+        Duration::from_secs(20),
+        || {
+            let text = fs::read_to_string(&feed).unwrap_or_default();
+            text.contains("delegated  t-") && text.contains("join  t-")
+        },
+    );
+    daemon.stop();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let text = fs::read_to_string(&feed).unwrap();
+    assert!(text.contains("delegated by manager"), "{text}");
 }

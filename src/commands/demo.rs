@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use super::init::{Embedded, write_workspace};
 use super::{Style, log::feed_line, run::run_daemon};
 use crate::config::Config;
-use crate::journal::{self, State};
+use crate::journal::{self, State, TaskStatus};
 
 const EXAMPLE: &[Embedded] = &[
     (
@@ -87,10 +87,36 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         super::drop::run(&ws, brief, None, None)?;
     }
     let cfg = Config::load(&ws)?;
-    let summary = run_daemon(&ws, cfg, true)?;
+    run_daemon(&ws, cfg.clone(), true)?;
+    // The published stage is an approval gate: approve what waits there, as a person
+    // would with `baton approve TASK`, then let the daemon finish what that triggers.
+    let held: Vec<String> = {
+        let state = State::replay(&journal::read_all(&ws)?);
+        state
+            .order
+            .iter()
+            .filter(|id| state.tasks[*id].status == TaskStatus::Held)
+            .cloned()
+            .collect()
+    };
+    if !held.is_empty() {
+        println!(
+            "\n{} {} task(s) held at the approval gate on published/; approving them:",
+            st.bold("approval:"),
+            held.len()
+        );
+        for id in &held {
+            print!("  $ baton approve {id}\n    ");
+            super::approve::approve(&ws, id, Some("approved by baton demo"))?;
+        }
+        run_daemon(&ws, cfg, true)?;
+    }
 
     println!("\n{}", st.bold("activity feed (baton log):"));
     let entries = journal::read_all(&ws)?;
+    let final_state = State::replay(&entries);
+    let count = |s: TaskStatus| final_state.tasks.values().filter(|t| t.status == s).count();
+    let (done, dead) = (count(TaskStatus::Done), count(TaskStatus::Dead));
     let mut state = State::default();
     for entry in &entries {
         state.apply(entry);
@@ -112,13 +138,13 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
     }
     println!(
         "\n{} done, {} dead. Explore: baton -w {} status | log | who {}",
-        summary.done,
-        summary.dead,
+        done,
+        dead,
         ws.root.display(),
         files
             .first()
             .map_or_else(|| Path::new("published").to_path_buf(), |f| f.clone())
             .display()
     );
-    Ok(if summary.dead > 0 { 1 } else { 0 })
+    Ok(if dead > 0 { 1 } else { 0 })
 }

@@ -49,7 +49,7 @@ pub fn run(ws: &Workspace, target: &str, as_json: bool) -> Result<u8> {
                 st.dim(&format!("by {by}"))
             );
         }
-        render(tree, "", true, st);
+        render(tree, None, st);
     }
     Ok(0)
 }
@@ -157,8 +157,9 @@ fn reads(t: &TaskInfo) -> Vec<&RelPath> {
         .collect()
 }
 
-/// Prints a node and its subtree, indented with box-drawing branches.
-fn render(node: &Value, prefix: &str, last: bool, st: Style) {
+/// Prints a node and its subtree, indented with box-drawing branches. `at` is the
+/// indentation and whether the node is its parent's last; `None` for a root.
+fn render(node: &Value, at: Option<(&str, bool)>, st: Style) {
     let s = |key: &str| node[key].as_str().unwrap_or("").to_string();
     let list = |key: &str| -> Vec<String> {
         node[key]
@@ -183,12 +184,10 @@ fn render(node: &Value, prefix: &str, last: bool, st: Style) {
         Some("join") => " (join)",
         _ => "",
     };
-    let branch = if prefix.is_empty() && last {
-        String::new()
-    } else if last {
-        format!("{prefix}└─ ")
-    } else {
-        format!("{prefix}├─ ")
+    let branch = match at {
+        None => String::new(),
+        Some((prefix, true)) => format!("{prefix}└─ "),
+        Some((prefix, false)) => format!("{prefix}├─ "),
     };
     let mark = if node["focus"].as_bool() == Some(true) {
         st.bold("  ◀")
@@ -207,12 +206,10 @@ fn render(node: &Value, prefix: &str, last: bool, st: Style) {
             format!(" → writes {}", writes.join(", "))
         },
     );
-    let child_prefix = if prefix.is_empty() && last {
-        String::new()
-    } else if last {
-        format!("{prefix}   ")
-    } else {
-        format!("{prefix}│  ")
+    let child_prefix = match at {
+        None => String::new(),
+        Some((prefix, true)) => format!("{prefix}   "),
+        Some((prefix, false)) => format!("{prefix}│  "),
     };
     if let Some(error) = node["error"].as_str() {
         println!("{child_prefix}   {}", st.red(error));
@@ -230,7 +227,7 @@ fn render(node: &Value, prefix: &str, last: bool, st: Style) {
         );
     }
     for (i, c) in children.iter().enumerate() {
-        render(c, &child_prefix, refused.len() + i + 1 == total, st);
+        render(c, Some((&child_prefix, refused.len() + i + 1 == total)), st);
     }
 }
 
