@@ -65,6 +65,24 @@ pub fn due_for(state: &State, task: &TaskInfo) -> Option<Record> {
     })
 }
 
+/// For a task waiting for its join: how many of its delegated briefs are settled, of
+/// how many. `None` when it awaits no join (or its join is queued already).
+pub fn waiting(state: &State, task: &TaskInfo) -> Option<(usize, usize)> {
+    if !awaits_join(task) || state.tasks.contains_key(&join_id(task)) {
+        return None;
+    }
+    let settled_briefs = task
+        .delegated
+        .iter()
+        .filter(|brief| {
+            children(state, task)
+                .filter(|c| &c.input == *brief)
+                .all(|c| settled(state, c, 0))
+        })
+        .count();
+    Some((settled_briefs, task.delegated.len()))
+}
+
 /// A done task that delegated: it gets a join.
 fn awaits_join(task: &TaskInfo) -> bool {
     task.status == TaskStatus::Done && !task.delegated.is_empty()

@@ -2291,3 +2291,90 @@ fn log_follow_shows_delegations_as_they_happen() {
     let text = fs::read_to_string(&feed).unwrap();
     assert!(text.contains("delegated by manager"), "{text}");
 }
+
+#[test]
+fn approving_with_a_daemon_running_lets_the_pipeline_go_on() {
+    let ws = TestWorkspace::new(
+        r#"
+[agents.publisher]
+on = ["briefs/*.md"]
+run = ["agents/publisher.sh"]
+writes = ["published"]
+
+[agents.announcer]
+on = ["published/*.md"]
+run = ["agents/announcer.sh"]
+writes = ["reviews"]
+
+[stages.published]
+approval = true
+"#,
+    )
+    .agent(
+        "publisher",
+        r#"mkdir -p "$BATON_OUT/published"; cp "$BATON_INPUT" "$BATON_OUT/published/""#,
+    )
+    .agent(
+        "announcer",
+        r#"mkdir -p "$BATON_OUT/reviews"; cp "$BATON_INPUT" "$BATON_OUT/reviews/""#,
+    );
+    let daemon = ws.daemon();
+    ws.publish("briefs/news.md", "big news\n");
+    let status =
+        || -> Value { serde_json::from_slice(&ws.baton(&["status", "--json"]).stdout).unwrap() };
+    wait_for(
+        "the publisher's output to be held",
+        Duration::from_secs(10),
+        || status()["held"].as_array().is_some_and(|h| h.len() == 1),
+    );
+    assert!(!ws.path("published/news.md").exists());
+    let task = status()["held"][0]["id"].as_str().unwrap().to_string();
+    let out = ws.baton(&["approve", &task]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    wait_for(
+        "the announcer to run on the approved file",
+        Duration::from_secs(10),
+        || ws.path("reviews/news.md").exists(),
+    );
+    assert_eq!(ws.read("published/news.md"), "big news\n");
+    daemon.stop();
+    let queued: Vec<Value> = ws
+        .records("task.queued")
+        .iter()
+        .map(|r| r["agent"].clone())
+        .collect();
+    assert_eq!(queued, ["publisher", "announcer"], "each ran once");
+}
+
+#[test]
+fn status_shows_a_delegator_waiting_for_its_children() {
+    let ws = TestWorkspace::new(&manager_config("concurrency = 2", ""))
+        .agent("manager", &manager_script(2, "worker"))
+        .agent(
+            "worker",
+            &format!(
+                r#"i=0
+while [ ! -f "$BATON_WORKSPACE/open" ]; do i=$((i + 1)); [ "$i" -lt 600 ] || exit 1; sleep 0.05; done
+{WORKER_SCRIPT}"#
+            ),
+        );
+    let daemon = ws.daemon();
+    ws.publish("briefs/job.md", "# Job\n");
+    wait_for(
+        "the manager to wait for two briefs",
+        Duration::from_secs(10),
+        || {
+            let s: Value = serde_json::from_slice(&ws.baton(&["status", "--json"]).stdout).unwrap();
+            s["waiting"][0]["delegated"] == 2 && s["waiting"][0]["settled"] == 0
+        },
+    );
+    let shown = stdout(&ws.baton(&["status"]));
+    assert!(shown.contains("0 of 2 delegated briefs settled"), "{shown}");
+    ws.write("open", "");
+    wait_for("the join", Duration::from_secs(20), || {
+        join_files(&ws).len() == 1
+    });
+    daemon.stop();
+    let s: Value = serde_json::from_slice(&ws.baton(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(s["waiting"].as_array().unwrap().len(), 0);
+}

@@ -47,6 +47,12 @@ pub fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
             "queued": list(TaskStatus::Queued),
             "retrying": list(TaskStatus::Failed),
             "held": list(TaskStatus::Held),
+            "waiting": tasks
+                .iter()
+                .filter_map(|t| crate::join::waiting(&state, t).map(|(settled, total)| {
+                    json!({ "id": t.id, "agent": t.agent, "input": t.input, "settled": settled, "delegated": total })
+                }))
+                .collect::<Vec<_>>(),
             "dead": list(TaskStatus::Dead),
             "done": with(TaskStatus::Done).count(),
             "rejected": rejected,
@@ -114,6 +120,19 @@ pub fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
                 format!(
                     "{}  {:<12} {}  attempt {}",
                     t.id, t.agent, t.input, t.attempt
+                )
+            })
+            .collect(),
+    );
+    section(
+        "waiting for delegated work (then their join runs)",
+        tasks
+            .iter()
+            .filter_map(|t| crate::join::waiting(&state, t).map(|w| (t, w)))
+            .map(|(t, (settled, total))| {
+                format!(
+                    "{}  {:<12} {}  {settled} of {total} delegated briefs settled",
+                    t.id, t.agent, t.input
                 )
             })
             .collect(),

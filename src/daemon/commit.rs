@@ -344,10 +344,11 @@ fn collect_outputs(
             ));
         }
         let file = entry.into_path();
-        // A brief this task delegated (`baton delegate`) is governed by `delegates_to`,
-        // checked when it is routed, not by `writes`.
+        // A brief this task delegated (`baton delegate`, into the first stage) is
+        // governed by `delegates_to`, checked when it is routed, not by `writes`.
         let front = read_front_matter(&file);
-        if !agent.may_write(&path) && !is_delegation(&front, task) {
+        let delegation = is_delegation(&front, task) && path.first() == ctx.cfg.stages[0];
+        if !agent.may_write(&path) && !delegation {
             return Err(format!(
                 "`{path}` is in stage `{}`, which agent `{}` may not write (writes = [{}])",
                 path.first(),

@@ -330,10 +330,17 @@ impl Scheduler {
         }
     }
 
+    /// Considers every task whose state changed, including those that considering
+    /// changes in turn (a task that ends can queue its delegator's join).
     fn drain_dirty(&mut self) {
-        let dirty = self.ctx.ledger().take_dirty();
-        for id in dirty {
-            self.consider(&id);
+        loop {
+            let dirty = self.ctx.ledger().take_dirty();
+            if dirty.is_empty() {
+                return;
+            }
+            for id in dirty {
+                self.consider(&id);
+            }
         }
     }
 
