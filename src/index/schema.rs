@@ -13,7 +13,7 @@ use tantivy::tokenizer::{
 use super::stem::CachedStemmer;
 
 /// Bump on any change below; an index with another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Words: split on non-alphanumerics, lowercased, English-stemmed.
 pub const TEXT_TOKENIZER: &str = "baton_en";
@@ -38,7 +38,8 @@ pub struct Fields {
     pub meta: Field,
     pub modified: Field,
     pub size: Field,
-    /// blake3 of the content, and mtime in nanoseconds: what a catch-up compares.
+    /// blake3 of the content, and mtime in nanoseconds: what a catch-up compares
+    /// (stored, not searchable).
     pub hash: Field,
     pub mtime_ns: Field,
 }
@@ -89,7 +90,9 @@ impl IndexSchema {
                     .set_precision(DateTimePrecision::Seconds),
             ),
             size: b.add_u64_field("size", INDEXED | STORED | FAST),
-            hash: b.add_text_field("hash", exact("raw")),
+            // Stored only: read by a catch-up, never searched. Indexed, its 64-hex-digit
+            // terms, one per file, made each segment's term dictionary far larger.
+            hash: b.add_text_field("hash", STORED),
             mtime_ns: b.add_u64_field("mtime_ns", STORED),
         };
         IndexSchema {
