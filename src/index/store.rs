@@ -40,7 +40,12 @@ pub fn author_of(state: &State, path: &RelPath, hash: &str) -> (String, String) 
 
 /// Files above this are indexed by path and metadata only (DESIGN §8).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+/// The indexing memory budget, shared by tantivy's threads: at least this much…
 const WRITER_BUDGET: usize = 50_000_000;
+/// …and up to this much for a large batch. A bigger budget makes fewer, larger
+/// segments and so fewer merges: a 366 MB rebuild took 7.7-8.3 s with 300 MB against
+/// 9.5-10.6 s with 50 MB (and left 2 segments, not 8).
+const MAX_WRITER_BUDGET: usize = 300_000_000;
 const VERSION_FILE: &str = "schema-version";
 
 pub struct Store {
@@ -137,7 +142,15 @@ impl Store {
     }
 
     pub fn writer(&self) -> Result<IndexWriter> {
-        self.index.writer(WRITER_BUDGET).map_err(|e| match e {
+        self.writer_for(0)
+    }
+
+    /// A writer whose budget suits indexing `bytes` of files.
+    fn writer_for(&self, bytes: u64) -> Result<IndexWriter> {
+        let budget = usize::try_from(bytes)
+            .unwrap_or(usize::MAX)
+            .clamp(WRITER_BUDGET, MAX_WRITER_BUDGET);
+        self.index.writer(budget).map_err(|e| match e {
             tantivy::TantivyError::LockFailure(..) => {
                 anyhow::anyhow!(
                     "another baton process is writing the search index; try again in a moment"
@@ -184,7 +197,7 @@ impl Store {
                 ..CatchUp::default()
             });
         }
-        let mut writer = self.writer()?;
+        let mut writer = self.writer_for(diff.changed_bytes)?;
         let mut progress = Progress::bytes(
             "indexing",
             diff.changed.len() as u64,
