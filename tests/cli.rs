@@ -2171,6 +2171,7 @@ fn delegate_outside_a_task_publishes_a_brief_as_human() {
         .agent("manager", "true")
         .agent("worker", WORKER_SCRIPT);
     ws.write("parts/p1.md", "part one\n");
+    ws.write("parts/style.md", "be brief\n");
     let out = ws
         .command(&[
             "delegate",
@@ -2179,6 +2180,8 @@ fn delegate_outside_a_task_publishes_a_brief_as_human() {
             "parts/p1.md",
             "--note",
             "Please do it.\n",
+            "--ref",
+            "parts/style.md",
         ])
         .current_dir(&ws.root)
         .env_remove("BATON_TASK")
@@ -2191,7 +2194,11 @@ fn delegate_outside_a_task_publishes_a_brief_as_human() {
         "{brief}"
     );
     let text_of = ws.read(&brief);
-    assert!(text_of.contains("to = \"worker\"") && text_of.contains("refs = [\"parts/p1.md\"]"));
+    assert!(
+        text_of.contains("to = \"worker\"")
+            && text_of.contains("refs = [\"parts/p1.md\", \"parts/style.md\"]"),
+        "{text_of}"
+    );
     assert!(text_of.ends_with("+++\nPlease do it.\n"), "{text_of}");
     assert!(!text_of.contains("reply_to"));
     assert_eq!(ws.records("artifact")[0]["by"], "human");
