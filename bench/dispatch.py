@@ -117,7 +117,22 @@ def burst(baton, work, n, run):
     t0 = time.time_ns()
     for src, dst in moves:
         os.rename(src, dst)
-    wait_for(f"{n} tasks", 600, lambda: len(finished_records(root)) >= n, interval=0.05)
+    # Count finished tasks from the new bytes only: re-reading the whole journal every
+    # poll would take CPU from the daemon being measured.
+    journal = os.path.join(root, ".baton/journal/journal.jsonl")
+    seen = {"offset": 0, "finished": 0, "partial": b""}
+
+    def count():
+        with open(journal, "rb") as f:
+            f.seek(seen["offset"])
+            new = f.read()
+        seen["offset"] += len(new)
+        data = seen["partial"] + new
+        whole, _, seen["partial"] = data.rpartition(b"\n")
+        seen["finished"] += whole.count(b'"task.finished"')
+        return seen["finished"]
+
+    wait_for(f"{n} tasks", 600, lambda: count() >= n, interval=0.05)
     recs = finished_records(root)
     last = max(datetime.fromisoformat(r["ts"].replace("Z", "+00:00")).timestamp() for r in recs)
     rss = rss_peak_kb(daemon.pid)
