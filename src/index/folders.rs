@@ -106,15 +106,18 @@ impl Store {
         };
         let mut changed: Vec<(String, u64)> = Vec::new();
         let mut gone: Vec<String> = Vec::new();
-        for (dir, old) in &map.folders {
-            match std::fs::metadata(ws.root.join(dir)) {
-                Ok(meta) if meta.is_dir() => {
-                    let now = mtime_ns(&meta);
-                    if now != *old {
-                        changed.push((dir.clone(), now));
-                    }
-                }
-                _ => gone.push(dir.clone()),
+        let known: Vec<(&String, &u64)> = map.folders.iter().collect();
+        let stats = super::fanout::map(&known, |(dir, _)| {
+            std::fs::metadata(ws.root.join(dir))
+                .ok()
+                .filter(|m| m.is_dir())
+                .map(|m| mtime_ns(&m))
+        });
+        for ((dir, old), now) in known.into_iter().zip(stats) {
+            match now {
+                Some(now) if now != *old => changed.push((dir.clone(), now)),
+                Some(_) => {}
+                None => gone.push(dir.clone()),
             }
         }
         for stage in stages.iter().filter(|s| !map.folders.contains_key(*s)) {

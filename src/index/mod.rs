@@ -4,11 +4,13 @@
 //! - [`stem`]: English stemming, remembered per word.
 //! - [`extract`]: what of a file goes into the index (pure).
 //! - [`folders`]: the cheap catch-up by folder mtimes.
+//! - [`fanout`]: many small reads, spread over threads when they hit the disk.
 //! - [`store`]: opening (or rebuilding) the index and catching it up with the stages.
 //! - [`search`]: answering a query, with snippets.
 //! - [`writer`]: the daemon's one index writer, on its own thread.
 
 pub mod extract;
+pub mod fanout;
 pub mod folders;
 pub mod schema;
 pub mod search;

@@ -93,9 +93,28 @@ pub fn search(
             }
         }
     });
-    let mut hits = Vec::with_capacity(top.len());
-    for (score, address) in top {
-        let doc: TantivyDocument = searcher.doc(address)?;
+    let docs = top
+        .into_iter()
+        .map(|(score, address)| Ok((score, searcher.doc::<TantivyDocument>(address)?)))
+        .collect::<Result<Vec<_>>>()?;
+    // The files to cut snippets from, read together (on threads when not cached).
+    let bodies = if opts.no_snippets {
+        Vec::new()
+    } else {
+        let paths: Vec<&str> = docs
+            .iter()
+            .map(|(_, doc)| {
+                doc.get_first(f.path)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        super::fanout::map(&paths, |path| {
+            read_for_snippet(ws, path, opts.max_file_size)
+        })
+    };
+    let mut hits = Vec::with_capacity(docs.len());
+    for (i, (score, doc)) in docs.into_iter().enumerate() {
         let text = |field| {
             doc.get_first(field)
                 .and_then(|v| v.as_str())
@@ -103,10 +122,9 @@ pub fn search(
                 .to_string()
         };
         let path = text(f.path);
-        let (snippet, spans) = if opts.no_snippets {
-            (String::new(), Vec::new())
-        } else {
-            snippet_for(ws, &path, &snippets, &terms, opts.max_file_size)
+        let (snippet, spans) = match bodies.get(i) {
+            Some(Some((rel, bytes))) => snippet_for(rel, bytes, &snippets, &terms),
+            _ => (String::new(), Vec::new()),
         };
         hits.push(Hit {
             stage: text(f.stage),
@@ -175,23 +193,23 @@ fn describe(query: &str, error: &str) -> String {
     error.trim_start_matches("Syntax Error: ").to_string()
 }
 
-/// The matching fragment of the file as it is on disk now, or its opening words.
+/// The file at `path` as it is on disk now, to cut a snippet from; `None` when it is
+/// gone, or over the size limit (indexed by name only, so no snippet either).
+fn read_for_snippet(ws: &Workspace, path: &str, max_size: u64) -> Option<(RelPath, Vec<u8>)> {
+    let rel = RelPath::new(path).ok()?;
+    let small = std::fs::metadata(ws.abs(&rel)).is_ok_and(|m| m.len() <= max_size);
+    let bytes = small.then(|| std::fs::read(ws.abs(&rel)).ok()).flatten()?;
+    Some((rel, bytes))
+}
+
+/// The matching fragment of a file's text, or its opening words.
 fn snippet_for(
-    ws: &Workspace,
-    path: &str,
+    rel: &RelPath,
+    bytes: &[u8],
     generator: &SnippetGenerator,
     terms: &[String],
-    max_size: u64,
 ) -> (String, Vec<Range<usize>>) {
-    let Ok(rel) = RelPath::new(path) else {
-        return (String::new(), Vec::new());
-    };
-    // Over the size limit the file was indexed by name only: no snippet either.
-    let small = std::fs::metadata(ws.abs(&rel)).is_ok_and(|m| m.len() <= max_size);
-    let Some(bytes) = small.then(|| std::fs::read(ws.abs(&rel)).ok()).flatten() else {
-        return (String::new(), Vec::new());
-    };
-    let extracted = extract::extract(&rel, &bytes, false);
+    let extracted = extract::extract(rel, bytes, false);
     let Some(body) = extracted.body else {
         return (String::new(), Vec::new());
     };
