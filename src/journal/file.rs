@@ -1,0 +1,200 @@
+//! Reading and appending the journal file.
+//!
+//! Any baton process may append (the daemon, `drop`, `retry`, …). Appends happen under
+//! the journal file's exclusive `flock`, so records never interleave and `seq` only
+//! grows; the appender learns the last `seq` from the bytes other processes added since
+//! its last append. A torn last line (a writer that crashed mid-line) is ignored on read
+//! and cut off by the next appender, which holds the lock and so knows nobody is writing.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::{Entry, Record, journal_path, now_rfc3339};
+use crate::workspace::Workspace;
+
+/// Reads whole entries appended to the journal since the last read.
+pub struct Tail {
+    file: File,
+    path: PathBuf,
+    /// Bytes read so far, all whole lines.
+    offset: u64,
+}
+
+impl Tail {
+    /// Reads from the start of the journal (`None` if there is no journal yet).
+    pub fn open(ws: &Workspace) -> Result<Option<Tail>> {
+        let path = journal_path(ws);
+        match File::open(&path) {
+            Ok(file) => Ok(Some(Tail {
+                file,
+                path,
+                offset: 0,
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("opening the journal {}", path.display())),
+        }
+    }
+
+    /// New whole entries, and the length of a partial last line (a write in progress,
+    /// or a torn one), which is left unread.
+    pub fn read_new(&mut self) -> Result<(Vec<Entry>, u64)> {
+        let len = self.file.metadata()?.len();
+        if len < self.offset {
+            self.offset = 0; // cut off by a repairing appender: read again from the start
+        }
+        if len == self.offset {
+            return Ok((Vec::new(), 0));
+        }
+        let mut bytes = Vec::with_capacity((len - self.offset) as usize);
+        let mut reader = &self.file;
+        reader.seek(SeekFrom::Start(self.offset))?;
+        reader.take(len - self.offset).read_to_end(&mut bytes)?;
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        self.offset += whole as u64;
+        Ok((
+            parse_lines(&bytes[..whole], &self.path),
+            (bytes.len() - whole) as u64,
+        ))
+    }
+}
+
+/// Appends records under the journal's exclusive lock.
+pub struct Appender {
+    file: File,
+    tail: Tail,
+    next_seq: u64,
+    /// Rung after each append; `None` for the daemon's own appender.
+    doorbell: Option<PathBuf>,
+}
+
+impl Appender {
+    pub fn open(ws: &Workspace) -> Result<Appender> {
+        std::fs::create_dir_all(ws.journal_dir())
+            .with_context(|| format!("creating {}", ws.journal_dir().display()))?;
+        let path = journal_path(ws);
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .with_context(|| format!("opening the journal {}", path.display()))?;
+        let tail = Tail {
+            file: file.try_clone()?,
+            path,
+            offset: 0,
+        };
+        Ok(Appender {
+            file,
+            tail,
+            next_seq: 1,
+            doorbell: Some(ws.doorbell_dir().join("ring")),
+        })
+    }
+
+    /// An appender that does not ring the doorbell: the daemon's own.
+    pub fn quiet(mut self) -> Appender {
+        self.doorbell = None;
+        self
+    }
+
+    /// Appends `records`, returning them as written and, first, any entries other
+    /// processes appended since this appender last looked. With `durable`, the records
+    /// are on disk (fsync) when this returns.
+    pub fn append(
+        &mut self,
+        records: Vec<Record>,
+        durable: bool,
+    ) -> Result<(Vec<Entry>, Vec<Entry>)> {
+        fs4::FileExt::lock(&self.file)
+            .with_context(|| format!("locking the journal {}", self.tail.path.display()))?;
+        let result = self.append_locked(records, durable);
+        let _ = fs4::FileExt::unlock(&self.file);
+        if let (Ok(_), Some(doorbell)) = (&result, &self.doorbell) {
+            // Closing a file opened for writing is the event the daemon waits for.
+            if let Some(dir) = doorbell.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(doorbell);
+        }
+        result
+    }
+
+    fn append_locked(
+        &mut self,
+        records: Vec<Record>,
+        durable: bool,
+    ) -> Result<(Vec<Entry>, Vec<Entry>)> {
+        let foreign = self.poll()?;
+        if self.tail.file.metadata()?.len() > self.tail.offset {
+            // A partial line while we hold the lock: its writer crashed mid-line.
+            tracing::warn!(journal = %self.tail.path.display(), "cutting off a torn last line");
+            self.file.set_len(self.tail.offset)?;
+        }
+        let ts = now_rfc3339();
+        let mut buf = Vec::with_capacity(records.len() * 160);
+        let mut written = Vec::with_capacity(records.len());
+        for record in records {
+            let entry = Entry {
+                seq: self.next_seq,
+                ts: ts.clone(),
+                record,
+            };
+            serde_json::to_writer(&mut buf, &entry)?;
+            buf.push(b'\n');
+            self.next_seq += 1;
+            written.push(entry);
+        }
+        self.file
+            .write_all(&buf)
+            .with_context(|| format!("appending to the journal {}", self.tail.path.display()))?;
+        if durable {
+            self.file.sync_data().context("syncing the journal")?;
+        }
+        self.tail.offset += buf.len() as u64;
+        Ok((written, foreign))
+    }
+
+    /// Entries other processes appended since the last look, without taking the lock.
+    pub fn poll(&mut self) -> Result<Vec<Entry>> {
+        let (entries, _) = self.tail.read_new()?;
+        if let Some(last) = entries.last() {
+            self.next_seq = self.next_seq.max(last.seq + 1);
+        }
+        Ok(entries)
+    }
+}
+
+fn parse_lines(bytes: &[u8], path: &Path) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Entry>(line) {
+            Ok(entry) => out.push(entry),
+            Err(e) => {
+                tracing::warn!(journal = %path.display(), line = i + 1, "skipping an unreadable journal line: {e}")
+            }
+        }
+    }
+    out
+}
+
+/// Reads every whole entry of the journal; a torn last line is ignored.
+pub fn read_all(ws: &Workspace) -> Result<Vec<Entry>> {
+    let path = journal_path(ws);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading the journal {}", path.display())),
+    };
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    Ok(parse_lines(&bytes[..whole], &path))
+}
