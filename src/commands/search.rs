@@ -25,7 +25,7 @@ pub fn run(
 ) -> Result<u8> {
     let cfg = load_config(ws)?;
     let state = State::replay(&journal::read_all(ws)?);
-    let store = Store::open(ws)?;
+    let store = Store::open_for_search(ws)?;
     // A running daemon keeps the index current and owns its writer: only read. Without
     // one, catch up first, so the answer is never silently stale.
     if running_daemon(ws).is_none() {
