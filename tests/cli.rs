@@ -2388,3 +2388,27 @@ while [ ! -f "$BATON_WORKSPACE/open" ]; do i=$((i + 1)); [ "$i" -lt 600 ] || exi
     let s: Value = serde_json::from_slice(&ws.baton(&["status", "--json"]).stdout).unwrap();
     assert_eq!(s["waiting"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn a_daemon_killed_as_the_last_child_finishes_still_joins_once() {
+    let ws = TestWorkspace::new(&manager_config("concurrency = 2", ""))
+        .agent("manager", &manager_script(2, "worker"))
+        .agent("worker", &format!("sleep 0.2\n{WORKER_SCRIPT}"));
+    let daemon = ws.daemon();
+    ws.publish("briefs/job.md", "# Job\n");
+    wait_for("both workers to finish", Duration::from_secs(20), || {
+        ws.finished("done").len() >= 3
+    });
+    daemon.kill9();
+    ws.run_once(0);
+    let joins = queued_with_reason(&ws, "join");
+    assert_eq!(joins.len(), 1, "queued once");
+    let join_task = joins[0]["task"].clone();
+    let done: Vec<Value> = ws
+        .finished("done")
+        .into_iter()
+        .filter(|r| r["task"] == join_task)
+        .collect();
+    assert_eq!(done.len(), 1, "the join finished once");
+    assert!(!join_files(&ws).is_empty());
+}
