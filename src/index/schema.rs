@@ -6,11 +6,9 @@ use tantivy::schema::{
     DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions,
     STORED, Schema, SchemaBuilder, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{
-    LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
-};
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
 
-use super::stem::CachedStemmer;
+use super::stem::EnglishWords;
 
 /// Bump on any change below; an index with another version is rebuilt.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -103,11 +101,7 @@ impl IndexSchema {
 
     /// Registers the analyzers the fields name; needed on every opened index.
     pub fn register_tokenizers(index: &Index) {
-        let words = TextAnalyzer::builder(SimpleTokenizer::default())
-            .filter(RemoveLongFilter::limit(64))
-            .filter(LowerCaser)
-            .filter(CachedStemmer)
-            .build();
+        let words = TextAnalyzer::from(EnglishWords::default());
         index.tokenizers().register(TEXT_TOKENIZER, words);
         let exact = TextAnalyzer::builder(RawTokenizer::default())
             .filter(LowerCaser)
