@@ -1,7 +1,7 @@
 //! The search index (DESIGN §8): a tantivy index in `.baton/index/`.
 //!
 //! - [`schema`]: typed fields and the schema version.
-//! - [`stem`]: English stemming, remembered per word.
+//! - [`stem`]: the English analyzer, one pass, stems remembered per word.
 //! - [`extract`]: what of a file goes into the index (pure).
 //! - [`folders`]: the cheap catch-up by folder mtimes.
 //! - [`fanout`]: many small reads, spread over threads when they hit the disk.
