@@ -46,7 +46,7 @@ pub fn all_due(state: &State) -> Vec<Record> {
 }
 
 /// The join of `task`, if it is due and not queued yet.
-pub fn due_for(state: &State, task: &TaskInfo) -> Option<Record> {
+fn due_for(state: &State, task: &TaskInfo) -> Option<Record> {
     if !awaits_join(task) || state.tasks.contains_key(&join_id(task)) {
         return None;
     }
@@ -89,7 +89,7 @@ fn awaits_join(task: &TaskInfo) -> bool {
 }
 
 /// The tasks started on the briefs `task` delegated.
-pub fn children<'a>(state: &'a State, task: &'a TaskInfo) -> impl Iterator<Item = &'a TaskInfo> {
+fn children<'a>(state: &'a State, task: &'a TaskInfo) -> impl Iterator<Item = &'a TaskInfo> {
     descendants_of(state, &task.id)
         .filter(|c| c.reason != Reason::Join && task.delegated.contains(&c.input))
 }

@@ -169,7 +169,7 @@ pub fn walk_visible(
 }
 
 /// Resolves `.` and `..` without touching the file system.
-fn lexical_normalise(path: &Path) -> PathBuf {
+pub(crate) fn lexical_normalise(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {

@@ -141,6 +141,12 @@ impl TestWorkspace {
         daemon
     }
 
+    /// `baton status --json`, parsed.
+    fn status_json(&self) -> Value {
+        let out = self.baton(&["status", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+    }
+
     fn journal_exists(&self) -> bool {
         self.path(".baton/journal/journal.jsonl").exists()
     }
@@ -708,7 +714,7 @@ backoff = "100ms"
         status.contains("dead (1)") && status.contains("exited with status 3"),
         "{status}"
     );
-    let json: Value = serde_json::from_slice(&ws.baton(&["status", "--json"]).stdout).unwrap();
+    let json = ws.status_json();
     assert_eq!(json["dead"][0]["id"], task);
 }
 
@@ -962,7 +968,7 @@ concurrency = 4
     });
     let queued = ws.records("task.queued");
     assert_eq!(queued.len(), n);
-    let status: Value = serde_json::from_slice(&ws.baton(&["status", "--json"]).stdout).unwrap();
+    let status = ws.status_json();
     assert_eq!(status["done"], n);
 }
 
@@ -1788,8 +1794,7 @@ fn example_content_factory_holds_published_until_approved_or_rejected() {
         ws.files_in("published").is_empty(),
         "nothing published before approval"
     );
-    let status = ws.baton(&["status", "--json"]);
-    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = ws.status_json();
     let held = status["held"].as_array().unwrap().clone();
     assert_eq!(held.len(), 2, "{status}");
     let held_for = |path: &str| {
@@ -1829,7 +1834,7 @@ fn example_content_factory_holds_published_until_approved_or_rejected() {
     assert_eq!(approvals[1]["note"], "not this quarter");
     let who = stdout(&ws.baton(&["who", "published/launch.md"]));
     assert!(who.contains("publisher"), "{who}");
-    let status: Value = serde_json::from_slice(&ws.baton(&["status", "--json"]).stdout).unwrap();
+    let status = ws.status_json();
     assert_eq!(status["held"].as_array().unwrap().len(), 0);
     let dead = &status["dead"][0];
     assert_eq!(dead["id"], pricing.as_str());
@@ -2330,15 +2335,20 @@ approval = true
     );
     let daemon = ws.daemon();
     ws.publish("briefs/news.md", "big news\n");
-    let status =
-        || -> Value { serde_json::from_slice(&ws.baton(&["status", "--json"]).stdout).unwrap() };
     wait_for(
         "the publisher's output to be held",
         Duration::from_secs(10),
-        || status()["held"].as_array().is_some_and(|h| h.len() == 1),
+        || {
+            ws.status_json()["held"]
+                .as_array()
+                .is_some_and(|h| h.len() == 1)
+        },
     );
     assert!(!ws.path("published/news.md").exists());
-    let task = status()["held"][0]["id"].as_str().unwrap().to_string();
+    let task = ws.status_json()["held"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let out = ws.baton(&["approve", &task]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     wait_for(
@@ -2374,7 +2384,7 @@ while [ ! -f "$BATON_WORKSPACE/open" ]; do i=$((i + 1)); [ "$i" -lt 600 ] || exi
         "the manager to wait for two briefs",
         Duration::from_secs(10),
         || {
-            let s: Value = serde_json::from_slice(&ws.baton(&["status", "--json"]).stdout).unwrap();
+            let s = ws.status_json();
             s["waiting"][0]["delegated"] == 2 && s["waiting"][0]["settled"] == 0
         },
     );
@@ -2385,7 +2395,7 @@ while [ ! -f "$BATON_WORKSPACE/open" ]; do i=$((i + 1)); [ "$i" -lt 600 ] || exi
         join_files(&ws).len() == 1
     });
     daemon.stop();
-    let s: Value = serde_json::from_slice(&ws.baton(&["status", "--json"]).stdout).unwrap();
+    let s = ws.status_json();
     assert_eq!(s["waiting"].as_array().unwrap().len(), 0);
 }
 

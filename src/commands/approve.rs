@@ -82,8 +82,7 @@ pub fn reject(ws: &Workspace, task: &str, note: &str) -> Result<u8> {
 /// The task `prefix` names, which must be held (or, for approve, mid-commit after an
 /// interrupted approve).
 fn held_task(ctx: &Ctx, prefix: &str, committing_ok: bool) -> Result<crate::journal::TaskInfo> {
-    let mut ledger = ctx.ledger();
-    ledger.refresh()?;
+    let ledger = ctx.ledger();
     let task = ledger
         .state
         .find_task(prefix)

@@ -16,7 +16,7 @@ use crate::journal::Record;
 use crate::ledger::Ledger;
 use crate::lock;
 use crate::route::{self, Arrival};
-use crate::workspace::{RelPath, Workspace};
+use crate::workspace::{RelPath, Workspace, lexical_normalise};
 
 /// What became of an arrival.
 #[derive(Debug, PartialEq)]
@@ -162,30 +162,19 @@ pub fn resolve_refs(
 
 fn resolve_ref(ws: &Workspace, artifact: &RelPath, r: &str) -> Result<RelPath> {
     let r = r.trim();
-    if let Some(inside) = Path::new(r)
-        .strip_prefix(&ws.root)
-        .ok()
-        .filter(|_| r.starts_with('/'))
-    {
+    if let Ok(inside) = Path::new(r).strip_prefix(&ws.root) {
         return RelPath::from_path(inside);
     }
-    if r.starts_with("./") || r.starts_with("../") {
-        let folder = crate::index::store::parent_of(artifact.as_str());
-        let mut parts: Vec<&str> = folder.split('/').filter(|p| !p.is_empty()).collect();
-        for part in r.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    if parts.pop().is_none() {
-                        anyhow::bail!("climbs out of the workspace");
-                    }
-                }
-                p => parts.push(p),
-            }
-        }
-        return RelPath::new(&parts.join("/"));
+    if !(r.starts_with("./") || r.starts_with("../")) {
+        return RelPath::new(r);
     }
-    RelPath::new(r)
+    let folder = ws
+        .root
+        .join(crate::index::store::parent_of(artifact.as_str()));
+    match lexical_normalise(&folder.join(r)).strip_prefix(&ws.root) {
+        Ok(inside) => RelPath::from_path(inside),
+        Err(_) => anyhow::bail!("climbs out of the workspace"),
+    }
 }
 
 /// Front matter sits at the top: this much of a file is kept for it.

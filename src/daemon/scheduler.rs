@@ -172,7 +172,6 @@ impl Scheduler {
             if let Err(e) = ledger.append(joins) {
                 tracing::error!("queuing joins: {e:#}");
             }
-            ledger.take_dirty();
             ledger
                 .state
                 .order
