@@ -35,7 +35,14 @@ pub struct Ended {
     pub panicked: bool,
 }
 
-pub async fn run(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) -> Ended {
+/// `exited` is called once the agent's process group is gone, before the attempt is
+/// settled: the scheduler may start the next agent meanwhile.
+pub async fn run(
+    ctx: Arc<Ctx>,
+    job: Job,
+    mut stop: watch::Receiver<bool>,
+    exited: impl FnOnce() + Send + 'static,
+) -> Ended {
     let agent = ctx.cfg.agents[&job.task.agent].clone();
     let started = Instant::now();
     let mut job = job;
@@ -48,34 +55,43 @@ pub async fn run(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) -> En
             .await
         }
         Ok((mut child, pgid)) => {
+            // Now that the agent runs: the folders are made while it works, never on
+            // the path from an arrival (or a free slot) to an agent's start.
+            ctx.spares.refill_in_background();
             let exit = tokio::select! {
                 status = child.wait() => Some(status),
                 _ = tokio::time::sleep(agent.timeout) => None,
                 _ = stop.wait_for(|stopping| *stopping) => None,
             };
-            // Now, not at the start, so making folders never slows an agent's start.
-            ctx.spares.refill_in_background();
             let interrupted = *stop.borrow();
-            match exit {
+            match &exit {
                 None => {
                     process::stop_group(pgid, || {
                         let _ = child.try_wait();
                     })
                     .await;
                     let _ = child.wait().await;
-                    if interrupted {
-                        tracing::info!(task = %job.task.id, "interrupted by shutdown; it runs again at the next start");
-                        None
-                    } else {
-                        let error = format!(
-                            "timed out after {}",
-                            humantime::format_duration(agent.timeout)
-                        );
-                        settle(&ctx, &job, started, move |ctx, task, attempt, ms| {
-                            commit::settle_failure(ctx, task, attempt, None, error, ms)
-                        })
-                        .await
-                    }
+                }
+                Some(Ok(_)) => process::kill_leftovers(pgid).await,
+                Some(Err(_)) => {}
+            }
+            exited();
+            // Let the scheduler start the next agent before this attempt is settled.
+            tokio::task::yield_now().await;
+            match exit {
+                None if interrupted => {
+                    tracing::info!(task = %job.task.id, "interrupted by shutdown; it runs again at the next start");
+                    None
+                }
+                None => {
+                    let error = format!(
+                        "timed out after {}",
+                        humantime::format_duration(agent.timeout)
+                    );
+                    settle(&ctx, &job, started, move |ctx, task, attempt, ms| {
+                        commit::settle_failure(ctx, task, attempt, None, error, ms)
+                    })
+                    .await
                 }
                 Some(Err(e)) => {
                     let error = format!("lost the agent process: {e}");
@@ -85,7 +101,6 @@ pub async fn run(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) -> En
                     .await
                 }
                 Some(Ok(status)) => {
-                    process::kill_leftovers(pgid).await;
                     if *stop.borrow() && !status.success() {
                         None // killed along with the daemon's shutdown: not the agent's failure
                     } else if status.success() {

@@ -54,6 +54,11 @@ enum Msg {
     Ingested {
         busy: Vec<RelPath>,
     },
+    /// A runner's agent process (and its group) ended: its concurrency slot is free,
+    /// while the attempt settles.
+    Exited {
+        task: String,
+    },
     Ended(Ended),
 }
 
@@ -119,7 +124,12 @@ pub struct Scheduler {
     queued: HashSet<String>,
     /// Our runners: task → agent.
     running: HashMap<String, String>,
+    /// Agent processes alive (or about to start), per agent: what `concurrency` limits.
+    /// A slot is freed when the process ends, so the next agent starts while the last
+    /// attempt is still being committed.
     running_per_agent: HashMap<String, usize>,
+    /// Running tasks whose process has ended (their slot is already free).
+    exited: HashSet<String>,
     stop_tx: watch::Sender<bool>,
     stopping: bool,
     /// Set once the tasks open at start have been looked at.
@@ -154,6 +164,7 @@ impl Scheduler {
             queued: HashSet::new(),
             running: HashMap::new(),
             running_per_agent: HashMap::new(),
+            exited: HashSet::new(),
             stop_tx,
             stopping: false,
             started: false,
@@ -309,10 +320,17 @@ impl Scheduler {
                     self.settling.set(Due::Path(path), again);
                 }
             }
+            Msg::Exited { task } => {
+                if let Some(agent) = self.running.get(&task) {
+                    if self.exited.insert(task) {
+                        self.free_slot(&agent.clone());
+                    }
+                }
+            }
             Msg::Ended(ended) => {
                 self.running.remove(&ended.task);
-                if let Some(n) = self.running_per_agent.get_mut(&ended.agent) {
-                    *n -= 1;
+                if !self.exited.remove(&ended.task) {
+                    self.free_slot(&ended.agent);
                 }
                 match ended.status {
                     Some(Status::Done) => self.summary.done += 1,
@@ -326,6 +344,12 @@ impl Scheduler {
                     self.consider(&ended.task);
                 }
             }
+        }
+    }
+
+    fn free_slot(&mut self, agent: &str) {
+        if let Some(n) = self.running_per_agent.get_mut(agent) {
+            *n -= 1;
         }
     }
 
@@ -449,7 +473,14 @@ impl Scheduler {
                     let (id, agent) = (task.id.clone(), task.agent.clone());
                     // A runner that panics must still free its slot, or the scheduler
                     // would wait for it forever.
-                    let ended = match tokio::spawn(runner::run(ctx.clone(), job, stop)).await {
+                    let exited = {
+                        let (tx, task) = (tx.clone(), id.clone());
+                        move || {
+                            let _ = tx.send(Msg::Exited { task });
+                        }
+                    };
+                    let runner = runner::run(ctx.clone(), job, stop, exited);
+                    let ended = match tokio::spawn(runner).await {
                         Ok(ended) => ended,
                         Err(e) => {
                             tracing::error!(task = %task.id, "the runner failed: {e}");

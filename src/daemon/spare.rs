@@ -2,14 +2,16 @@
 //!
 //! Starting an agent needs `runs/<task>/1/` with `out/`, `task.json` and two log files:
 //! six new inodes, the slowest part of dispatch on some file systems. A few skeletons
-//! wait in `.baton/spare/`; a first attempt renames one into place (one cheap rename)
-//! and the pool is refilled on the blocking pool, off the path from a brief's arrival
-//! to its agent's start. Skeletons left at exit are adopted by the next daemon.
+//! wait in `.baton/spare/`; a first attempt renames one into place (one cheap rename).
+//! The pool is refilled by a thread of its own at idle priority (`SCHED_IDLE`): it uses
+//! CPU time nothing else wants, so it never delays a dispatch. When a burst leaves it
+//! no idle time, the pool runs dry and attempts make their folders themselves.
+//! Skeletons left at exit are adopted by the next daemon.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, Weak};
 
 use anyhow::{Context as _, Result};
 
@@ -21,7 +23,8 @@ const FILES: [&str; 3] = ["task.json", "stdout.log", "stderr.log"];
 pub struct Spares {
     dir: PathBuf,
     ready: Mutex<Vec<PathBuf>>,
-    refilling: AtomicBool,
+    /// Wakes the refilling thread; `None` for a pool that is never filled.
+    refill: Option<SyncSender<()>>,
     next: AtomicU64,
 }
 
@@ -39,12 +42,31 @@ impl Spares {
                 }
             }
         }
-        Arc::new(Spares {
+        let (tx, rx) = sync_channel::<()>(1);
+        let spares = Arc::new(Spares {
             dir,
             ready: Mutex::new(ready),
-            refilling: AtomicBool::new(false),
+            refill: Some(tx),
             next: AtomicU64::new(0),
-        })
+        });
+        // The thread holds the pool weakly: dropping the pool drops the sender, which
+        // ends the thread.
+        let pool: Weak<Spares> = Arc::downgrade(&spares);
+        let started = std::thread::Builder::new()
+            .name("baton-spares".into())
+            .spawn(move || {
+                lower_priority();
+                while rx.recv().is_ok() {
+                    let Some(spares) = pool.upgrade() else { return };
+                    if let Err(e) = spares.fill() {
+                        tracing::debug!("making spare attempt folders: {e:#}");
+                    }
+                }
+            });
+        if let Err(e) = started {
+            tracing::warn!("could not start the spare-folder thread: {e}");
+        }
+        spares
     }
 
     /// An empty pool that is never filled: for a [`super::Ctx`] that runs no agents.
@@ -52,7 +74,7 @@ impl Spares {
         Arc::new(Spares {
             dir: PathBuf::new(),
             ready: Mutex::new(Vec::new()),
-            refilling: AtomicBool::new(true),
+            refill: None,
             next: AtomicU64::new(0),
         })
     }
@@ -73,19 +95,12 @@ impl Spares {
         }
     }
 
-    /// Tops the pool up on the blocking pool. Called when an agent has ended, so the
-    /// refill never competes with an agent's start for the CPU.
-    pub fn refill_in_background(self: &Arc<Self>) {
-        if self.refilling.swap(true, Ordering::SeqCst) {
-            return;
+    /// Asks the refilling thread to top the pool up (a no-op if it is already asked).
+    pub fn refill_in_background(&self) {
+        if let Some(tx) = &self.refill {
+            // Full: a wake-up is pending already. Disconnected: the thread could not start.
+            let _ = tx.try_send(());
         }
-        let spares = self.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = spares.fill() {
-                tracing::debug!("making spare attempt folders: {e:#}");
-            }
-            spares.refilling.store(false, Ordering::SeqCst);
-        });
     }
 
     /// Fills the pool up, on the calling thread.
@@ -113,4 +128,18 @@ impl Spares {
 fn is_complete(skeleton: &Path) -> bool {
     let attempt = skeleton.join("1");
     attempt.join("out").is_dir() && FILES.iter().all(|f| attempt.join(f).is_file())
+}
+
+/// Puts the calling thread at idle priority: it runs only when a CPU has nothing else
+/// to do. Best effort: without it the pool still works, competing like any thread.
+fn lower_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler with pid 0 changes the calling thread only, and
+    // `param` is a valid sched_param for SCHED_IDLE.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+        tracing::debug!(
+            "could not lower the spare-folder thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
