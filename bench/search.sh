@@ -10,10 +10,11 @@ repo=$(dirname "$here")
 corpus="$repo/../shared/corpus/docs-corpus.tar.gz"
 [ -f "$corpus" ] || { echo "missing $corpus" >&2; exit 2; }
 
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin baton --example bare_tantivy
 if ! command -v rg >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get install -y -qq ripgrep >/dev/null 2>&1 || echo "could not install ripgrep" >&2
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 "$here/search.py" --baton "$repo/target/release/baton" --corpus "$corpus" --work "$work" "$@"
+python3 "$here/search.py" --baton "$repo/target/release/baton" \
+    --bare "$repo/target/release/examples/bare_tantivy" --corpus "$corpus" --work "$work" "$@"

@@ -43,6 +43,12 @@ impl Progress {
         }
     }
 
+    /// One more file of `bytes` to do: for work whose size is learnt as it goes.
+    pub fn grow(&mut self, bytes: u64) {
+        self.total_files += 1;
+        self.bar.inc_length(bytes);
+    }
+
     /// One more file of `bytes` done.
     pub fn file(&mut self, bytes: u64) {
         self.files += 1;

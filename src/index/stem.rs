@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
-use std::str::CharIndices;
 
 use rustc_hash::FxHasher;
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -29,11 +28,28 @@ const MEMO_WORD_LEN: usize = 24;
 struct Word([u64; 3], usize);
 
 impl Word {
-    fn new(word: &str) -> Word {
-        let mut bytes = [0u8; MEMO_WORD_LEN];
-        bytes[..word.len()].copy_from_slice(word.as_bytes());
-        let lane = |i: usize| u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
-        Word([lane(0), lane(1), lane(2)], word.len())
+    /// The word at `text[from..from + len]` (`len` at most [`MEMO_WORD_LEN`]). Where
+    /// the text goes on far enough, three unaligned loads, masked; copying the word
+    /// into a zeroed array first cost a `memcpy` call and a stall reading it back.
+    fn at(text: &[u8], from: usize, len: usize) -> Word {
+        debug_assert!(len <= MEMO_WORD_LEN);
+        let lane = |bytes: &[u8], i: usize| {
+            let kept = len.saturating_sub(i * 8).min(8);
+            let mask = if kept == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (kept * 8)) - 1
+            };
+            u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes")) & mask
+        };
+        match text.get(from..from + MEMO_WORD_LEN) {
+            Some(window) => Word([lane(window, 0), lane(window, 1), lane(window, 2)], len),
+            None => {
+                let mut padded = [0u8; MEMO_WORD_LEN];
+                padded[..len].copy_from_slice(&text[from..from + len]);
+                Word([lane(&padded, 0), lane(&padded, 1), lane(&padded, 2)], len)
+            }
+        }
     }
 }
 
@@ -55,7 +71,7 @@ impl Tokenizer for EnglishWords {
         self.token.reset();
         EnglishWordStream {
             text,
-            chars: text.char_indices(),
+            at: 0,
             token: &mut self.token,
             memo: &mut self.memo,
             lower: &mut self.lower,
@@ -66,7 +82,8 @@ impl Tokenizer for EnglishWords {
 
 pub struct EnglishWordStream<'a> {
     text: &'a str,
-    chars: CharIndices<'a>,
+    /// Where the search for the next word starts (a char boundary).
+    at: usize,
     token: &'a mut Token,
     memo: &'a mut Memo,
     lower: &'a mut String,
@@ -74,15 +91,39 @@ pub struct EnglishWordStream<'a> {
 }
 
 impl EnglishWordStream<'_> {
-    /// The next run of alphanumerics, as `SimpleTokenizer` finds it.
+    /// The next run of alphanumerics, as `SimpleTokenizer` finds it. ASCII bytes are
+    /// classified as bytes; only other characters are decoded.
     fn next_word(&mut self) -> Option<(usize, usize)> {
-        let (from, _) = self.chars.by_ref().find(|(_, c)| c.is_alphanumeric())?;
-        let to = self
-            .chars
-            .by_ref()
-            .find(|(_, c)| !c.is_alphanumeric())
-            .map_or(self.text.len(), |(at, _)| at);
+        let from = self.skip(self.at, false);
+        if from == self.text.len() {
+            self.at = from;
+            return None;
+        }
+        let to = self.skip(from, true);
+        self.at = to;
         Some((from, to))
+    }
+
+    /// The first position from `at` whose character is not (`word`) or is (`!word`)
+    /// alphanumeric, or the end of the text.
+    fn skip(&self, mut at: usize, word: bool) -> usize {
+        let bytes = self.text.as_bytes();
+        while let Some(&b) = bytes.get(at) {
+            let (alphanumeric, len) = if b.is_ascii() {
+                (b.is_ascii_alphanumeric(), 1)
+            } else {
+                let c = self.text[at..]
+                    .chars()
+                    .next()
+                    .expect("at is a char boundary");
+                (c.is_alphanumeric(), c.len_utf8())
+            };
+            if alphanumeric != word {
+                return at;
+            }
+            at += len;
+        }
+        at
     }
 
     /// `word` lowercased (as `LowerCaser` does) and stemmed.
@@ -120,7 +161,7 @@ impl TokenStream for EnglishWordStream<'_> {
                 self.token.text.push_str(&stem);
                 return true;
             }
-            let key = Word::new(word);
+            let key = Word::at(text.as_bytes(), from, word.len());
             if let Some(stem) = self.memo.get(&key) {
                 self.token.text.push_str(stem);
                 return true;
@@ -158,6 +199,23 @@ mod tests {
             out.push((t.text.clone(), t.position, t.offset_from, t.offset_to));
         }
         out
+    }
+
+    #[test]
+    fn a_word_has_one_key_wherever_it_stands() {
+        // In the middle of a text the key is read through a window past the word; at
+        // the end, from a padded copy. Both must agree, or the memo would miss.
+        let text = "launches and more text after it, long enough: launches";
+        let middle = Word::at(text.as_bytes(), 0, "launches".len());
+        let end = Word::at(text.as_bytes(), text.len() - 8, "launches".len());
+        assert!(text.len() >= MEMO_WORD_LEN && text.len() - 8 + MEMO_WORD_LEN > text.len());
+        assert!(middle == end);
+        assert!(
+            Word::at(text.as_bytes(), 0, 7) != middle,
+            "the length is part of the key"
+        );
+        let full = "abcdefghijklmnopqrstuvwx"; // exactly MEMO_WORD_LEN bytes
+        assert!(Word::at(full.as_bytes(), 0, 24) == Word::at(format!("{full}!").as_bytes(), 0, 24));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! the journal: the version it knows by hash, else `external`.
 
 use std::collections::HashMap;
+use std::fs::Metadata;
 use std::path::PathBuf;
 use std::time::Duration;
 use std::time::UNIX_EPOCH;
@@ -85,7 +86,8 @@ impl Indexed {
 #[derive(Default)]
 struct Diff {
     checked: usize,
-    changed: Vec<RelPath>,
+    /// With the metadata the walk found, so the file is not looked up again.
+    changed: Vec<(RelPath, Metadata)>,
     /// Of `changed`, the paths the index does not hold yet.
     new: std::collections::HashSet<RelPath>,
     changed_bytes: u64,
@@ -204,7 +206,13 @@ impl Store {
     ) -> Result<CatchUp> {
         // Folder mtimes before the walk: whatever changes during it shows next time.
         let folders = super::folders::FolderMap::snapshot(ws, stages);
-        let diff = self.diff(ws, stages, check, progress_after)?;
+        let indexed = self.indexed()?;
+        if indexed.is_empty() {
+            let report = self.index_all(ws, stages, who, max_size, progress_after)?;
+            folders.save(ws)?;
+            return Ok(report);
+        }
+        let diff = self.diff(ws, stages, check, indexed, progress_after)?;
         if diff.changed.is_empty() && diff.removed.is_empty() {
             folders.save(ws)?;
             return Ok(CatchUp {
@@ -235,73 +243,103 @@ impl Store {
         who: Authorship,
         max_size: u64,
     ) -> Result<CatchUp> {
-        let diff = self.diff(ws, stages, Check::SizeAndTime, Duration::MAX)?;
+        let diff = self.diff(
+            ws,
+            stages,
+            Check::SizeAndTime,
+            self.indexed()?,
+            Duration::MAX,
+        )?;
         self.apply(writer, ws, diff, who, max_size, None)
     }
 
-    /// What differs between the index and the stages.
+    /// Indexes every file of the stages into an empty index (a first build or a
+    /// rebuild). No diff is needed, so files are indexed as the walk finds them, the
+    /// walk running on a thread of its own beside tantivy's.
+    fn index_all(
+        &self,
+        ws: &Workspace,
+        stages: &[String],
+        who: Authorship,
+        max_size: u64,
+        progress_after: Duration,
+    ) -> Result<CatchUp> {
+        // Everything is new: the largest budget, for the fewest segments.
+        let mut writer = self.writer_for(u64::MAX)?;
+        let mut progress = Progress::bytes("indexing", 0, 0, progress_after);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(RelPath, Metadata)>(1024);
+        let mut checked = 0;
+        std::thread::scope(|scope| -> Result<()> {
+            scope.spawn(move || {
+                for file in stage_files(ws, stages) {
+                    if tx.send(file).is_err() {
+                        return; // indexing stopped on an error
+                    }
+                }
+            });
+            for (rel, meta) in rx {
+                progress.grow(meta.len());
+                checked += 1;
+                self.add(&mut writer, ws, &rel, Some(&meta), who, max_size)?;
+                progress.file(meta.len());
+            }
+            Ok(())
+        })?;
+        writer.commit().context("committing the search index")?;
+        progress.finish();
+        Ok(CatchUp {
+            checked,
+            updated: checked,
+            removed: 0,
+        })
+    }
+
+    /// What differs between the index (`indexed`) and the stages.
     fn diff(
         &self,
         ws: &Workspace,
         stages: &[String],
         check: Check,
+        mut indexed: HashMap<String, Indexed>,
         progress_after: Duration,
     ) -> Result<Diff> {
-        let indexed = self.indexed()?;
         let mut diff = Diff::default();
-        let mut seen = std::collections::HashSet::new();
-        let mut same: Vec<(RelPath, u64)> = Vec::new();
-        for stage in stages {
-            for entry in walk_visible(&ws.root.join(stage)).flatten() {
-                if !entry.file_type().is_file() {
-                    continue;
+        // Unchanged by size and mtime, with the content hash the index holds.
+        let mut same: Vec<(RelPath, Metadata, String)> = Vec::new();
+        for (rel, meta) in stage_files(ws, stages) {
+            diff.checked += 1;
+            // What is left in `indexed` after the walk is gone from disk.
+            match indexed.remove(rel.as_str()) {
+                Some(i) if i.size == meta.len() && i.mtime_ns == mtime_ns(&meta) => {
+                    same.push((rel, meta, i.hash));
                 }
-                let Ok(rel) = entry
-                    .path()
-                    .strip_prefix(&ws.root)
-                    .map_err(anyhow::Error::from)
-                    .and_then(RelPath::from_path)
-                else {
-                    continue;
-                };
-                if rel.is_ignored() {
-                    continue;
-                }
-                diff.checked += 1;
-                let Ok(meta) = entry.metadata() else { continue };
-                seen.insert(rel.as_str().to_string());
-                if indexed
-                    .get(rel.as_str())
-                    .is_some_and(|i| i.size == meta.len() && i.mtime_ns == mtime_ns(&meta))
-                {
-                    same.push((rel, meta.len()));
-                } else {
+                known => {
                     diff.changed_bytes += meta.len();
-                    if !indexed.contains_key(rel.as_str()) {
+                    if known.is_none() {
                         diff.new.insert(rel.clone());
                     }
-                    diff.changed.push(rel);
+                    diff.changed.push((rel, meta));
                 }
             }
         }
         if check == Check::Content {
             // Size and mtime can stay the same across an edit: compare the content hash.
-            let total = same.iter().map(|(_, size)| size).sum();
+            let total = same.iter().map(|(_, meta, _)| meta.len()).sum();
             let mut progress =
                 Progress::bytes("checking", same.len() as u64, total, progress_after);
-            for (rel, size) in same {
+            for (rel, meta, known) in same {
                 let hash = crate::publish::hash_file(&ws.abs(&rel))
                     .map(|(h, _)| h)
                     .unwrap_or_default();
-                if indexed.get(rel.as_str()).is_none_or(|i| i.hash != hash) {
-                    diff.changed_bytes += size;
-                    diff.changed.push(rel);
+                progress.file(meta.len());
+                if hash != known {
+                    diff.changed_bytes += meta.len();
+                    diff.changed.push((rel, meta));
                 }
-                progress.file(size);
             }
             progress.finish();
         }
-        diff.removed = indexed.into_keys().filter(|p| !seen.contains(p)).collect();
+        diff.removed = indexed.into_keys().collect();
         Ok(diff)
     }
 
@@ -314,14 +352,13 @@ impl Store {
         max_size: u64,
         mut progress: Option<&mut Progress>,
     ) -> Result<CatchUp> {
-        for rel in &diff.changed {
-            if diff.new.contains(rel) {
-                self.add(writer, ws, rel, who, max_size)?;
-            } else {
-                self.upsert(writer, ws, rel, who, max_size)?;
+        for (rel, meta) in &diff.changed {
+            if !diff.new.contains(rel) {
+                writer.delete_term(Term::from_field_text(self.schema.fields.path, rel.as_str()));
             }
+            self.add(writer, ws, rel, Some(meta), who, max_size)?;
             if let Some(p) = progress.as_deref_mut() {
-                p.file(std::fs::metadata(ws.abs(rel)).map_or(0, |m| m.len()));
+                p.file(meta.len());
             }
         }
         for path in &diff.removed {
@@ -389,23 +426,34 @@ impl Store {
             self.schema.fields.path,
             path.as_str(),
         ));
-        self.add(writer, ws, path, who, max_size)
+        self.add(writer, ws, path, None, who, max_size)
     }
 
     /// Adds the document of a path the index does not hold (no delete to resolve).
+    /// `meta` is the file's metadata if the caller just looked it up. (If the file
+    /// changes after that, the index records the older mtime, so the next catch-up
+    /// sees a difference and reads the file again: a change is never missed.)
     fn add(
         &self,
         writer: &mut IndexWriter,
         ws: &Workspace,
         path: &RelPath,
+        meta: Option<&Metadata>,
         who: Authorship,
         max_size: u64,
     ) -> Result<()> {
         let f = &self.schema.fields;
         let abs = ws.abs(path);
-        let meta = match std::fs::metadata(&abs) {
-            Ok(m) => m,
-            Err(_) => return Ok(()), // gone meanwhile: deleted is right
+        let looked_up;
+        let meta = match meta {
+            Some(meta) => meta,
+            None => match std::fs::metadata(&abs) {
+                Ok(m) => {
+                    looked_up = m;
+                    &looked_up
+                }
+                Err(_) => return Ok(()), // gone meanwhile: deleted is right
+            },
         };
         let too_big = meta.len() > max_size;
         let bytes = if too_big {
@@ -500,4 +548,25 @@ fn regex_escape(s: &str) -> String {
 
 pub fn index_dir(ws: &Workspace) -> PathBuf {
     ws.state_dir().join("index")
+}
+
+/// Every file of the stages that is indexed (hidden and temporary files are not),
+/// with its metadata, in path order.
+fn stage_files<'a>(
+    ws: &'a Workspace,
+    stages: &'a [String],
+) -> impl Iterator<Item = (RelPath, Metadata)> + 'a {
+    stages.iter().flat_map(move |stage| {
+        walk_visible(&ws.root.join(stage))
+            .flatten()
+            .filter(|entry| entry.file_type().is_file())
+            .filter_map(move |entry| {
+                let rel = entry.path().strip_prefix(&ws.root).ok()?;
+                let rel = RelPath::from_path(rel).ok()?;
+                if rel.is_ignored() {
+                    return None;
+                }
+                Some((rel, entry.metadata().ok()?))
+            })
+    })
 }
