@@ -139,6 +139,17 @@ pub enum Command {
         #[arg(long, hide = true, default_value_t = 0)]
         repeat: usize,
     },
+    /// Write stdin to PATH atomically, under its lock, attributed in the journal (to
+    /// the agent and task inside a task, else to `human`).
+    Write { path: PathBuf },
+    /// Print PATH under its shared lock.
+    Read { path: PathBuf },
+    /// Run CMD holding PATH's exclusive lock: `baton lock drafts/notes.md -- ./update.sh`.
+    Lock {
+        path: PathBuf,
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
     /// Bring the search index up to date.
     Index {
         /// Start from an empty index.

@@ -26,6 +26,21 @@ pub struct PathLock {
     _file: File,
 }
 
+impl PathLock {
+    /// Lets the programs this process starts inherit the lock: a `flock` belongs to the
+    /// open file, so it is then released only when this process and they have all
+    /// closed it. `baton lock` uses it so a CMD outliving a killed `baton lock` is
+    /// still covered.
+    pub fn keep_across_exec(&self) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_SETFD on a descriptor this PathLock owns, which stays open.
+        if unsafe { libc::fcntl(self._file.as_raw_fd(), libc::F_SETFD, 0) } == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
 pub fn sidecar(ws: &Workspace, path: &RelPath) -> PathBuf {
     let hash = blake3::hash(path.as_str().as_bytes());
     ws.locks_dir()
@@ -89,4 +104,69 @@ pub fn try_lock(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<Option<Pat
         Err(fs4::TryLockError::WouldBlock) => Ok(None),
         Err(fs4::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {path}")),
     }
+}
+
+/// Set by `baton lock PATH -- CMD` for CMD: one line per lock an ancestor holds,
+/// `<pid of the holder> <absolute path>`. A `baton write` or `baton read` that CMD runs
+/// on such a path must not wait for the lock: its own ancestor holds it.
+pub const HELD_ENV: &str = "BATON_LOCKS_HELD";
+
+/// The locks this process's ancestors hold and told it about, plus `more`, as the
+/// value for [`HELD_ENV`].
+pub fn held_env_with(ws: &Workspace, path: &RelPath) -> String {
+    let mut lines: Vec<String> = std::env::var(HELD_ENV)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.push(format!("{} {}", std::process::id(), ws.abs(path).display()));
+    lines.join("\n")
+}
+
+/// Whether an ancestor of this process holds the exclusive lock on `path` (as
+/// [`HELD_ENV`] says, checked against the actual process tree, so a stale or inherited
+/// variable is ignored).
+pub fn held_by_ancestor(ws: &Workspace, path: &RelPath) -> bool {
+    let Ok(held) = std::env::var(HELD_ENV) else {
+        return false;
+    };
+    let abs = ws.abs(path);
+    let ancestors = ancestors();
+    held.lines().any(|line| {
+        line.split_once(' ').is_some_and(|(pid, held_path)| {
+            std::path::Path::new(held_path) == abs
+                && pid.parse::<u32>().is_ok_and(|pid| ancestors.contains(&pid))
+        })
+    })
+}
+
+/// The pids above this process, up to init.
+fn ancestors() -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut pid = std::os::unix::process::parent_id();
+    while pid > 1 && out.len() < 256 {
+        out.push(pid);
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            break;
+        };
+        // The fourth field, after the parenthesised command name (which may hold spaces).
+        let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+        else {
+            break;
+        };
+        pid = ppid;
+    }
+    out
+}
+
+/// Blocks until the lock on `path` is held in `mode`, unless an ancestor holds the
+/// exclusive one already (`None` then: nothing to release).
+pub fn lock_unless_held(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<Option<PathLock>> {
+    if held_by_ancestor(ws, path) {
+        return Ok(None);
+    }
+    lock(ws, path, mode).map(Some)
 }

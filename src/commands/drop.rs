@@ -76,9 +76,23 @@ pub fn run(ws: &Workspace, file: &Path, stage: Option<&str>, to: Option<&str>) -
 /// Publishes `bytes` at `target` atomically, by rename, journalled as written by
 /// `human`. Returns false when `target` already holds exactly these bytes.
 pub fn publish_as_human(ws: &Workspace, target: &RelPath, bytes: &[u8]) -> Result<bool> {
+    publish_as(ws, target, bytes, "human", None)
+}
+
+/// Publishes `bytes` at `target` atomically under the path's exclusive lock (unless an
+/// enclosing `baton lock` holds it), journalled (fsynced) as written by `by` in `task`
+/// before the lock is released, so the daemon's ingest attributes it. Returns false
+/// when `target` already holds exactly these bytes.
+pub fn publish_as(
+    ws: &Workspace,
+    target: &RelPath,
+    bytes: &[u8],
+    by: &str,
+    task: Option<&str>,
+) -> Result<bool> {
     ws.ensure_state_dirs()?;
     let (staged, hash, size) = publish::stage_copy(ws, &mut &bytes[..])?;
-    let _guard = lock::lock(ws, target, Mode::Exclusive)?;
+    let _guard = lock::lock_unless_held(ws, target, Mode::Exclusive)?;
     if publish::hash_file(&ws.abs(target)).is_ok_and(|(h, _)| h == hash) {
         let _ = std::fs::remove_file(&staged);
         return Ok(false);
@@ -89,8 +103,8 @@ pub fn publish_as_human(ws: &Workspace, target: &RelPath, bytes: &[u8]) -> Resul
         path: target.clone(),
         hash,
         size,
-        by: "human".into(),
-        task: None,
+        by: by.into(),
+        task: task.map(str::to_string),
     };
     Appender::open(ws)?.append(vec![record], true)?;
     Ok(true)

@@ -6,14 +6,17 @@ pub mod demo;
 pub mod drop;
 pub mod index;
 pub mod init;
+pub mod lock;
 pub mod log;
 pub mod logs;
+pub mod read;
 pub mod retry;
 pub mod run;
 pub mod search;
 pub mod status;
 pub mod trace;
 pub mod who;
+pub mod write;
 
 use std::io::IsTerminal;
 
@@ -42,6 +45,9 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Status { json } => status::run(&Workspace::locate(ws)?, json),
         Command::Log { follow, json } => log::run(&Workspace::locate(ws)?, follow, json),
         Command::Who { path, json } => who::run(&Workspace::locate(ws)?, &path, json),
+        Command::Write { path } => write::run(&Workspace::locate(ws)?, &path),
+        Command::Read { path } => read::run(&Workspace::locate(ws)?, &path),
+        Command::Lock { path, command } => lock::run(&Workspace::locate(ws)?, &path, &command),
         Command::Logs { task, attempt } => logs::run(&Workspace::locate(ws)?, &task, attempt),
         Command::Retry { task } => retry::run(&Workspace::locate(ws)?, &task),
         Command::Delegate {
