@@ -22,6 +22,25 @@ const MEMO_WORDS: usize = 50_000;
 /// Longer tokens are stemmed each time: they are rare, and would bloat the memo.
 const MEMO_WORD_LEN: usize = 24;
 
+const ASCII_GAP: u8 = 0;
+const ASCII_WORD: u8 = 1;
+const NON_ASCII: u8 = 2;
+/// Each byte's class: an ASCII letter or digit, other ASCII, or part of a longer
+/// character (decoded and asked `char::is_alphanumeric`).
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [NON_ASCII; 256];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = if (b as u8).is_ascii_alphanumeric() {
+            ASCII_WORD
+        } else {
+            ASCII_GAP
+        };
+        b += 1;
+    }
+    table
+};
+
 /// A word of up to [`MEMO_WORD_LEN`] bytes, zero-padded, with its length: hashed and
 /// compared as four integers rather than through `memcmp`.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -108,9 +127,15 @@ impl EnglishWordStream<'_> {
     /// alphanumeric, or the end of the text.
     fn skip(&self, mut at: usize, word: bool) -> usize {
         let bytes = self.text.as_bytes();
+        let want = if word { ASCII_WORD } else { ASCII_GAP };
         while let Some(&b) = bytes.get(at) {
-            let (alphanumeric, len) = if b.is_ascii() {
-                (b.is_ascii_alphanumeric(), 1)
+            let class = BYTE_CLASS[b as usize];
+            if class == want {
+                at += 1;
+                continue;
+            }
+            let (alphanumeric, len) = if class != NON_ASCII {
+                (class == ASCII_WORD, 1)
             } else {
                 let c = self.text[at..]
                     .chars()
