@@ -881,10 +881,18 @@ echo "done on attempt $BATON_ATTEMPT" > "$BATON_OUT/drafts/out.md""#,
     );
     ws.write("briefs/a.md", "x\n");
     let daemon = ws.daemon();
+    // Parsed, not just present: the shell creates the file before it writes the pid.
+    let read_pid = || -> Option<i32> {
+        fs::read_to_string(ws.path("agent.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
     wait_for("the agent to start", Duration::from_secs(10), || {
-        ws.path("agent.pid").exists()
+        read_pid().is_some()
     });
-    let agent_pid: i32 = ws.read("agent.pid").trim().parse().unwrap();
+    let agent_pid = read_pid().unwrap();
     assert_eq!(daemon.stop(), Some(0));
     assert!(!process_alive(agent_pid), "the agent outlived the daemon");
     assert!(
@@ -1655,7 +1663,9 @@ fn manager_script(parts: u32, to: &str) -> String {
         r#"set -eu
 if [ "$BATON_JOIN" = 1 ]; then
     n=$(ls "$BATON_WORKSPACE" | grep -c '^join-' || true)
-    cp "$BATON_TASK_FILE" "$BATON_WORKSPACE/join-$((n + 1)).json"
+    # Copied, then renamed: the test reads these files while joins may still run.
+    cp "$BATON_TASK_FILE" "$BATON_WORKSPACE/.join.$BATON_TASK"
+    mv "$BATON_WORKSPACE/.join.$BATON_TASK" "$BATON_WORKSPACE/join-$((n + 1)).json"
     exit 0
 fi
 mkdir -p "$BATON_OUT/parts"
