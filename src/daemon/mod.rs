@@ -226,6 +226,8 @@ pub async fn run(
     let ws_spare_dir = ws.state_dir().join("spare");
     std::fs::create_dir_all(&ws_spare_dir)
         .with_context(|| format!("creating {}", ws_spare_dir.display()))?;
+    spare::spread_subfolders(&ws_spare_dir);
+    spare::spread_subfolders(&ws.runs_dir());
     let ctx = Arc::new(Ctx {
         ws,
         cfg,
