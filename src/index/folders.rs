@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::DocSetCollector;
 use tantivy::query::TermQuery;
 use tantivy::schema::IndexRecordOption;
-use tantivy::{IndexWriter, TantivyDocument, Term};
+use tantivy::{TantivyDocument, Term};
 
 use super::store::{Authorship, CatchUp, Indexed, Store, index_dir, mtime_ns};
 use crate::workspace::{RelPath, Workspace, walk_visible};
@@ -168,7 +168,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     fn relist(
         &self,
-        writer: &mut IndexWriter,
+        writer: &mut super::store::Writer,
         searcher: &tantivy::Searcher,
         ws: &Workspace,
         dir: &str,
@@ -234,7 +234,7 @@ impl Store {
     /// Indexes every file under a folder the index has never seen.
     fn index_tree(
         &self,
-        writer: &mut IndexWriter,
+        writer: &mut super::store::Writer,
         ws: &Workspace,
         dir: &str,
         who: Authorship,

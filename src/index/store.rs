@@ -17,6 +17,11 @@ use tantivy::query::TermQuery;
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
+use super::budget::{Doc, IN_FLIGHT_BYTES, InFlight};
+
+/// The index writer baton uses: its documents carry a permit for their bytes.
+pub type Writer = IndexWriter<Doc>;
+
 use super::extract;
 use super::schema::{IndexSchema, SCHEMA_VERSION};
 use crate::journal::State;
@@ -52,6 +57,8 @@ const VERSION_FILE: &str = "schema-version";
 pub struct Store {
     pub index: Index,
     pub schema: IndexSchema,
+    /// Bytes of documents queued for this store's writers.
+    in_flight: std::sync::Arc<InFlight>,
 }
 
 /// What the index holds for one path.
@@ -155,19 +162,23 @@ impl Store {
             std::fs::write(dir.join(VERSION_FILE), format!("{SCHEMA_VERSION}\n"))?;
         }
         IndexSchema::register_tokenizers(&index);
-        Ok(Store { index, schema })
+        Ok(Store {
+            index,
+            schema,
+            in_flight: InFlight::new(IN_FLIGHT_BYTES),
+        })
     }
 
-    pub fn writer(&self) -> Result<IndexWriter> {
+    pub fn writer(&self) -> Result<Writer> {
         self.writer_for(0)
     }
 
     /// A writer whose budget suits indexing `bytes` of files.
-    fn writer_for(&self, bytes: u64) -> Result<IndexWriter> {
+    fn writer_for(&self, bytes: u64) -> Result<Writer> {
         let budget = usize::try_from(bytes)
             .unwrap_or(usize::MAX)
             .clamp(WRITER_BUDGET, MAX_WRITER_BUDGET);
-        self.index.writer(budget).map_err(|e| match e {
+        self.index.writer::<Doc>(budget).map_err(|e| match e {
             tantivy::TantivyError::LockFailure(..) => {
                 anyhow::anyhow!(
                     "another baton process is writing the search index; try again in a moment"
@@ -180,8 +191,8 @@ impl Store {
     /// The daemon's writer: one indexing thread and tantivy's minimum budget. It sees a
     /// trickle of changes, and must leave the CPU and memory to the agents (the
     /// default writer took the daemon from 11 to 40 MB RSS during a burst).
-    pub fn daemon_writer(&self) -> Result<IndexWriter> {
-        Ok(self.index.writer_with_num_threads(1, 15_000_000)?)
+    pub fn daemon_writer(&self) -> Result<Writer> {
+        Ok(self.index.writer_with_num_threads::<Doc>(1, 15_000_000)?)
     }
 
     pub fn reader(&self) -> Result<IndexReader> {
@@ -237,7 +248,7 @@ impl Store {
     /// Brings the index in line with the stages through `writer` (not committed).
     pub fn catch_up_with(
         &self,
-        writer: &mut IndexWriter,
+        writer: &mut Writer,
         ws: &Workspace,
         stages: &[String],
         who: Authorship,
@@ -345,7 +356,7 @@ impl Store {
 
     fn apply(
         &self,
-        writer: &mut IndexWriter,
+        writer: &mut Writer,
         ws: &Workspace,
         diff: Diff,
         who: Authorship,
@@ -372,7 +383,7 @@ impl Store {
     }
 
     /// Deletes the document of `path` and, if `path` was a folder, of everything in it.
-    pub fn remove(&self, writer: &mut IndexWriter, path: &RelPath) -> Result<()> {
+    pub fn remove(&self, writer: &mut Writer, path: &RelPath) -> Result<()> {
         let field = self.schema.fields.path;
         writer.delete_term(Term::from_field_text(field, path.as_str()));
         let below = format!("{}/.*", regex_escape(path.as_str()));
@@ -386,7 +397,7 @@ impl Store {
     /// mtime (as `searcher` sees it).
     pub fn upsert_if_changed(
         &self,
-        writer: &mut IndexWriter,
+        writer: &mut Writer,
         searcher: &tantivy::Searcher,
         ws: &Workspace,
         path: &RelPath,
@@ -416,7 +427,7 @@ impl Store {
     /// Replaces the document of `path` with the file's current content.
     pub fn upsert(
         &self,
-        writer: &mut IndexWriter,
+        writer: &mut Writer,
         ws: &Workspace,
         path: &RelPath,
         who: Authorship,
@@ -435,7 +446,7 @@ impl Store {
     /// sees a difference and reads the file again: a change is never missed.)
     fn add(
         &self,
-        writer: &mut IndexWriter,
+        writer: &mut Writer,
         ws: &Workspace,
         path: &RelPath,
         meta: Option<&Metadata>,
@@ -500,7 +511,9 @@ impl Store {
         doc.add_u64(f.size, meta.len());
         doc.add_text(f.hash, &hash);
         doc.add_u64(f.mtime_ns, modified.as_nanos() as u64);
-        writer.add_document(doc)?;
+        // Waits while too many bytes are queued for the indexing threads.
+        let permit = self.in_flight.acquire(bytes.len() as u64);
+        writer.add_document(Doc::new(doc, Some(permit)))?;
         Ok(())
     }
 
