@@ -23,7 +23,7 @@ pub enum Mode {
 /// A held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub struct PathLock {
-    _file: File,
+    file: File,
 }
 
 impl PathLock {
@@ -34,7 +34,7 @@ impl PathLock {
     pub fn keep_across_exec(&self) -> std::io::Result<()> {
         use std::os::fd::AsRawFd;
         // SAFETY: F_SETFD on a descriptor this PathLock owns, which stays open.
-        if unsafe { libc::fcntl(self._file.as_raw_fd(), libc::F_SETFD, 0) } == -1 {
+        if unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_SETFD, 0) } == -1 {
             return Err(std::io::Error::last_os_error());
         }
         Ok(())
@@ -76,7 +76,7 @@ pub fn lock(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<PathLock> {
         Mode::Exclusive => fs4::FileExt::lock(&file),
     }
     .with_context(|| format!("locking {path}"))?;
-    Ok(PathLock { _file: file })
+    Ok(PathLock { file })
 }
 
 /// Waits for the shared lock on `path` if its sidecar exists. A missing sidecar means
@@ -89,7 +89,7 @@ pub fn lock_shared_if_used(ws: &Workspace, path: &RelPath) -> Result<Option<Path
         Err(e) => return Err(e).with_context(|| format!("opening the lock for {path}")),
     };
     fs4::FileExt::lock_shared(&file).with_context(|| format!("locking {path}"))?;
-    Ok(Some(PathLock { _file: file }))
+    Ok(Some(PathLock { file }))
 }
 
 /// Takes the lock if nobody holds a conflicting one.
@@ -100,7 +100,7 @@ pub fn try_lock(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<Option<Pat
         Mode::Exclusive => fs4::FileExt::try_lock(&file),
     };
     match taken {
-        Ok(()) => Ok(Some(PathLock { _file: file })),
+        Ok(()) => Ok(Some(PathLock { file })),
         Err(fs4::TryLockError::WouldBlock) => Ok(None),
         Err(fs4::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {path}")),
     }

@@ -62,7 +62,8 @@ impl InFlight {
         }
     }
 
-    pub fn in_flight(&self) -> u64 {
+    #[cfg(test)]
+    fn in_flight(&self) -> u64 {
         *self.used.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -83,11 +84,11 @@ impl Drop for Permit {
 /// given back when the indexer takes the document up.
 pub struct Doc {
     doc: TantivyDocument,
-    _permit: Option<Permit>,
+    _permit: Permit,
 }
 
 impl Doc {
-    pub fn new(doc: TantivyDocument, permit: Option<Permit>) -> Doc {
+    pub fn new(doc: TantivyDocument, permit: Permit) -> Doc {
         Doc {
             doc,
             _permit: permit,

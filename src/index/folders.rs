@@ -220,7 +220,7 @@ impl Store {
                 .get(&rel)
                 .is_some_and(|i| i.size == meta.len() && i.mtime_ns == mtime_ns(&meta))
             {
-                self.upsert(writer, ws, &path, who, max_size)?;
+                self.upsert(writer, ws, &path, None, who, max_size)?;
                 report.updated += 1;
             }
         }
@@ -247,7 +247,7 @@ impl Store {
                 continue;
             };
             if !rel.is_ignored() {
-                self.upsert(writer, ws, &rel, who, max_size)?;
+                self.upsert(writer, ws, &rel, None, who, max_size)?;
                 n += 1;
             }
         }

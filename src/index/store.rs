@@ -18,15 +18,14 @@ use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use super::budget::{Doc, IN_FLIGHT_BYTES, InFlight};
-
-/// The index writer baton uses: its documents carry a permit for their bytes.
-pub type Writer = IndexWriter<Doc>;
-
 use super::extract;
 use super::schema::{IndexSchema, SCHEMA_VERSION};
 use crate::journal::State;
 use crate::progress::Progress;
 use crate::workspace::{RelPath, Workspace, walk_visible};
+
+/// The index writer baton uses: its documents carry a permit for their bytes.
+pub type Writer = IndexWriter<Doc>;
 
 /// Who wrote a version: (path, content hash) → (author, task). From the journal.
 pub type Authorship<'a> = &'a dyn Fn(&RelPath, &str) -> (String, String);
@@ -364,10 +363,11 @@ impl Store {
         mut progress: Option<&mut Progress>,
     ) -> Result<CatchUp> {
         for (rel, meta) in &diff.changed {
-            if !diff.new.contains(rel) {
-                writer.delete_term(Term::from_field_text(self.schema.fields.path, rel.as_str()));
+            if diff.new.contains(rel) {
+                self.add(writer, ws, rel, Some(meta), who, max_size)?;
+            } else {
+                self.upsert(writer, ws, rel, Some(meta), who, max_size)?;
             }
-            self.add(writer, ws, rel, Some(meta), who, max_size)?;
             if let Some(p) = progress.as_deref_mut() {
                 p.file(meta.len());
             }
@@ -420,16 +420,18 @@ impl Store {
                 return Ok(false);
             }
         }
-        self.upsert(writer, ws, path, who, max_size)?;
+        self.upsert(writer, ws, path, None, who, max_size)?;
         Ok(true)
     }
 
-    /// Replaces the document of `path` with the file's current content.
+    /// Replaces the document of `path` with the file's current content (`meta`: its
+    /// metadata, if the caller just looked it up).
     pub fn upsert(
         &self,
         writer: &mut Writer,
         ws: &Workspace,
         path: &RelPath,
+        meta: Option<&Metadata>,
         who: Authorship,
         max_size: u64,
     ) -> Result<()> {
@@ -437,7 +439,7 @@ impl Store {
             self.schema.fields.path,
             path.as_str(),
         ));
-        self.add(writer, ws, path, None, who, max_size)
+        self.add(writer, ws, path, meta, who, max_size)
     }
 
     /// Adds the document of a path the index does not hold (no delete to resolve).
@@ -513,7 +515,7 @@ impl Store {
         doc.add_u64(f.mtime_ns, modified.as_nanos() as u64);
         // Waits while too many bytes are queued for the indexing threads.
         let permit = self.in_flight.acquire(bytes.len() as u64);
-        writer.add_document(Doc::new(doc, Some(permit)))?;
+        writer.add_document(Doc::new(doc, permit))?;
         Ok(())
     }
 
