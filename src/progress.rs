@@ -43,9 +43,9 @@ impl Progress {
         }
     }
 
-    /// One more file of `bytes` to do: for work whose size is learnt as it goes.
-    pub fn grow(&mut self, bytes: u64) {
-        self.total_files += 1;
+    /// `files` more files of `bytes` in all to do: for work whose size is learnt as it goes.
+    pub fn grow(&mut self, files: u64, bytes: u64) {
+        self.total_files += files;
         self.bar.inc_length(bytes);
     }
 

@@ -60,25 +60,20 @@ impl FolderMap {
         Ok(())
     }
 
-    /// Stats every folder of the stages (hidden ones excepted).
-    pub fn snapshot(ws: &Workspace, stages: &[String]) -> FolderMap {
-        let mut map = FolderMap::default();
-        for stage in stages {
-            map.add_tree(ws, stage);
-        }
-        map
-    }
-
     /// Records `dir` and every folder below it.
     fn add_tree(&mut self, ws: &Workspace, dir: &str) {
         let walk = walk_visible(&ws.root.join(dir));
         for entry in walk.flatten().filter(|e| e.file_type().is_dir()) {
-            let Ok(rel) = entry.path().strip_prefix(&ws.root) else {
-                continue;
-            };
-            let (Some(rel), Ok(meta)) = (rel.to_str(), entry.metadata()) else {
-                continue;
-            };
+            if let Ok(rel) = entry.path().strip_prefix(&ws.root) {
+                self.record(rel, &entry);
+            }
+        }
+    }
+
+    /// Records folder `entry` (at `rel` in the workspace) with its mtime as of now: call
+    /// it before the folder is listed.
+    pub fn record(&mut self, rel: &Path, entry: &walkdir::DirEntry) {
+        if let (Some(rel), Ok(meta)) = (rel.to_str(), entry.metadata()) {
             self.folders
                 .insert(rel.to_string(), trusted(mtime_ns(&meta)));
         }
