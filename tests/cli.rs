@@ -1532,6 +1532,48 @@ fn search_is_right_after_the_daemon_is_killed() {
 }
 
 #[test]
+fn a_restarted_daemon_indexes_what_changed_while_it_was_down() {
+    let ws = copier();
+    let daemon = ws.daemon();
+    ws.publish("briefs/a.md", "alpha\n");
+    ws.publish("briefs/b.md", "bravo\n");
+    wait_for("both drafts", Duration::from_secs(10), || {
+        ws.finished("done").len() == 2
+    });
+    wait_for("both indexed", Duration::from_secs(2), || {
+        search(&ws, &["alpha OR bravo", "--stage", "drafts"])
+            .1
+            .len()
+            == 2
+    });
+    assert_eq!(daemon.stop(), Some(0));
+    // While no daemon runs: a draft removed, one replaced, one added from outside.
+    fs::remove_file(ws.path("drafts/a.md")).unwrap();
+    ws.publish("drafts/b.md", "charlie\n");
+    ws.publish("drafts/c.md", "delta\n");
+    let _daemon = ws.daemon();
+    // Once the daemon's writer has caught up, a search only reads: what it finds, the
+    // daemon's own catch-up indexed (the start's walk of the stages tells it nothing).
+    wait_for(
+        "the daemon's index catch-up",
+        Duration::from_secs(10),
+        || {
+            fs::read_to_string(ws.path("daemon.log"))
+                .is_ok_and(|s| s.contains("search index up to date"))
+        },
+    );
+    let (code, hits) = search(&ws, &["delta"]);
+    assert_eq!(
+        (code, paths(&hits)),
+        (Some(0), vec!["drafts/c.md".to_string()])
+    );
+    assert_eq!(hits[0]["author"], "external");
+    assert_eq!(paths(&search(&ws, &["charlie"]).1), ["drafts/b.md"]);
+    assert_eq!(search(&ws, &["bravo", "--stage", "drafts"]).0, Some(1));
+    assert_eq!(search(&ws, &["alpha", "--stage", "drafts"]).0, Some(1));
+}
+
+#[test]
 fn the_search_size_limit_is_configurable() {
     let ws = TestWorkspace::new(&format!("{COPIER}\n[search]\nmax_file_size = \"1KiB\"\n"))
         .agent("copier", COPY_SCRIPT);

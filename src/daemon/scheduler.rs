@@ -553,23 +553,36 @@ impl Drop for IngestReport {
 /// Ingests a batch of jobs, walking folders; returns the paths still being written.
 fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, tx: &mpsc::UnboundedSender<Msg>) -> Vec<RelPath> {
     let mut busy = Vec::new();
-    let mut paths: VecDeque<RelPath> = VecDeque::new();
+    // Each path with whether the index is to hear of it. A walk of every stage (at start,
+    // after lost events) comes with a full catch-up of the index, which compares every
+    // file itself: an op per file on top flooded the index's queue at each start (39,000
+    // files: seven overflows, each a further catch-up) and kept a new file waiting 1 s.
+    let mut paths: VecDeque<(RelPath, bool)> = VecDeque::new();
     for job in batch {
         match job {
-            IngestJob::Path(p) => paths.push_back(p),
-            IngestJob::Walk(dir) => paths.extend(super::reconcile::list(ctx, dir.as_ref())),
+            IngestJob::Path(p) => paths.push_back((p, true)),
+            IngestJob::Walk(dir) => {
+                let tell_index = dir.is_some();
+                let found = super::reconcile::list(ctx, dir.as_ref());
+                paths.extend(found.into_iter().map(|p| (p, tell_index)));
+            }
         }
     }
-    while let Some(path) = paths.pop_front() {
+    while let Some((path, tell_index)) = paths.pop_front() {
         tracing::debug!(%path, "ingesting");
         match ingest::ingest(ctx, &path) {
             Ok(Ingested::Handled) => {
                 tracing::debug!(%path, "ingested");
-                ctx.index.send(IndexOp::Upsert(path.clone()));
+                if tell_index {
+                    ctx.index.send(IndexOp::Upsert(path.clone()));
+                }
                 let _ = tx.send(Msg::Progress);
             }
             Ok(Ingested::Busy) => busy.push(path),
-            Ok(Ingested::Folder) => paths.extend(super::reconcile::list(ctx, Some(&path))),
+            Ok(Ingested::Folder) => {
+                let found = super::reconcile::list(ctx, Some(&path));
+                paths.extend(found.into_iter().map(|p| (p, true)));
+            }
             Ok(Ingested::Nothing) => {}
             Err(e) => tracing::warn!(path = %path, "could not ingest: {e:#}"),
         }
