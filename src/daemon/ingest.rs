@@ -21,8 +21,8 @@ use crate::workspace::{RelPath, Workspace, lexical_normalise};
 /// What became of an arrival.
 #[derive(Debug, PartialEq)]
 pub enum Ingested {
-    /// Journalled and routed (or already known).
-    Handled,
+    /// Journalled and routed (`journaled`: records were appended), or already known.
+    Handled { journaled: bool },
     /// A process still holds it open for writing: look again after the settle time.
     Busy,
     /// A folder: scan it.
@@ -43,15 +43,16 @@ pub fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
     if !meta.is_file() || !ctx.cfg.is_artifact(path) {
         return Ok(Ingested::Nothing);
     }
-    if open_for_writing(&abs) {
-        return Ok(Ingested::Busy);
-    }
     // Writers (`drop`, `write`, the committer) hold the exclusive lock until they have
-    // journalled, so after this the journal knows who wrote what is on disk.
+    // journalled, so after this the journal knows who wrote what is on disk. The file is
+    // opened under the lock, so what is hashed is what the journal has caught up with.
     let _guard = lock::lock_shared_if_used(&ctx.ws, path)?;
     let Ok(mut file) = File::open(&abs) else {
         return Ok(Ingested::Nothing);
     };
+    if held_for_writing(&file) {
+        return Ok(Ingested::Busy);
+    }
     let (hash, size, head) = crate::publish::hash_keeping_head(&mut file, HEAD_BYTES)
         .with_context(|| format!("reading {path}"))?;
     let front = front_matter_of(&head);
@@ -79,8 +80,11 @@ pub fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
         producer.as_deref(),
         front,
     ));
-    ledger.append(records)?;
-    Ok(Ingested::Handled)
+    let journaled = !records.is_empty();
+    if journaled {
+        ledger.append(records)?;
+    }
+    Ok(Ingested::Handled { journaled })
 }
 
 /// What to journal for a journalled artifact version: its tasks, or why none.
@@ -203,12 +207,10 @@ fn front_matter_of(head: &[u8]) -> Result<Option<FrontMatter>, FrontMatterError>
     frontmatter::parse(text).map(|(fm, _)| fm)
 }
 
-/// Whether some process holds `path` open for writing. A read lease is refused exactly
-/// then (fcntl(2) F_SETLEASE); where leases are unavailable, assume not.
-pub fn open_for_writing(path: &Path) -> bool {
-    let Ok(file) = File::open(path) else {
-        return false;
-    };
+/// Whether some process holds `file` open for writing. A read lease is refused exactly
+/// then (fcntl(2) F_SETLEASE, on a descriptor opened read-only); where leases are
+/// unavailable, assume not.
+fn held_for_writing(file: &File) -> bool {
     let fd = file.as_raw_fd();
     // SAFETY: fcntl on an fd we own; F_SETLEASE takes an int argument.
     let taken = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };

@@ -115,6 +115,16 @@ fn classify(root: &Path, stages: &[String], doorbell: &Path, event: &notify::Eve
     if event.need_rescan() {
         return vec![Hint::Rescan];
     }
+    // notify 8 watches for opens too (IN_OPEN), so every read of a file in a stage, the
+    // daemon's own included, comes here: dismissed before any path is looked at.
+    if matches!(
+        event.kind,
+        EventKind::Access(
+            AccessKind::Open(_) | AccessKind::Read | AccessKind::Close(AccessMode::Read)
+        )
+    ) {
+        return Vec::new();
+    }
     let mut hints = Vec::new();
     for (i, path) in event.paths.iter().enumerate() {
         if path.starts_with(doorbell) {
