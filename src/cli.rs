@@ -127,8 +127,9 @@ pub enum Command {
         stage: Option<String>,
         #[arg(long)]
         author: Option<String>,
-        #[arg(long, default_value_t = 10)]
-        limit: usize,
+        /// At most this many hits (1 or more).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
         #[arg(long)]
         json: bool,
         /// Drop what does not parse instead of failing.

@@ -1427,6 +1427,24 @@ fn a_malformed_query_says_where_it_broke() {
     let lenient = ws.baton(&["search", "--lenient", "launch (plan"]);
     assert_eq!(lenient.status.code(), Some(0), "{}", text(&lenient));
     assert_eq!(ws.baton(&["search", "zebra"]).status.code(), Some(1));
+    // An empty query is a mistake, not "nothing matched"; `*` asks for everything.
+    let empty = ws.baton(&["search", " ", "--stage", "drafts"]);
+    assert_eq!(empty.status.code(), Some(2), "{}", text(&empty));
+    assert!(
+        stderr(&empty).contains("the query is empty"),
+        "{}",
+        text(&empty)
+    );
+    assert_eq!(
+        paths(&search(&ws, &["*", "--stage", "drafts"]).1),
+        ["drafts/a.md"]
+    );
+    assert_eq!(
+        ws.baton(&["search", "launch", "--limit", "0"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]

@@ -70,10 +70,18 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             lenient,
             repeat,
         } => {
+            if query.trim().is_empty() {
+                return Err(crate::UsageError(
+                    "the query is empty: give the words to look for, or `*` for everything \
+                     (narrowed with --stage or --author)"
+                        .into(),
+                )
+                .into());
+            }
             let opts = crate::index::search::SearchOptions {
                 stage,
                 author,
-                limit,
+                limit: limit as usize,
                 lenient,
                 ..Default::default()
             };
