@@ -1445,6 +1445,10 @@ fn a_malformed_query_says_where_it_broke() {
             .code(),
         Some(2)
     );
+    let stage = ws.baton(&["search", "launch", "--stage", "draft"]);
+    assert_eq!(stage.status.code(), Some(2), "{}", text(&stage));
+    assert!(stderr(&stage).contains("--stage draft: no such stage; stages are briefs, drafts"));
+    assert_eq!(search(&ws, &["launch", "--stage", "Drafts"]).0, Some(0));
 }
 
 #[test]

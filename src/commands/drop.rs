@@ -16,13 +16,7 @@ pub fn run(ws: &Workspace, file: &Path, stage: Option<&str>, to: Option<&str>) -
     let cfg = load_config(ws)?;
     let stage = match stage {
         Some(s) if cfg.is_stage(s) => s.to_string(),
-        Some(s) => {
-            return Err(UsageError(format!(
-                "--stage {s}: no such stage; stages are {}",
-                cfg.stages.join(", ")
-            ))
-            .into());
-        }
+        Some(s) => return Err(super::no_such_stage(&cfg, s)),
         None => cfg.stages[0].clone(),
     };
     if let Some(agent) = to {

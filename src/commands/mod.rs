@@ -131,6 +131,15 @@ pub fn load_config(ws: &Workspace) -> Result<Config> {
     Ok(Config::load(ws)?)
 }
 
+/// The usage error for a `--stage` that names no stage of the workspace.
+pub fn no_such_stage(cfg: &Config, stage: &str) -> anyhow::Error {
+    crate::UsageError(format!(
+        "--stage {stage}: no such stage; stages are {}",
+        cfg.stages.join(", ")
+    ))
+    .into()
+}
+
 /// Terminal styling: colour only on a terminal and never with `NO_COLOR`.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {

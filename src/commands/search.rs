@@ -24,6 +24,12 @@ pub fn run(
     repeat: usize,
 ) -> Result<u8> {
     let cfg = load_config(ws)?;
+    // Stage filters compare case-insensitively, as the index keeps them.
+    if let Some(stage) = &opts.stage {
+        if !cfg.stages.iter().any(|s| s.eq_ignore_ascii_case(stage)) {
+            return Err(super::no_such_stage(&cfg, stage));
+        }
+    }
     let state = State::replay(&journal::read_all(ws)?);
     let store = Store::open_for_search(ws)?;
     // A running daemon keeps the index current and owns its writer: only read. Without
