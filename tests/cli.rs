@@ -857,6 +857,18 @@ mkdir -p "$BATON_OUT/$1"
     );
     let who = stdout(&ws.baton(&["who", "briefs/note.md"]));
     assert!(who.contains("human"), "{who}");
+    // Unknown to the journal: say whether the file is there at all.
+    ws.write("reviews/by-hand.md", "x\n");
+    let out = ws.baton(&["who", "reviews/by-hand.md"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("written outside baton"),
+        "{}",
+        text(&out)
+    );
+    let out = ws.baton(&["who", "reviews/missing.md"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no such file"), "{}", text(&out));
 }
 
 // ---------------------------------------------------------------------------------

@@ -61,7 +61,14 @@ pub fn run(ws: &Workspace, path: &Path, as_json: bool) -> Result<u8> {
     }
 
     if versions.is_empty() {
-        eprintln!("baton: the journal has no record of {rel}");
+        if on_disk.is_some() {
+            eprintln!(
+                "baton: the journal has no record of {rel} yet: it was written outside baton, \
+                 and a daemon has not seen it since (one records it as `external` when it does)"
+            );
+        } else {
+            eprintln!("baton: the journal has no record of {rel}, and there is no such file");
+        }
         return Ok(1);
     }
     let st = Style::stdout();
