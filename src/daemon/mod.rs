@@ -223,11 +223,7 @@ pub async fn run(
     });
     let (index, index_thread) =
         crate::index::writer::spawn(ws.clone(), cfg.stages.clone(), cfg.max_file_size, who);
-    let ws_spare_dir = ws.state_dir().join("spare");
-    std::fs::create_dir_all(&ws_spare_dir)
-        .with_context(|| format!("creating {}", ws_spare_dir.display()))?;
-    spare::spread_subfolders(&ws_spare_dir);
-    spare::spread_subfolders(&ws.runs_dir());
+    let spares = spare::Spares::open(&ws.state_dir().join("spare"))?;
     let ctx = Arc::new(Ctx {
         ws,
         cfg,
@@ -236,7 +232,7 @@ pub async fn run(
         baton_bin,
         agent_path,
         programs,
-        spares: spare::Spares::open(ws_spare_dir),
+        spares,
     });
 
     let recovery_ctx = ctx.clone();
