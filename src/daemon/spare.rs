@@ -5,50 +5,72 @@
 //! wait in `.baton/spare/`; a first attempt renames one into place (one cheap rename).
 //! The pool is refilled by a thread of its own at idle priority (`SCHED_IDLE`): it uses
 //! CPU time nothing else wants, so it never delays a dispatch. When a burst leaves it
-//! no idle time, the pool runs dry and attempts make their folders themselves.
+//! no idle time, the pool runs dry and an attempt makes its skeleton on the spot.
 //! Skeletons left at exit are adopted by the next daemon.
 //!
-//! Where the skeletons' inodes go matters on ext4 (see [`spread_subfolders`]): each
-//! daemon makes its skeletons in a folder of its own, `spare/<pid>-<ns>/`, which the file
-//! system places once, where it has room; the skeletons then sit beside it.
+//! Where the skeletons' inodes go matters on ext4 (see [`spread_subfolders`]): they are
+//! made in a home folder, `spare/<pid>-<ns>-<n>/`, which the file system places where it
+//! has room; the skeletons then sit beside it. A home serves until making a skeleton
+//! in it takes over [`SLOW_SKELETON`] of CPU (a block group full of just-deleted
+//! inodes); then a new one is placed. Placing one per skeleton instead weighed every
+//! block group each time, and placing one every 64 cost more again in cold bitmaps.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, Weak};
 
+use std::time::Duration;
+
 use anyhow::{Context as _, Result};
 
 /// How many skeletons to keep ready.
 const TARGET: usize = 8;
+/// Making a skeleton takes about 100 µs of CPU; this much means its home is in a poor
+/// place (measured as this thread's CPU time: the refilling thread is often preempted).
+const SLOW_SKELETON: Duration = Duration::from_millis(1);
 /// The files a skeleton's attempt folder holds, created empty.
 const FILES: [&str; 3] = ["task.json", "stdout.log", "stderr.log"];
 
 pub struct Spares {
+    /// `.baton/spare/`, holding the home folders.
     dir: PathBuf,
+    home: Mutex<Home>,
+    /// [`SLOW_SKELETON`], but for tests.
+    slow: Duration,
     ready: Mutex<Vec<PathBuf>>,
     /// Wakes the refilling thread; `None` for a pool that is never filled.
     refill: Option<SyncSender<()>>,
     next: AtomicU64,
 }
 
+/// The folder skeletons are made in now, and the earlier ones not yet emptied.
+#[derive(Default)]
+struct Home {
+    current: Option<PathBuf>,
+    /// The last skeleton made in `current` was slow: place a new home.
+    move_on: bool,
+    earlier: Vec<PathBuf>,
+}
+
 impl Spares {
-    /// Makes this daemon's folder under `spare` (`spare/<pid>-<ns>/`) and adopts the complete
-    /// skeletons earlier daemons left there; removes the rest.
+    /// Opens the pool in `spare`, adopting the complete skeletons earlier daemons left
+    /// there and removing the rest.
     pub fn open(spare: &Path) -> Result<Arc<Spares>> {
+        Spares::open_with(spare, SLOW_SKELETON)
+    }
+
+    /// [`Spares::open`], with how slow a skeleton may be before its home is left.
+    fn open_with(spare: &Path, slow: Duration) -> Result<Arc<Spares>> {
         std::fs::create_dir_all(spare).with_context(|| format!("creating {}", spare.display()))?;
         spread_subfolders(spare);
         let mut ready = Vec::new();
         adopt(spare, 0, &mut ready);
-        // Unique even if an earlier daemon had this pid (its skeletons were adopted).
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = spare.join(format!("{}-{started}", std::process::id()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let (tx, rx) = sync_channel::<()>(1);
         let spares = Arc::new(Spares {
-            dir,
+            dir: spare.to_path_buf(),
+            home: Mutex::new(Home::default()),
+            slow,
             ready: Mutex::new(ready),
             refill: Some(tx),
             next: AtomicU64::new(0),
@@ -77,6 +99,8 @@ impl Spares {
     pub fn none() -> Arc<Spares> {
         Arc::new(Spares {
             dir: PathBuf::new(),
+            home: Mutex::new(Home::default()),
+            slow: SLOW_SKELETON,
             ready: Mutex::new(Vec::new()),
             refill: None,
             next: AtomicU64::new(0),
@@ -84,10 +108,19 @@ impl Spares {
     }
 
     /// Renames a skeleton to `task_dir` (which must not exist), leaving `task_dir/1/`
-    /// ready. Returns false when none could be used; the caller creates the folders.
+    /// ready: one from the pool or, when it has run dry, one made now in the same place,
+    /// so every attempt's inodes go where this daemon's skeletons go. Returns false when
+    /// none could be used; the caller creates the folders.
     pub fn install(self: &Arc<Self>, task_dir: &Path) -> bool {
         let taken = self.ready.lock().map(|mut r| r.pop()).unwrap_or(None);
-        let Some(skeleton) = taken else { return false };
+        let skeleton = match taken {
+            Some(skeleton) => skeleton,
+            None if self.refill.is_some() => match self.make() {
+                Ok(skeleton) => skeleton,
+                Err(_) => return false,
+            },
+            None => return false, // a pool that is never filled has no folder
+        };
         match std::fs::rename(&skeleton, task_dir) {
             Ok(()) => true,
             Err(_) => {
@@ -114,23 +147,65 @@ impl Spares {
             if count >= TARGET {
                 return Ok(());
             }
-            let n = self.next.fetch_add(1, Ordering::Relaxed);
-            let skeleton = self.dir.join(n.to_string());
-            let attempt = skeleton.join("1");
-            std::fs::create_dir_all(attempt.join("out"))
-                .with_context(|| format!("creating {}", attempt.display()))?;
-            for name in FILES {
-                std::fs::File::create(attempt.join(name))?;
-            }
+            let skeleton = self.make()?;
             if let Ok(mut ready) = self.ready.lock() {
                 ready.push(skeleton);
             }
         }
     }
+
+    /// Makes one skeleton in the current home folder (placing a new one when due).
+    fn make(&self) -> Result<PathBuf> {
+        let mut home = self.home.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = match &home.current {
+            Some(dir) if !home.move_on => dir.clone(),
+            _ => {
+                // Unique even if an earlier daemon had this pid.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                let made = self.next.load(Ordering::Relaxed);
+                let dir = self
+                    .dir
+                    .join(format!("{}-{now}-{made}", std::process::id()));
+                std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                let home = &mut *home;
+                home.earlier.extend(home.current.replace(dir.clone()));
+                home.move_on = false;
+                // Homes whose skeletons have all been taken are empty: remove them.
+                home.earlier.retain(|old| std::fs::remove_dir(old).is_err());
+                dir
+            }
+        };
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let skeleton = dir.join(n.to_string());
+        let attempt = skeleton.join("1");
+        let started = thread_cpu_time();
+        std::fs::create_dir_all(attempt.join("out"))
+            .with_context(|| format!("creating {}", attempt.display()))?;
+        for name in FILES {
+            std::fs::File::create(attempt.join(name))?;
+        }
+        if thread_cpu_time().saturating_sub(started) >= self.slow {
+            home.move_on = true;
+        }
+        Ok(skeleton)
+    }
+}
+
+/// The CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a pointer to a live one.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// Collects the complete skeletons in `dir` and removes what is not one: skeletons sit
-/// in a daemon's folder (`spare/<pid>-<ns>/<n>`), or directly in `spare/` (`spare/<pid>-<n>`,
+/// in a daemon's folder (`spare/<pid>-<ns>-<n>/<n>`), or directly in `spare/` (`spare/<pid>-<n>`,
 /// as earlier versions made them). `depth` is 0 for `spare/` itself.
 fn adopt(dir: &Path, depth: usize, ready: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -233,22 +308,56 @@ mod tests {
         assert_eq!(ready, [spare.join("11-0"), spare.join("22-5/0")]);
         assert!(!spare.join("22-5/1").exists());
         assert!(!spare.join("33-6").exists() && !spare.join("44-7").exists());
-        assert!(pool.dir.starts_with(&spare) && pool.dir.is_dir());
-        assert_ne!(pool.dir, spare.join("22-5"));
 
-        // New skeletons go in the daemon's own folder, and install into a task folder.
+        // New skeletons go in a home folder of this daemon's, and install into a task.
         pool.ready.lock().unwrap().clear();
         pool.fill().unwrap();
-        assert_eq!(pool.ready.lock().unwrap().len(), TARGET);
-        assert!(
-            pool.ready
-                .lock()
-                .unwrap()
-                .iter()
-                .all(|s| s.parent() == Some(&*pool.dir))
-        );
+        let made = pool.ready.lock().unwrap().clone();
+        assert_eq!(made.len(), TARGET);
+        let home = made[0].parent().unwrap();
+        assert!(home.parent() == Some(&*spare) && home != spare.join("22-5"));
+        assert!(made.iter().all(|s| s.parent() == Some(home)));
         let task = tmp.path().join("t-1");
         assert!(pool.install(&task));
         assert!(is_complete(&task));
+        // Run dry, the pool makes one on the spot, in the same place.
+        pool.ready.lock().unwrap().clear();
+        let task = tmp.path().join("t-2");
+        assert!(pool.install(&task));
+        assert!(is_complete(&task));
+        assert!(!Spares::none().install(&tmp.path().join("t-3")));
+    }
+
+    #[test]
+    fn a_slow_home_is_left_for_a_new_one_and_emptied_homes_go() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spare = tmp.path().join("spare");
+        let homes = || -> Vec<PathBuf> {
+            let mut h: Vec<PathBuf> = std::fs::read_dir(&spare)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            h.sort();
+            h
+        };
+        // Fast enough: one home for good.
+        let pool = Spares::open(&spare).unwrap();
+        for i in 0..20 {
+            assert!(pool.install(&tmp.path().join(format!("a-{i}"))));
+        }
+        let first = homes();
+        assert_eq!(first.len(), 1);
+        // Every skeleton "slow": each goes in a new home, and the emptied ones are removed.
+        let slow = Spares::open_with(&spare, Duration::ZERO).unwrap();
+        let mut seen = Vec::new();
+        for i in 0..5 {
+            assert!(slow.install(&tmp.path().join(format!("b-{i}"))));
+            assert!(is_complete(&tmp.path().join(format!("b-{i}"))));
+            let now = homes();
+            assert!(now.len() <= 2, "{now:?}"); // the first pool's home, and the current one
+            seen.extend(now.into_iter().filter(|h| !first.contains(h)));
+        }
+        seen.dedup();
+        assert_eq!(seen.len(), 5, "{seen:?}");
     }
 }
