@@ -2,6 +2,8 @@
 //! body, with front matter taken out as fields; binary and huge files are indexed by
 //! path and metadata only.
 
+use std::borrow::Cow;
+
 use crate::frontmatter;
 use crate::workspace::RelPath;
 
@@ -9,10 +11,12 @@ use crate::workspace::RelPath;
 pub const SNIFF_BYTES: usize = 8 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Extracted {
+pub struct Extracted<'a> {
     pub title: String,
-    /// `None` for a binary or huge file: indexed by path and metadata only.
-    pub body: Option<String>,
+    /// `None` for a binary or huge file: indexed by path and metadata only. Borrowed
+    /// from the file's bytes (the document copies it once, and once is enough), unless
+    /// invalid UTF-8 past the sniffed start had to be replaced.
+    pub body: Option<Cow<'a, str>>,
     /// Front matter keys other than `title`, for the `meta` field.
     pub meta: toml::Table,
 }
@@ -31,19 +35,24 @@ pub fn is_text(bytes: &[u8]) -> bool {
 }
 
 /// Extracts what to index from `bytes` (the whole file, or nothing if `too_big`).
-pub fn extract(path: &RelPath, bytes: &[u8], too_big: bool) -> Extracted {
+pub fn extract<'a>(path: &RelPath, bytes: &'a [u8], too_big: bool) -> Extracted<'a> {
     let by_name = || Extracted {
         title: path.file_name().to_string(),
         body: None,
         meta: toml::Table::new(),
     };
-    if too_big || !is_text(bytes) {
+    if too_big {
         return by_name();
     }
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return by_name(); // invalid UTF-8 after the sniffed start
+    // Usually valid as a whole: one pass decides, and nothing is copied. Otherwise text
+    // is what its start says; bad bytes further on become U+FFFD.
+    let text: Cow<'a, str> = match std::str::from_utf8(bytes) {
+        Ok(text) if !bytes[..bytes.len().min(SNIFF_BYTES)].contains(&0) => Cow::Borrowed(text),
+        Ok(_) => return by_name(),
+        Err(_) if is_text(bytes) => String::from_utf8_lossy(bytes),
+        Err(_) => return by_name(),
     };
-    let (title, body, meta) = match frontmatter::parse(text) {
+    let (title, body, meta) = match frontmatter::parse(&text) {
         Ok((Some(fm), body)) => {
             let mut meta = fm.extra.clone();
             for (key, value) in [("to", fm.to.clone()), ("reply_to", fm.reply_to.clone())] {
@@ -60,15 +69,22 @@ pub fn extract(path: &RelPath, bytes: &[u8], too_big: bool) -> Extracted {
             (fm.title.clone(), body, meta)
         }
         // No front matter, or a malformed one: all of it is body.
-        _ => (None, text, toml::Table::new()),
+        _ => (None, &*text, toml::Table::new()),
     };
     let title = title
         .filter(|t| !t.trim().is_empty())
         .or_else(|| first_heading(body))
         .unwrap_or_else(|| path.file_name().to_string());
+    // The body is a part of the text (what follows any front matter).
+    let start = body.as_ptr() as usize - text.as_ptr() as usize;
+    let part = start..start + body.len();
+    let body = match text {
+        Cow::Borrowed(text) => Cow::Borrowed(&text[part]),
+        Cow::Owned(text) => Cow::Owned(text[part].to_string()),
+    };
     Extracted {
         title,
-        body: Some(body.to_string()),
+        body: Some(body),
         meta,
     }
 }
@@ -151,6 +167,23 @@ mod tests {
         let mut bytes = vec![b'a'; SNIFF_BYTES - 1];
         bytes.extend("é and more".as_bytes());
         assert!(is_text(&bytes));
+    }
+
+    #[test]
+    fn bad_bytes_past_the_sniffed_start_are_replaced_not_the_file_dropped() {
+        let mut bytes = b"# Notes\n\n".to_vec();
+        bytes.resize(SNIFF_BYTES + 100, b'a');
+        bytes.extend(b" caf\xe9 tail words");
+        let e = extract(&p("drafts/mixed.md"), &bytes, false);
+        assert_eq!(e.title, "Notes");
+        let body = e.body.expect("text by its start");
+        assert!(
+            body.ends_with(" caf\u{fffd} tail words"),
+            "{}",
+            &body[body.len() - 30..]
+        );
+        // Bad bytes at the start: binary.
+        assert_eq!(extract(&p("drafts/bad.md"), b"caf\xe9", false).body, None);
     }
 
     #[test]
