@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Dispatch latency and burst throughput of the daemon, on a release build.
-#   bench/dispatch.sh [--drops N] [--burst M] [--repeat R]   (medians of R runs, default 3)
+#   bench/dispatch.sh [--drops N] [--burst M] [--repeat R]   (medians of R runs, default 5)
 # Needs python3 and a C compiler; installs inotify-tools for the baseline when it can.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
