@@ -12,9 +12,8 @@ use anyhow::Result;
 use super::{Style, load_config};
 use crate::daemon::running_daemon;
 use crate::index::search::{self, Hit, SearchOptions};
-use crate::index::store::{Check, Store, from_state};
-use crate::journal::{self, State};
-use crate::workspace::Workspace;
+use crate::index::store::{Check, LazyAuthors, Store};
+use crate::workspace::{RelPath, Workspace};
 
 pub fn run(
     ws: &Workspace,
@@ -30,12 +29,12 @@ pub fn run(
             return Err(super::no_such_stage(&cfg, stage));
         }
     }
-    let state = State::replay(&journal::read_all(ws)?);
     let store = Store::open_for_search(ws)?;
     // A running daemon keeps the index current and owns its writer: only read. Without
     // one, catch up first, so the answer is never silently stale.
     if running_daemon(ws).is_none() {
-        let who = from_state(&state);
+        let authors = LazyAuthors::new(ws);
+        let who = |path: &RelPath, hash: &str| authors.author(path, hash);
         if store
             .catch_up_folders(ws, &cfg.stages, &who, cfg.max_file_size)?
             .is_none()

@@ -36,6 +36,36 @@ pub fn from_state(state: &State) -> impl Fn(&RelPath, &str) -> (String, String) 
     move |path, hash| author_of(state, path, hash)
 }
 
+/// Authorship from the journal, replayed on first use: a search whose catch-up finds
+/// nothing to index (the usual case) never reads it. Read up front, a journal of
+/// 100,000 artifacts (20 MB) took 300 ms of what is otherwise a 5 ms search.
+pub struct LazyAuthors<'a> {
+    ws: &'a Workspace,
+    state: std::cell::OnceCell<State>,
+}
+
+impl<'a> LazyAuthors<'a> {
+    pub fn new(ws: &'a Workspace) -> LazyAuthors<'a> {
+        LazyAuthors {
+            ws,
+            state: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub fn author(&self, path: &RelPath, hash: &str) -> (String, String) {
+        let state = self
+            .state
+            .get_or_init(|| match crate::journal::read_all(self.ws) {
+                Ok(entries) => State::replay(&entries),
+                Err(e) => {
+                    tracing::warn!("{e:#}; files indexed now are attributed to `external`");
+                    State::default()
+                }
+            });
+        author_of(state, path, hash)
+    }
+}
+
 /// The author and task of the version of `path` with content `hash`.
 pub fn author_of(state: &State, path: &RelPath, hash: &str) -> (String, String) {
     match state.artifacts.get(path) {
