@@ -100,6 +100,6 @@ pub fn publish_as(
         by: by.into(),
         task: task.map(str::to_string),
     };
-    Appender::open(ws)?.append(vec![record], true)?;
+    Appender::open_at_end(ws)?.append(vec![record], true)?;
     Ok(true)
 }

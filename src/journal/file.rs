@@ -94,6 +94,18 @@ impl Appender {
         })
     }
 
+    /// An appender for a command that only appends (`drop`, `write`): it starts at the
+    /// journal's end, learning the last `seq` from the last readable line, instead of
+    /// reading every entry first (with 100,000 entries, 150 ms of each `baton write`).
+    pub fn open_at_end(ws: &Workspace) -> Result<Appender> {
+        let mut appender = Appender::open(ws)?;
+        let (end, last_seq) = last_entry(&appender.tail.file, &appender.tail.path)
+            .with_context(|| format!("reading the journal {}", appender.tail.path.display()))?;
+        appender.tail.offset = end;
+        appender.next_seq = last_seq + 1;
+        Ok(appender)
+    }
+
     /// An appender that does not ring the doorbell: the daemon's own.
     pub fn quiet(mut self) -> Appender {
         self.doorbell = None;
@@ -168,6 +180,47 @@ impl Appender {
             self.next_seq = self.next_seq.max(last.seq + 1);
         }
         Ok(entries)
+    }
+}
+
+/// Where the journal's last whole line ends, and the `seq` of its last readable entry
+/// (0 if none), reading backwards from the end a block at a time.
+fn last_entry(file: &File, path: &Path) -> Result<(u64, u64)> {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: u64 = 64 * 1024;
+    let len = file.metadata()?.len();
+    // `tail` holds the file's bytes from `from` to its end.
+    let (mut from, mut tail) = (len, Vec::new());
+    let mut end = None;
+    loop {
+        let start = from.saturating_sub(BLOCK);
+        let mut block = vec![0; (from - start) as usize];
+        file.read_exact_at(&mut block, start)?;
+        block.extend_from_slice(&tail);
+        (from, tail) = (start, block);
+        if let Some(last_newline) = tail.iter().rposition(|&b| b == b'\n') {
+            let whole = &tail[..=last_newline];
+            let end = *end.get_or_insert(from + whole.len() as u64);
+            // Lines known to be whole: all of them from the file's start, else those
+            // after the first newline in what has been read.
+            let first = match (from, whole.iter().position(|&b| b == b'\n')) {
+                (0, _) => 0,
+                (_, Some(i)) => i + 1,
+                (_, None) => whole.len(),
+            };
+            let lines = whole[first..].split(|&b| b == b'\n').rev();
+            for line in lines.filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+                match serde_json::from_slice::<Entry>(line) {
+                    Ok(entry) => return Ok((end, entry.seq)),
+                    Err(e) => {
+                        tracing::warn!(journal = %path.display(), "skipping an unreadable journal line: {e}")
+                    }
+                }
+            }
+        }
+        if from == 0 {
+            return Ok((end.unwrap_or(0), 0));
+        }
     }
 }
 

@@ -207,6 +207,39 @@ mod tests {
     }
 
     #[test]
+    fn an_appender_opened_at_the_end_goes_on_from_the_last_seq() {
+        use std::io::Write;
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at(tmp.path().to_path_buf());
+        // Over several 64 KiB blocks, so the backward read crosses their boundaries.
+        let many: Vec<Record> = (0..3000).map(|i| queued(&format!("t-{i}"))).collect();
+        Appender::open(&ws).unwrap().append(many, false).unwrap();
+        // An unreadable line, then a torn one (a writer that died mid-line).
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(journal_path(&ws))
+            .unwrap();
+        f.write_all(b"{not json}\n{\"seq\":777777").unwrap();
+        drop(f);
+
+        let mut appender = Appender::open_at_end(&ws).unwrap();
+        let (written, _) = appender.append(vec![queued("t-last")], false).unwrap();
+        assert_eq!(written[0].seq, 3001);
+        let all = read_all(&ws).unwrap();
+        assert_eq!(all.len(), 3001);
+        assert_eq!(all.last().unwrap().seq, 3001);
+        let text = std::fs::read_to_string(journal_path(&ws)).unwrap();
+        assert!(!text.contains("777777"), "the torn line is cut off");
+
+        // An empty journal starts at 1.
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at(tmp.path().to_path_buf());
+        let mut appender = Appender::open_at_end(&ws).unwrap();
+        let (written, _) = appender.append(vec![queued("t-1")], false).unwrap();
+        assert_eq!(written[0].seq, 1);
+    }
+
+    #[test]
     fn round_trips_as_one_flat_line() {
         let e = entry(7, queued("t-1"));
         let line = serde_json::to_string(&e).unwrap();
