@@ -127,10 +127,16 @@ impl Store {
         if changed.is_empty() && gone.is_empty() {
             return Ok(Some(report));
         }
-        let mut writer = self.writer()?;
+        // Taken only once a file differs: a folder whose mtime moved without a change
+        // to its files (a file renamed away and back, a racy mtime listed again) costs
+        // a listing, not a writer and an empty commit.
+        let mut writer = LazyWriter {
+            store: self,
+            writer: None,
+        };
         for dir in &gone {
             if let Ok(rel) = RelPath::new(dir) {
-                self.remove(&mut writer, &rel)?;
+                self.remove(writer.get()?, &rel)?;
             }
             map.forget_tree(dir);
         }
@@ -153,7 +159,9 @@ impl Store {
                 report.updated += self.index_tree(&mut writer, ws, &sub, who, max_size)?;
             }
         }
-        writer.commit().context("committing the search index")?;
+        if let Some(mut writer) = writer.writer {
+            writer.commit().context("committing the search index")?;
+        }
         map.save(ws)?;
         Ok(Some(report))
     }
@@ -163,7 +171,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     fn relist(
         &self,
-        writer: &mut super::store::Writer,
+        writer: &mut LazyWriter,
         searcher: &tantivy::Searcher,
         ws: &Workspace,
         dir: &str,
@@ -215,12 +223,14 @@ impl Store {
                 .get(&rel)
                 .is_some_and(|i| i.size == meta.len() && i.mtime_ns == mtime_ns(&meta))
             {
-                self.upsert(writer, ws, &path, None, who, max_size)?;
+                self.upsert(writer.get()?, ws, &path, None, who, max_size)?;
                 report.updated += 1;
             }
         }
         for path in indexed.keys().filter(|p| !present.contains(*p)) {
-            writer.delete_term(Term::from_field_text(f.path, path));
+            writer
+                .get()?
+                .delete_term(Term::from_field_text(f.path, path));
             report.removed += 1;
         }
         Ok(new_dirs)
@@ -229,7 +239,7 @@ impl Store {
     /// Indexes every file under a folder the index has never seen.
     fn index_tree(
         &self,
-        writer: &mut super::store::Writer,
+        writer: &mut LazyWriter,
         ws: &Workspace,
         dir: &str,
         who: Authorship,
@@ -242,11 +252,26 @@ impl Store {
                 continue;
             };
             if !rel.is_ignored() {
-                self.upsert(writer, ws, &rel, None, who, max_size)?;
+                self.upsert(writer.get()?, ws, &rel, None, who, max_size)?;
                 n += 1;
             }
         }
         Ok(n)
+    }
+}
+
+/// The index writer, taken on first use.
+struct LazyWriter<'a> {
+    store: &'a Store,
+    writer: Option<super::store::Writer>,
+}
+
+impl LazyWriter<'_> {
+    fn get(&mut self) -> Result<&mut super::store::Writer> {
+        match &mut self.writer {
+            Some(writer) => Ok(writer),
+            none => Ok(none.insert(self.store.writer()?)),
+        }
     }
 }
 
