@@ -248,6 +248,12 @@ pub fn read_all(ws: &Workspace) -> Result<Vec<Entry>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("reading the journal {}", path.display())),
     };
+    Ok(parse_all(&bytes, &path))
+}
+
+/// Every whole entry in `bytes`, the journal at `path` as read; a torn last line is
+/// ignored.
+pub fn parse_all(bytes: &[u8], path: &Path) -> Vec<Entry> {
     let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    Ok(parse_lines(&bytes[..whole], &path))
+    parse_lines(&bytes[..whole], path)
 }

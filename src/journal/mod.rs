@@ -5,7 +5,7 @@
 mod file;
 mod state;
 
-pub use file::{Appender, Tail, read_all};
+pub use file::{Appender, Tail, parse_all, read_all};
 pub use state::{ArtifactInfo, State, TaskInfo, TaskStatus};
 
 use std::path::PathBuf;
