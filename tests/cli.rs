@@ -1534,8 +1534,9 @@ fn the_daemon_makes_commits_searchable_within_a_second() {
     });
 }
 
-#[test]
-fn search_is_right_after_the_daemon_is_killed() {
+/// A running daemon that has copied two briefs into drafts/a.md ("alpha") and
+/// drafts/b.md ("bravo") and indexed them.
+fn two_drafts_indexed() -> (TestWorkspace, Daemon) {
     let ws = copier();
     let daemon = ws.daemon();
     ws.publish("briefs/a.md", "alpha\n");
@@ -1549,6 +1550,12 @@ fn search_is_right_after_the_daemon_is_killed() {
             .len()
             == 2
     });
+    (ws, daemon)
+}
+
+#[test]
+fn search_is_right_after_the_daemon_is_killed() {
+    let (ws, daemon) = two_drafts_indexed();
     daemon.kill9();
     // Changes while no daemon runs: the next search catches up on its own.
     fs::remove_file(ws.path("drafts/a.md")).unwrap();
@@ -1567,19 +1574,7 @@ fn search_is_right_after_the_daemon_is_killed() {
 
 #[test]
 fn a_restarted_daemon_indexes_what_changed_while_it_was_down() {
-    let ws = copier();
-    let daemon = ws.daemon();
-    ws.publish("briefs/a.md", "alpha\n");
-    ws.publish("briefs/b.md", "bravo\n");
-    wait_for("both drafts", Duration::from_secs(10), || {
-        ws.finished("done").len() == 2
-    });
-    wait_for("both indexed", Duration::from_secs(2), || {
-        search(&ws, &["alpha OR bravo", "--stage", "drafts"])
-            .1
-            .len()
-            == 2
-    });
+    let (ws, daemon) = two_drafts_indexed();
     assert_eq!(daemon.stop(), Some(0));
     // While no daemon runs: a draft removed, one replaced, one added from outside.
     fs::remove_file(ws.path("drafts/a.md")).unwrap();
