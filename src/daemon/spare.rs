@@ -18,8 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, Weak};
-
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -154,29 +153,11 @@ impl Spares {
         }
     }
 
-    /// Makes one skeleton in the current home folder (placing a new one when due).
+    /// Makes one skeleton in the current home folder (placing a new one when due). No
+    /// lock is held while files are made: the refilling thread runs at idle priority,
+    /// and an attempt waiting on a lock it holds would wait for an idle CPU.
     fn make(&self) -> Result<PathBuf> {
-        let mut home = self.home.lock().unwrap_or_else(|p| p.into_inner());
-        let dir = match &home.current {
-            Some(dir) if !home.move_on => dir.clone(),
-            _ => {
-                // Unique even if an earlier daemon had this pid.
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos());
-                let made = self.next.load(Ordering::Relaxed);
-                let dir = self
-                    .dir
-                    .join(format!("{}-{now}-{made}", std::process::id()));
-                std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                let home = &mut *home;
-                home.earlier.extend(home.current.replace(dir.clone()));
-                home.move_on = false;
-                // Homes whose skeletons have all been taken are empty: remove them.
-                home.earlier.retain(|old| std::fs::remove_dir(old).is_err());
-                dir
-            }
-        };
+        let dir = self.home_dir()?;
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let skeleton = dir.join(n.to_string());
         let attempt = skeleton.join("1");
@@ -187,9 +168,50 @@ impl Spares {
             std::fs::File::create(attempt.join(name))?;
         }
         if thread_cpu_time().saturating_sub(started) >= self.slow {
-            home.move_on = true;
+            self.home().move_on = true;
         }
         Ok(skeleton)
+    }
+
+    /// The current home folder, placing a new one first if there is none yet or the
+    /// last skeleton made in it was slow.
+    fn home_dir(&self) -> Result<PathBuf> {
+        if let Some(dir) = self.home().usable() {
+            return Ok(dir);
+        }
+        // Unique even if an earlier daemon had this pid.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let made = self.next.load(Ordering::Relaxed);
+        let dir = self
+            .dir
+            .join(format!("{}-{now}-{made}", std::process::id()));
+        std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let earlier = {
+            let mut home = self.home();
+            let home = &mut *home;
+            home.earlier.extend(home.current.replace(dir.clone()));
+            home.move_on = false;
+            std::mem::take(&mut home.earlier)
+        };
+        // Homes whose skeletons have all been taken are empty: remove them.
+        let kept: Vec<PathBuf> = earlier
+            .into_iter()
+            .filter(|old| std::fs::remove_dir(old).is_err())
+            .collect();
+        self.home().earlier.extend(kept);
+        Ok(dir)
+    }
+
+    fn home(&self) -> MutexGuard<'_, Home> {
+        self.home.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Home {
+    fn usable(&self) -> Option<PathBuf> {
+        self.current.clone().filter(|_| !self.move_on)
     }
 }
 
@@ -250,9 +272,9 @@ fn lower_priority() {
 /// last minutes, and a burst right after a large `rm -rf` took 2,240 µs of daemon CPU
 /// per task against 660 µs with the attribute on the folders of every attempt. But
 /// placing a folder that way weighs every block group, 30-50 µs a folder here: so only
-/// each daemon's skeleton folder is placed so, once, and its skeletons go beside it
-/// (70-105 µs of the spare thread's CPU per task, against 105-180). Best effort: other
-/// file systems refuse the request, and nothing changes.
+/// the home folders skeletons are made in are placed so (see the module's notes), and
+/// the skeletons go beside them (70-105 µs of the spare thread's CPU per task, against
+/// 105-180). Best effort: other file systems refuse the request, and nothing changes.
 fn spread_subfolders(dir: &Path) {
     use std::os::fd::AsRawFd;
     /// `FS_TOPDIR_FL` of linux/fs.h.
