@@ -280,6 +280,12 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Asserts a command failed with `code` and said `says` on stderr.
+fn fails_with(out: &Output, code: i32, says: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+    assert!(stderr(out).contains(says), "{}", text(out));
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -859,16 +865,12 @@ mkdir -p "$BATON_OUT/$1"
     assert!(who.contains("human"), "{who}");
     // Unknown to the journal: say whether the file is there at all.
     ws.write("reviews/by-hand.md", "x\n");
-    let out = ws.baton(&["who", "reviews/by-hand.md"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("written outside baton"),
-        "{}",
-        text(&out)
+    fails_with(
+        &ws.baton(&["who", "reviews/by-hand.md"]),
+        1,
+        "written outside baton",
     );
-    let out = ws.baton(&["who", "reviews/missing.md"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no such file"), "{}", text(&out));
+    fails_with(&ws.baton(&["who", "reviews/missing.md"]), 1, "no such file");
 }
 
 // ---------------------------------------------------------------------------------
@@ -1429,23 +1431,19 @@ fn search_follows_replaced_renamed_and_removed_files() {
 fn a_malformed_query_says_where_it_broke() {
     let ws = copier();
     ws.write("drafts/a.md", "launch plan\n");
-    let out = ws.baton(&["search", "launch \"plan"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("the quote at column 8 is never closed"),
-        "{}",
-        text(&out)
+    fails_with(
+        &ws.baton(&["search", "launch \"plan"]),
+        2,
+        "the quote at column 8 is never closed",
     );
     let lenient = ws.baton(&["search", "--lenient", "launch (plan"]);
     assert_eq!(lenient.status.code(), Some(0), "{}", text(&lenient));
     assert_eq!(ws.baton(&["search", "zebra"]).status.code(), Some(1));
     // An empty query is a mistake, not "nothing matched"; `*` asks for everything.
-    let empty = ws.baton(&["search", " ", "--stage", "drafts"]);
-    assert_eq!(empty.status.code(), Some(2), "{}", text(&empty));
-    assert!(
-        stderr(&empty).contains("the query is empty"),
-        "{}",
-        text(&empty)
+    fails_with(
+        &ws.baton(&["search", " ", "--stage", "drafts"]),
+        2,
+        "the query is empty",
     );
     assert_eq!(
         paths(&search(&ws, &["*", "--stage", "drafts"]).1),
@@ -1457,9 +1455,11 @@ fn a_malformed_query_says_where_it_broke() {
             .code(),
         Some(2)
     );
-    let stage = ws.baton(&["search", "launch", "--stage", "draft"]);
-    assert_eq!(stage.status.code(), Some(2), "{}", text(&stage));
-    assert!(stderr(&stage).contains("--stage draft: no such stage; stages are briefs, drafts"));
+    fails_with(
+        &ws.baton(&["search", "launch", "--stage", "draft"]),
+        2,
+        "--stage draft: no such stage; stages are briefs, drafts",
+    );
     assert_eq!(search(&ws, &["launch", "--stage", "Drafts"]).0, Some(0));
 }
 
