@@ -146,15 +146,9 @@ fn ancestors() -> Vec<u32> {
     let mut pid = std::os::unix::process::parent_id();
     while pid > 1 && out.len() < 256 {
         out.push(pid);
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            break;
-        };
-        // The fourth field, after the parenthesised command name (which may hold spaces).
-        let Some(ppid) = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse().ok())
-        else {
+        // The fourth field: the parent.
+        let fields = crate::daemon::process::stat_fields(pid);
+        let Some(ppid) = fields.and_then(|f| f.get(1)?.parse().ok()) else {
             break;
         };
         pid = ppid;

@@ -2600,13 +2600,7 @@ fn write_read_and_lock_share_artifacts_under_the_path_lock() {
     assert_eq!(ws.read("drafts/notes.md"), "v3\n");
 
     // Errors: not an artifact path (2), nothing to read (1); CMD's status passes through.
-    let out = ws.baton(&["write", "notes.md"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        stderr(&out).contains("not an artifact path"),
-        "{}",
-        text(&out)
-    );
+    fails_with(&ws.baton(&["write", "notes.md"]), 2, "not an artifact path");
     let out = ws.baton(&["read", "drafts/missing.md"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let out = ws.baton(&["lock", "drafts/notes.md", "--", "sh", "-c", "exit 7"]);

@@ -8,13 +8,18 @@ use tokio::time::Instant;
 /// How long a group gets between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(5);
 
+/// The fields of /proc/PID/stat from the third (the state) on. The command name (the
+/// second) is in parentheses and may hold spaces, so fields are counted after it.
+pub fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
 /// The start time of `pid` in clock ticks since boot (/proc/PID/stat field 22), which
 /// together with the pid names one process for good: pids are reused, start times not.
 pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: count after it.
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    stat_fields(pid)?.get(19)?.parse().ok()
 }
 
 pub fn signal_group(pgid: u32, signal: i32) {
@@ -40,16 +45,11 @@ pub fn group_alive(pgid: u32) -> bool {
         let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
             return false;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some(fields) = stat_fields(pid) else {
             return false;
         };
-        let Some(close) = stat.rfind(')') else {
-            return false;
-        };
-        let mut fields = stat[close + 2..].split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|s| s.parse::<u32>().ok());
-        pgrp == Some(pgid) && state != Some("Z")
+        let pgrp = fields.get(2).and_then(|s| s.parse::<u32>().ok());
+        pgrp == Some(pgid) && fields.first().map(String::as_str) != Some("Z")
     })
 }
 
