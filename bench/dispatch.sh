@@ -13,5 +13,6 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cc -O2 -o "$work/stamp" "$here/stamp.c"
+cc -O2 -static -o "$work/stamp" "$here/stamp.c" 2>/dev/null \
+    || cc -O2 -o "$work/stamp" "$here/stamp.c"
 python3 "$here/dispatch.py" --baton "$repo/target/release/baton" --stamp "$work/stamp" --work "$work" "$@"

@@ -17,11 +17,11 @@ use crate::workspace::{CONFIG_FILE, RelPath, Workspace};
 
 /// A config error with its place in the file, rendered like a compiler diagnostic.
 #[derive(Debug)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
+pub(crate) struct ConfigError {
+    pub(crate) file: PathBuf,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) message: String,
     /// The offending source line, for the caret display.
     source_line: String,
     width: usize,
@@ -58,42 +58,48 @@ impl std::error::Error for ConfigError {}
 
 /// What an agent runs.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Run {
+pub(crate) enum Run {
     /// Executed directly; `{input}`, `{out}` and `{task}` are substituted per argument.
     Argv(Vec<String>),
     /// Run by `sh -c`; never substituted (file names cannot inject), read `$BATON_INPUT`.
     Shell(String),
 }
 
+/// One `[agents.NAME]` table, validated.
 #[derive(Debug, Clone)]
-pub struct Agent {
-    pub name: String,
+pub(crate) struct Agent {
+    pub(crate) name: String,
     /// The globs as written, for display.
-    pub on: Vec<String>,
+    pub(crate) on: Vec<String>,
     /// The globs compiled: `*` stays within one folder, `**` crosses folders.
-    pub on_set: GlobSet,
-    pub run: Run,
-    pub writes: Vec<String>,
-    pub concurrency: usize,
-    pub timeout: Duration,
-    pub retries: u32,
-    pub backoff: Duration,
+    pub(crate) on_set: GlobSet,
+    pub(crate) run: Run,
+    /// The stages its outputs may go to.
+    pub(crate) writes: Vec<String>,
+    /// Agent processes at once.
+    pub(crate) concurrency: usize,
+    /// How long one attempt may run before its process group is stopped.
+    pub(crate) timeout: Duration,
+    /// Attempts after the first failure before the task is dead.
+    pub(crate) retries: u32,
+    /// The first retry's delay; doubled for each one after.
+    pub(crate) backoff: Duration,
     /// `None` means the agent may delegate to any agent.
-    pub delegates_to: Option<Vec<String>>,
+    pub(crate) delegates_to: Option<Vec<String>>,
 }
 
 impl Agent {
-    pub fn triggered_by(&self, path: &RelPath) -> bool {
+    pub(crate) fn triggered_by(&self, path: &RelPath) -> bool {
         self.on_set.is_match(path.as_str())
     }
 
-    pub fn may_write(&self, path: &RelPath) -> bool {
+    pub(crate) fn may_write(&self, path: &RelPath) -> bool {
         self.writes.iter().any(|s| s == path.first())
     }
 
     /// The delay before retry number `failures` (1-based): `backoff` doubled each time,
     /// capped at five minutes.
-    pub fn backoff_for(&self, failures: u32) -> Duration {
+    pub(crate) fn backoff_for(&self, failures: u32) -> Duration {
         let factor = 1u32
             .checked_shl(failures.saturating_sub(1))
             .unwrap_or(u32::MAX);
@@ -101,29 +107,37 @@ impl Agent {
     }
 }
 
-pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The longest retry delay, however many attempts failed.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// One `[stages.NAME]` table.
 #[derive(Debug, Clone, Default)]
-pub struct StageOptions {
+pub(crate) struct StageOptions {
     /// Outputs into this stage wait for `baton approve`.
-    pub approval: bool,
+    pub(crate) approval: bool,
 }
 
+/// `baton.toml`, validated.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub stages: Vec<String>,
-    pub max_depth: u32,
-    pub settle: Duration,
-    pub max_children: u32,
-    pub agents: BTreeMap<String, Agent>,
-    pub stage_options: HashMap<String, StageOptions>,
+pub(crate) struct Config {
+    /// The watched top-level folders, in order; the first takes dropped and delegated
+    /// briefs.
+    pub(crate) stages: Vec<String>,
+    /// The longest chain of tasks one brief may set off.
+    pub(crate) max_depth: u32,
+    /// How long a file written in place must stay quiet to count as ready.
+    pub(crate) settle: Duration,
+    /// The most tasks one task's outputs may start.
+    pub(crate) max_children: u32,
+    pub(crate) agents: BTreeMap<String, Agent>,
+    pub(crate) stage_options: HashMap<String, StageOptions>,
     /// Files over this are indexed by path and metadata only (`[search] max_file_size`).
-    pub max_file_size: u64,
+    pub(crate) max_file_size: u64,
 }
 
 impl Config {
     /// Reads and validates `baton.toml` of `ws`.
-    pub fn load(ws: &Workspace) -> Result<Config, ConfigError> {
+    pub(crate) fn load(ws: &Workspace) -> Result<Config, ConfigError> {
         let path = ws.config_path();
         let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
             file: path.clone(),
@@ -138,128 +152,69 @@ impl Config {
 
     /// Validates `text` as the config of a workspace rooted at `root` (programs named by
     /// relative paths are looked up there).
-    pub fn parse(text: &str, root: &Path) -> Result<Config, ConfigError> {
-        let err = |span: Range<usize>, message: String| spanned_error(text, span, message);
+    pub(crate) fn parse(text: &str, root: &Path) -> Result<Config, ConfigError> {
+        let src = Source { text };
         let raw: RawConfig = toml::from_str(text)
-            .map_err(|e| err(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
+            .map_err(|e| src.error(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
 
         let ws = raw.workspace.unwrap_or_default();
         let stages = match ws.stages {
             None => DEFAULT_STAGES.iter().map(|s| s.to_string()).collect(),
-            Some(list) => {
-                if list.get_ref().is_empty() {
-                    return Err(err(
-                        list.span(),
-                        "`stages` is empty: expected at least one folder name".into(),
-                    ));
-                }
-                let mut seen = Vec::new();
-                for stage in list.get_ref() {
-                    let name = stage.get_ref();
-                    if !is_plain_name(name) {
-                        return Err(err(
-                            stage.span(),
-                            format!(
-                                "stage `{name}` is not a plain folder name: expected letters, digits, `-` or `_`, not starting with `.`"
-                            ),
-                        ));
-                    }
-                    if seen.contains(name) {
-                        return Err(err(stage.span(), format!("stage `{name}` is listed twice")));
-                    }
-                    seen.push(name.clone());
-                }
-                seen
-            }
+            Some(list) => src.stages(list)?,
         };
-        let settle = Duration::from_millis(ws.settle_ms.unwrap_or(20));
-        let max_depth = ws.max_depth.unwrap_or(8);
-        let max_children = ws.max_children.unwrap_or(64);
-
-        let mut stage_options = HashMap::new();
-        for (name, raw_stage) in raw.stages.unwrap_or_default() {
-            if !stages.contains(name.get_ref()) {
-                return Err(err(
-                    name.span(),
-                    format!(
-                        "[stages.{}] names no stage: expected one of {}",
-                        name.get_ref(),
-                        stages.join(", ")
-                    ),
-                ));
-            }
-            stage_options.insert(
-                name.into_inner(),
-                StageOptions {
-                    approval: raw_stage.approval.unwrap_or(false),
-                },
-            );
-        }
-
+        let stage_options = src.stage_options(raw.stages.unwrap_or_default(), &stages)?;
         let raw_agents = raw.agents.unwrap_or_default();
-        let agent_names: Vec<String> = raw_agents.keys().map(|k| k.get_ref().clone()).collect();
+        let names: Vec<String> = raw_agents.keys().map(|k| k.get_ref().clone()).collect();
+        let known = Known {
+            stages: &stages,
+            agents: &names,
+            root,
+        };
         let mut agents = BTreeMap::new();
         for (name, raw_agent) in raw_agents {
-            let name_span = name.span();
-            let name = name.into_inner();
-            if !is_plain_name(&name) || name == "human" || name == "external" {
-                return Err(err(
-                    name_span,
-                    format!(
-                        "agent name `{name}` is not allowed: expected letters, digits, `-` or `_`; `human` and `external` are reserved"
-                    ),
-                ));
-            }
-            let agent = validate_agent(
-                &name,
-                name_span,
-                raw_agent,
-                &stages,
-                &agent_names,
-                root,
-                &err,
-            )?;
-            agents.insert(name, agent);
+            let agent = src.agent(name, raw_agent, &known)?;
+            agents.insert(agent.name.clone(), agent);
         }
-
-        let search = raw.search.unwrap_or_default();
-        let max_file_size = match search.max_file_size {
-            None => crate::index::store::DEFAULT_MAX_FILE_SIZE,
+        let max_file_size = match raw.search.unwrap_or_default().max_file_size {
+            None => DEFAULT_MAX_FILE_SIZE,
             Some(value) => parse_size(value.get_ref()).ok_or_else(|| {
-                err(
+                src.error(
                     value.span(),
                     "`max_file_size` must be a number of bytes or a size like \"16MiB\", \"512KiB\" or \"1GB\"".into(),
                 )
             })?,
         };
-
         Ok(Config {
             stages,
-            max_depth,
-            settle,
-            max_children,
+            max_depth: ws.max_depth.unwrap_or(8),
+            settle: Duration::from_millis(ws.settle_ms.unwrap_or(20)),
+            max_children: ws.max_children.unwrap_or(64),
             agents,
             stage_options,
             max_file_size,
         })
     }
 
-    pub fn is_stage(&self, name: &str) -> bool {
+    pub(crate) fn is_stage(&self, name: &str) -> bool {
         self.stages.iter().any(|s| s == name)
     }
 
     /// Whether `path` is an artifact: inside a stage and not an ignored name.
-    pub fn is_artifact(&self, path: &RelPath) -> bool {
+    pub(crate) fn is_artifact(&self, path: &RelPath) -> bool {
         self.is_stage(path.first()) && path.as_str().contains('/') && !path.is_ignored()
     }
 
-    pub fn needs_approval(&self, stage: &str) -> bool {
+    pub(crate) fn needs_approval(&self, stage: &str) -> bool {
         self.stage_options.get(stage).is_some_and(|o| o.approval)
     }
 }
 
 const DEFAULT_STAGES: [&str; 4] = ["briefs", "drafts", "reviews", "published"];
 
+/// Files above this are indexed by path and metadata only (DESIGN §8).
+pub(crate) const DEFAULT_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Letters, digits, `-`, `_` and `.`, not starting with `.`: a stage or agent name.
 fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
@@ -268,179 +223,304 @@ fn is_plain_name(name: &str) -> bool {
             .all(|c| c.is_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
-fn validate_agent(
-    name: &str,
-    name_span: Range<usize>,
-    raw: RawAgent,
-    stages: &[String],
-    agent_names: &[String],
-    root: &Path,
-    err: &dyn Fn(Range<usize>, String) -> ConfigError,
-) -> Result<Agent, ConfigError> {
-    let mut on = Vec::new();
-    let mut set = GlobSetBuilder::new();
-    for glob in raw.on.unwrap_or_default() {
-        let text = glob.get_ref();
-        let first = text.split('/').next().unwrap_or("");
-        if !stages.iter().any(|s| s == first) || !text.contains('/') {
-            return Err(err(
-                glob.span(),
+/// What an agent's settings are checked against.
+struct Known<'a> {
+    stages: &'a [String],
+    agents: &'a [String],
+    /// Programs named by relative paths are looked up here.
+    root: &'a Path,
+}
+
+/// The config's text, for errors that point into it.
+struct Source<'a> {
+    text: &'a str,
+}
+
+impl Source<'_> {
+    /// An error at `span` of the text, with its line shown and underlined.
+    fn error(&self, span: Range<usize>, message: String) -> ConfigError {
+        let text = self.text;
+        let start = span.start.min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let line = text[..start].matches('\n').count() + 1;
+        let column = text[line_start..start].chars().count() + 1;
+        let width = text[start..span.end.min(line_end).max(start)]
+            .chars()
+            .count();
+        ConfigError {
+            file: PathBuf::from(CONFIG_FILE),
+            line,
+            column,
+            message,
+            source_line: text[line_start..line_end].to_string(),
+            width,
+        }
+    }
+
+    fn stages(&self, list: Spanned<Vec<Spanned<String>>>) -> Result<Vec<String>, ConfigError> {
+        if list.get_ref().is_empty() {
+            return Err(self.error(
+                list.span(),
+                "`stages` is empty: expected at least one folder name".into(),
+            ));
+        }
+        let mut seen = Vec::new();
+        for stage in list.into_inner() {
+            let name = stage.get_ref();
+            if !is_plain_name(name) {
+                return Err(self.error(
+                    stage.span(),
+                    format!(
+                        "stage `{name}` is not a plain folder name: expected letters, digits, `-`, `_` or `.`, not starting with `.`"
+                    ),
+                ));
+            }
+            if seen.contains(name) {
+                return Err(self.error(stage.span(), format!("stage `{name}` is listed twice")));
+            }
+            seen.push(stage.into_inner());
+        }
+        Ok(seen)
+    }
+
+    fn stage_options(
+        &self,
+        raw: BTreeMap<Spanned<String>, RawStage>,
+        stages: &[String],
+    ) -> Result<HashMap<String, StageOptions>, ConfigError> {
+        let mut options = HashMap::new();
+        for (name, raw_stage) in raw {
+            if !stages.contains(name.get_ref()) {
+                return Err(self.error(
+                    name.span(),
+                    format!(
+                        "[stages.{}] names no stage: expected one of {}",
+                        name.get_ref(),
+                        stages.join(", ")
+                    ),
+                ));
+            }
+            let approval = raw_stage.approval.unwrap_or(false);
+            options.insert(name.into_inner(), StageOptions { approval });
+        }
+        Ok(options)
+    }
+
+    fn agent(
+        &self,
+        name: Spanned<String>,
+        raw: RawAgent,
+        known: &Known,
+    ) -> Result<Agent, ConfigError> {
+        let name_span = name.span();
+        let name = name.into_inner();
+        if !is_plain_name(&name) || name == "human" || name == "external" {
+            return Err(self.error(
+                name_span,
                 format!(
-                    "agent `{name}`: glob `{text}` does not start in a stage: expected `STAGE/…` with STAGE one of {}",
-                    stages.join(", ")
+                    "agent name `{name}` is not allowed: expected letters, digits, `-`, `_` or `.`; `human` and `external` are reserved"
                 ),
             ));
         }
-        let compiled: Glob = GlobBuilder::new(text)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| {
-                err(
-                    glob.span(),
-                    format!("agent `{name}`: bad glob `{text}`: {}", e.kind()),
-                )
-            })?;
-        set.add(compiled);
-        on.push(text.clone());
+        let (on, on_set) = self.on(&name, name_span.clone(), raw.on.unwrap_or_default(), known)?;
+        let Some(run) = raw.run else {
+            return Err(self.error(
+                name_span,
+                format!(
+                    "agent `{name}` has no `run`: expected an argv array like [\"agents/{name}.sh\"] or a shell string"
+                ),
+            ));
+        };
+        let run = self.run(&name, run, known)?;
+        let writes = self.writes(&name, raw.writes.unwrap_or_default(), known)?;
+        let concurrency = match raw.concurrency {
+            Some(c) if *c.get_ref() == 0 => {
+                return Err(self.error(
+                    c.span(),
+                    format!("agent `{name}`: `concurrency` must be at least 1"),
+                ));
+            }
+            Some(c) => c.into_inner() as usize,
+            None => 1,
+        };
+        let timeout_span = raw.timeout.as_ref().map(|t| t.span());
+        let timeout = self.duration(raw.timeout, Duration::from_secs(600), &name, "timeout")?;
+        if timeout.is_zero() {
+            return Err(self.error(
+                timeout_span.unwrap_or(name_span),
+                format!(
+                    "agent `{name}`: `timeout` must be longer than zero, like \"30s\" or \"10m\""
+                ),
+            ));
+        }
+        let backoff = self.duration(raw.backoff, Duration::from_secs(2), &name, "backoff")?;
+        let delegates_to = match raw.delegates_to {
+            None => None,
+            Some(list) => Some(self.delegates_to(&name, list, known)?),
+        };
+        Ok(Agent {
+            name,
+            on,
+            on_set,
+            run,
+            writes,
+            concurrency,
+            timeout,
+            retries: raw.retries.unwrap_or(2),
+            backoff,
+            delegates_to,
+        })
     }
-    let on_set = set
-        .build()
-        .map_err(|e| err(name_span.clone(), format!("agent `{name}`: {e}")))?;
 
-    let Some(run) = raw.run else {
-        return Err(err(
-            name_span,
-            format!(
-                "agent `{name}` has no `run`: expected an argv array like [\"agents/{name}.sh\"] or a shell string"
-            ),
-        ));
-    };
-    let run_span = run.span();
-    let run = match run.into_inner() {
-        toml::Value::String(s) if !s.trim().is_empty() => Run::Shell(s),
-        toml::Value::Array(items) if !items.is_empty() => {
-            let mut argv = Vec::new();
-            for item in items {
-                match item {
-                    toml::Value::String(s) => argv.push(s),
-                    other => {
-                        return Err(err(
-                            run_span,
-                            format!(
-                                "agent `{name}`: `run` holds a {}, expected strings only",
-                                other.type_str()
-                            ),
-                        ));
+    /// The `on` globs, as written and compiled.
+    fn on(
+        &self,
+        name: &str,
+        name_span: Range<usize>,
+        globs: Vec<Spanned<String>>,
+        known: &Known,
+    ) -> Result<(Vec<String>, GlobSet), ConfigError> {
+        let mut on = Vec::new();
+        let mut set = GlobSetBuilder::new();
+        for glob in globs {
+            let text = glob.get_ref();
+            let first = text.split('/').next().unwrap_or("");
+            if !known.stages.iter().any(|s| s == first) || !text.contains('/') {
+                return Err(self.error(
+                    glob.span(),
+                    format!(
+                        "agent `{name}`: glob `{text}` does not start in a stage: expected `STAGE/…` with STAGE one of {}",
+                        known.stages.join(", ")
+                    ),
+                ));
+            }
+            let compiled: Glob = GlobBuilder::new(text)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| {
+                    self.error(
+                        glob.span(),
+                        format!("agent `{name}`: bad glob `{text}`: {}", e.kind()),
+                    )
+                })?;
+            set.add(compiled);
+            on.push(glob.into_inner());
+        }
+        let set = set
+            .build()
+            .map_err(|e| self.error(name_span, format!("agent `{name}`: {e}")))?;
+        Ok((on, set))
+    }
+
+    fn run(
+        &self,
+        name: &str,
+        run: Spanned<toml::Value>,
+        known: &Known,
+    ) -> Result<Run, ConfigError> {
+        let span = run.span();
+        match run.into_inner() {
+            toml::Value::String(s) if !s.trim().is_empty() => Ok(Run::Shell(s)),
+            toml::Value::Array(items) if !items.is_empty() => {
+                let mut argv = Vec::new();
+                for item in items {
+                    match item {
+                        toml::Value::String(s) => argv.push(s),
+                        other => {
+                            return Err(self.error(
+                                span,
+                                format!(
+                                    "agent `{name}`: `run` holds a {}, expected strings only",
+                                    other.type_str()
+                                ),
+                            ));
+                        }
                     }
                 }
+                if argv[0].is_empty() {
+                    return Err(self.error(
+                        span,
+                        format!("agent `{name}`: `run` starts with an empty program"),
+                    ));
+                }
+                check_program(&argv[0], known.root)
+                    .map_err(|m| self.error(span, format!("agent `{name}`: {m}")))?;
+                Ok(Run::Argv(argv))
             }
-            argv.first().filter(|p| !p.is_empty()).ok_or_else(|| {
-                err(
-                    run_span.clone(),
-                    format!("agent `{name}`: `run` starts with an empty program"),
-                )
-            })?;
-            check_program(&argv[0], root)
-                .map_err(|m| err(run_span.clone(), format!("agent `{name}`: {m}")))?;
-            Run::Argv(argv)
-        }
-        _ => {
-            return Err(err(
-                run_span,
+            _ => Err(self.error(
+                span,
                 format!(
                     "agent `{name}`: `run` must be a non-empty argv array of strings or a shell string"
                 ),
-            ));
+            )),
         }
-    };
-
-    let mut writes = Vec::new();
-    for stage in raw.writes.unwrap_or_default() {
-        if !stages.contains(stage.get_ref()) {
-            return Err(err(
-                stage.span(),
-                format!(
-                    "agent `{name}`: `writes` names `{}`, which is not a stage: expected one of {}",
-                    stage.get_ref(),
-                    stages.join(", ")
-                ),
-            ));
-        }
-        writes.push(stage.into_inner());
     }
 
-    let concurrency = match raw.concurrency {
-        Some(c) if *c.get_ref() == 0 => {
-            return Err(err(
-                c.span(),
-                format!("agent `{name}`: `concurrency` must be at least 1"),
-            ));
-        }
-        Some(c) => c.into_inner() as usize,
-        None => 1,
-    };
-    let timeout_span = raw.timeout.as_ref().map(|t| t.span());
-    let timeout = parse_duration(raw.timeout, Duration::from_secs(600), name, "timeout", err)?;
-    if timeout.is_zero() {
-        return Err(err(
-            timeout_span.unwrap_or(name_span),
-            format!("agent `{name}`: `timeout` must be longer than zero, like \"30s\" or \"10m\""),
-        ));
-    }
-    let backoff = parse_duration(raw.backoff, Duration::from_secs(2), name, "backoff", err)?;
-
-    let delegates_to = match raw.delegates_to {
-        None => None,
-        Some(list) => {
-            let mut out = Vec::new();
-            for target in list {
-                if !agent_names.contains(target.get_ref()) {
-                    return Err(err(
-                        target.span(),
-                        format!(
-                            "agent `{name}`: `delegates_to` names `{}`, which is not an agent: expected one of {}",
-                            target.get_ref(),
-                            agent_names.join(", ")
-                        ),
-                    ));
-                }
-                out.push(target.into_inner());
+    fn writes(
+        &self,
+        name: &str,
+        list: Vec<Spanned<String>>,
+        known: &Known,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut writes = Vec::new();
+        for stage in list {
+            if !known.stages.contains(stage.get_ref()) {
+                return Err(self.error(
+                    stage.span(),
+                    format!(
+                        "agent `{name}`: `writes` names `{}`, which is not a stage: expected one of {}",
+                        stage.get_ref(),
+                        known.stages.join(", ")
+                    ),
+                ));
             }
-            Some(out)
+            writes.push(stage.into_inner());
         }
-    };
+        Ok(writes)
+    }
 
-    Ok(Agent {
-        name: name.to_string(),
-        on,
-        on_set,
-        run,
-        writes,
-        concurrency,
-        timeout,
-        retries: raw.retries.unwrap_or(2),
-        backoff,
-        delegates_to,
-    })
-}
+    fn delegates_to(
+        &self,
+        name: &str,
+        list: Vec<Spanned<String>>,
+        known: &Known,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut out = Vec::new();
+        for target in list {
+            if !known.agents.contains(target.get_ref()) {
+                return Err(self.error(
+                    target.span(),
+                    format!(
+                        "agent `{name}`: `delegates_to` names `{}`, which is not an agent: expected one of {}",
+                        target.get_ref(),
+                        known.agents.join(", ")
+                    ),
+                ));
+            }
+            out.push(target.into_inner());
+        }
+        Ok(out)
+    }
 
-fn parse_duration(
-    raw: Option<Spanned<String>>,
-    default: Duration,
-    agent: &str,
-    key: &str,
-    err: &dyn Fn(Range<usize>, String) -> ConfigError,
-) -> Result<Duration, ConfigError> {
-    let Some(raw) = raw else { return Ok(default) };
-    humantime::parse_duration(raw.get_ref().trim()).map_err(|_| {
-        err(
-            raw.span(),
-            format!(
-                "agent `{agent}`: bad duration `{}` for `{key}`: expected a number and a unit, like \"30s\", \"10m\" or \"1h\"",
-                raw.get_ref()
-            ),
-        )
-    })
+    fn duration(
+        &self,
+        raw: Option<Spanned<String>>,
+        default: Duration,
+        agent: &str,
+        key: &str,
+    ) -> Result<Duration, ConfigError> {
+        let Some(raw) = raw else { return Ok(default) };
+        humantime::parse_duration(raw.get_ref().trim()).map_err(|_| {
+            self.error(
+                raw.span(),
+                format!(
+                    "agent `{agent}`: bad duration `{}` for `{key}`: expected a number and a unit, like \"30s\", \"10m\" or \"1h\"",
+                    raw.get_ref()
+                ),
+            )
+        })
+    }
 }
 
 /// Checks that an argv program exists: a path with a `/` relative to the workspace root,
@@ -475,25 +555,6 @@ fn check_program(program: &str, root: &Path) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("program `{program}` is not on PATH"))
-    }
-}
-
-fn spanned_error(text: &str, span: Range<usize>, message: String) -> ConfigError {
-    let start = span.start.min(text.len());
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-    let line = text[..start].matches('\n').count() + 1;
-    let column = text[line_start..start].chars().count() + 1;
-    let width = text[start..span.end.min(line_end).max(start)]
-        .chars()
-        .count();
-    ConfigError {
-        file: PathBuf::from(CONFIG_FILE),
-        line,
-        column,
-        message,
-        source_line: text[line_start..line_end].to_string(),
-        width,
     }
 }
 

@@ -1,32 +1,39 @@
 //! Front matter: optional TOML between `+++` lines at the top of a text artifact
-//! (DESIGN §7). Pure: text in, fields or an error with line and column out.
+//! (DESIGN §7). [`parse`] is pure: text in, fields or an error with line and column
+//! out; [`read`] takes it from a file's head.
+
+use std::io::Read as _;
+use std::path::Path;
 
 use serde::Deserialize;
 
+/// Front matter sits at the top: this much of a file is read for it.
+pub(crate) const HEAD_BYTES: usize = 1 << 20;
+
 /// The fields baton acts on, and the rest kept as metadata.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct FrontMatter {
+pub(crate) struct FrontMatter {
     /// Route the artifact to this agent only.
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     #[serde(default)]
-    pub refs: Vec<String>,
-    pub reply_to: Option<String>,
-    pub title: Option<String>,
+    pub(crate) refs: Vec<String>,
+    pub(crate) reply_to: Option<String>,
+    pub(crate) title: Option<String>,
     #[serde(flatten)]
-    pub extra: toml::Table,
+    pub(crate) extra: toml::Table,
 }
 
 /// A front-matter error, with line and column counted in the whole artifact.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("front matter, line {line}, column {column}: {message}")]
-pub struct FrontMatterError {
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
+pub(crate) struct FrontMatterError {
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) message: String,
 }
 
 /// Splits `text` into its front matter (if any) and the body after it.
-pub fn parse(text: &str) -> Result<(Option<FrontMatter>, &str), FrontMatterError> {
+pub(crate) fn parse(text: &str) -> Result<(Option<FrontMatter>, &str), FrontMatterError> {
     let Some(rest) = text.strip_prefix("+++").and_then(strip_line_end) else {
         return Ok((None, text));
     };
@@ -66,12 +73,37 @@ pub fn parse(text: &str) -> Result<(Option<FrontMatter>, &str), FrontMatterError
     }
 }
 
+/// The front matter of the text file at `path`; binary files and files without a fence
+/// have none, and so does a file that cannot be read.
+pub(crate) fn read(path: &Path) -> Result<Option<FrontMatter>, FrontMatterError> {
+    let mut head = Vec::new();
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(None);
+    };
+    if file.take(HEAD_BYTES as u64).read_to_end(&mut head).is_err() {
+        return Ok(None);
+    }
+    from_head(&head)
+}
+
+/// The front matter of a file whose first bytes (up to [`HEAD_BYTES`]) are `head`.
+pub(crate) fn from_head(head: &[u8]) -> Result<Option<FrontMatter>, FrontMatterError> {
+    if !head.starts_with(b"+++") {
+        return Ok(None);
+    }
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
+    };
+    parse(text).map(|(fm, _)| fm)
+}
+
 fn strip_line_end(s: &str) -> Option<&str> {
     s.strip_prefix("\r\n").or_else(|| s.strip_prefix('\n'))
 }
 
 /// `text` with `to = "agent"` in its front matter, replacing any earlier `to`.
-pub fn with_to(text: &str, agent: &str) -> Result<String, FrontMatterError> {
+pub(crate) fn with_to(text: &str, agent: &str) -> Result<String, FrontMatterError> {
     let (fm, body) = parse(text)?;
     let mut table = match fm {
         None => toml::Table::new(),

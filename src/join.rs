@@ -12,14 +12,14 @@
 
 use serde_json::{Value, json};
 
-use crate::journal::{Reason, Record, State, TaskInfo, TaskStatus, task_id};
+use crate::journal::{Reason, Record, State, TaskId, TaskInfo, TaskStatus};
 
 /// Bounds recursion over a corrupt journal whose parent links loop.
 const MAX_NESTING: usize = 10_000;
 
 /// The id of the join of `task`.
-pub fn join_id(task: &TaskInfo) -> String {
-    task_id(
+pub(crate) fn join_id(task: &TaskInfo) -> TaskId {
+    TaskId::derive(
         &task.agent,
         &task.input,
         &task.input_hash,
@@ -28,7 +28,7 @@ pub fn join_id(task: &TaskInfo) -> String {
 }
 
 /// The joins due now that task `changed` moved: its own, and its ancestors'.
-pub fn due(state: &State, changed: &str) -> Vec<Record> {
+pub(crate) fn due(state: &State, changed: &TaskId) -> Vec<Record> {
     state
         .ancestors(Some(changed))
         .filter_map(|t| due_for(state, t))
@@ -36,7 +36,7 @@ pub fn due(state: &State, changed: &str) -> Vec<Record> {
 }
 
 /// Every join due in `state`: used at start, for joins a crash kept from being queued.
-pub fn all_due(state: &State) -> Vec<Record> {
+pub(crate) fn all_due(state: &State) -> Vec<Record> {
     state
         .order
         .iter()
@@ -67,7 +67,7 @@ fn due_for(state: &State, task: &TaskInfo) -> Option<Record> {
 
 /// For a task waiting for its join: how many of its delegated briefs are settled, of
 /// how many. `None` when it awaits no join (or its join is queued already).
-pub fn waiting(state: &State, task: &TaskInfo) -> Option<(usize, usize)> {
+pub(crate) fn waiting(state: &State, task: &TaskInfo) -> Option<(usize, usize)> {
     if !awaits_join(task) || state.tasks.contains_key(&join_id(task)) {
         return None;
     }
@@ -95,7 +95,7 @@ fn children<'a>(state: &'a State, task: &'a TaskInfo) -> impl Iterator<Item = &'
 }
 
 /// The tasks queued with `id` as their parent.
-fn descendants_of<'a>(state: &'a State, id: &str) -> impl Iterator<Item = &'a TaskInfo> {
+fn descendants_of<'a>(state: &'a State, id: &TaskId) -> impl Iterator<Item = &'a TaskInfo> {
     state
         .children
         .get(id)
@@ -119,8 +119,8 @@ fn settled(state: &State, task: &TaskInfo, nesting: usize) -> bool {
 /// What a join is told about the children of the task it joins, for task.json: per
 /// delegated brief, its agent, task, status, outputs and `result.toml`; a brief that
 /// was refused appears with the reason.
-pub fn report(state: &State, join: &TaskInfo) -> Vec<Value> {
-    let Some(parent) = join.parent.as_deref().and_then(|p| state.tasks.get(p)) else {
+pub(crate) fn report(state: &State, join: &TaskInfo) -> Vec<Value> {
+    let Some(parent) = join.parent.as_ref().and_then(|p| state.tasks.get(p)) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -185,72 +185,12 @@ fn subtree_outputs(state: &State, task: &TaskInfo, nesting: usize, out: &mut Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{Entry, Output, Status};
+    use crate::journal::Status;
+    use crate::testing::JournalBuilder;
     use crate::workspace::RelPath;
 
-    struct Journal {
-        state: State,
-    }
-
-    impl Journal {
-        fn new() -> Journal {
-            Journal {
-                state: State::default(),
-            }
-        }
-
-        fn push(&mut self, record: Record) {
-            let seq = self.state.last_seq + 1;
-            self.state.apply(&Entry {
-                seq,
-                ts: "2026-11-21T10:00:00.000Z".into(),
-                record,
-            });
-        }
-
-        fn push_all(&mut self, records: Vec<Record>) {
-            for r in records {
-                self.push(r);
-            }
-        }
-
-        fn queue(&mut self, task: &str, agent: &str, input: &str, parent: Option<&str>) {
-            self.push(Record::Queued {
-                task: task.into(),
-                agent: agent.into(),
-                input: RelPath::new(input).unwrap(),
-                input_hash: format!("h-{input}"),
-                parent: parent.map(Into::into),
-                depth: 0,
-                reason: if parent.is_some() {
-                    Reason::Delegate
-                } else {
-                    Reason::Glob
-                },
-                refs: Vec::new(),
-            });
-        }
-
-        fn finish(&mut self, task: &str, status: Status, outputs: &[&str], delegated: &[&str]) {
-            self.push(Record::Finished {
-                task: task.into(),
-                attempt: 1,
-                status,
-                exit: Some(0),
-                duration_ms: 1,
-                outputs: outputs
-                    .iter()
-                    .map(|p| Output {
-                        path: RelPath::new(p).unwrap(),
-                        hash: format!("h-{p}"),
-                    })
-                    .collect(),
-                error: None,
-                result: None,
-                retry_in_ms: None,
-                delegated: delegated.iter().map(|p| RelPath::new(p).unwrap()).collect(),
-            });
-        }
+    fn id(task: &str) -> TaskId {
+        TaskId::from(task)
     }
 
     fn joins(records: &[Record]) -> Vec<String> {
@@ -261,15 +201,15 @@ mod tests {
                     parent,
                     reason: Reason::Join,
                     ..
-                } => parent.clone(),
+                } => parent.as_ref().map(|p| p.to_string()),
                 _ => None,
             })
             .collect()
     }
 
     /// A manager that delegated two briefs, with their workers queued.
-    fn manager() -> Journal {
-        let mut j = Journal::new();
+    fn manager() -> JournalBuilder {
+        let mut j = JournalBuilder::new();
         j.queue("m", "manager", "briefs/req.md", None);
         j.finish(
             "m",
@@ -285,14 +225,14 @@ mod tests {
     #[test]
     fn a_join_is_due_once_every_child_is_final() {
         let mut j = manager();
-        assert!(due(&j.state, "m").is_empty(), "children still queued");
+        assert!(due(&j.state, &id("m")).is_empty(), "children still queued");
         j.finish("wa", Status::Done, &["drafts/a.md"], &[]);
-        assert!(due(&j.state, "wa").is_empty(), "one child left");
+        assert!(due(&j.state, &id("wa")).is_empty(), "one child left");
         j.finish("wb", Status::Dead, &[], &[]);
-        let records = due(&j.state, "wb");
+        let records = due(&j.state, &id("wb"));
         assert_eq!(joins(&records), ["m"]);
         j.push_all(records);
-        assert!(due(&j.state, "wa").is_empty(), "queued once");
+        assert!(due(&j.state, &id("wa")).is_empty(), "queued once");
         assert!(all_due(&j.state).is_empty());
         let join = &j.state.tasks[&join_id(&j.state.tasks["m"])];
         assert_eq!(
@@ -306,13 +246,13 @@ mod tests {
         let mut j = manager();
         j.finish("wa", Status::Done, &["drafts/a.md"], &[]);
         j.finish("wb", Status::Done, &["drafts/b.md"], &[]);
-        // wb's output went on to a reviewer, and wa delegated in turn.
+        // wb's output went on to a reviewer.
         j.push(Record::Queued {
-            task: "r".into(),
+            task: id("r"),
             agent: "reviewer".into(),
             input: RelPath::new("drafts/b.md").unwrap(),
             input_hash: "h".into(),
-            parent: Some("wb".into()),
+            parent: Some(id("wb")),
             depth: 2,
             reason: Reason::Glob,
             refs: Vec::new(),
@@ -330,18 +270,18 @@ mod tests {
         j.queue("s", "helper", "briefs/sub.md", Some("wa"));
         j.finish("s", Status::Done, &[], &[]);
         // wa's join is due; m's is not, until wa's join has run.
-        let records = due(&j.state, "s");
+        let records = due(&j.state, &id("s"));
         assert_eq!(joins(&records), ["wa"]);
         j.push_all(records);
         let wa_join = join_id(&j.state.tasks["wa"]);
         assert!(due(&j.state, &wa_join).is_empty());
-        j.finish(&wa_join, Status::Done, &[], &[]);
+        j.finish(wa_join.as_str(), Status::Done, &[], &[]);
         assert_eq!(joins(&due(&j.state, &wa_join)), ["m"]);
     }
 
     #[test]
     fn a_refused_brief_is_settled_and_reported_with_its_reason() {
-        let mut j = Journal::new();
+        let mut j = JournalBuilder::new();
         j.queue("m", "manager", "briefs/req.md", None);
         j.finish("m", Status::Done, &["briefs/x.md"], &["briefs/x.md"]);
         j.push(Record::Rejected {
@@ -349,7 +289,7 @@ mod tests {
             hash: Some("h-briefs/x.md".into()),
             error: "not sent to `legal`: …".into(),
         });
-        let records = due(&j.state, "m");
+        let records = due(&j.state, &id("m"));
         assert_eq!(joins(&records), ["m"]);
         j.push_all(records);
         let join = j.state.tasks[&join_id(&j.state.tasks["m"])].clone();
@@ -364,7 +304,8 @@ mod tests {
         let mut j = manager();
         j.finish("wa", Status::Done, &["drafts/a.md"], &[]);
         j.finish("wb", Status::Done, &["drafts/b.md"], &[]);
-        j.push_all(due(&j.state, "wb"));
+        let records = due(&j.state, &id("wb"));
+        j.push_all(records);
         let join = j.state.tasks[&join_id(&j.state.tasks["m"])].clone();
         let report = report(&j.state, &join);
         let got: Vec<(String, String, String)> = report

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use crate::workspace::{RelPath, Workspace};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Readers: many at once, none while a writer holds it.
     Shared,
     /// Writers and the committer: alone.
@@ -22,7 +22,7 @@ pub enum Mode {
 
 /// A held lock; dropping it releases the lock.
 #[derive(Debug)]
-pub struct PathLock {
+pub(crate) struct PathLock {
     file: File,
 }
 
@@ -31,17 +31,12 @@ impl PathLock {
     /// open file, so it is then released only when this process and they have all
     /// closed it. `baton lock` uses it so a CMD outliving a killed `baton lock` is
     /// still covered.
-    pub fn keep_across_exec(&self) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: F_SETFD on a descriptor this PathLock owns, which stays open.
-        if unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_SETFD, 0) } == -1 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
+    pub(crate) fn keep_across_exec(&self) -> std::io::Result<()> {
+        crate::sys::keep_across_exec(&self.file)
     }
 }
 
-pub fn sidecar(ws: &Workspace, path: &RelPath) -> PathBuf {
+pub(crate) fn sidecar(ws: &Workspace, path: &RelPath) -> PathBuf {
     let hash = blake3::hash(path.as_str().as_bytes());
     ws.locks_dir()
         .join(format!("{}.lock", &hash.to_hex()[..32]))
@@ -69,7 +64,7 @@ fn open_sidecar(ws: &Workspace, path: &RelPath) -> Result<File> {
 }
 
 /// Blocks until the lock on `path` is held in `mode`.
-pub fn lock(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<PathLock> {
+pub(crate) fn lock(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<PathLock> {
     let file = open_sidecar(ws, path)?;
     match mode {
         Mode::Shared => fs4::FileExt::lock_shared(&file),
@@ -82,7 +77,7 @@ pub fn lock(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<PathLock> {
 /// Waits for the shared lock on `path` if its sidecar exists. A missing sidecar means
 /// no baton writer ever locked the path (writers create and lock it before their rename
 /// makes a file visible), so there is nothing to wait for, and no sidecar is created.
-pub fn lock_shared_if_used(ws: &Workspace, path: &RelPath) -> Result<Option<PathLock>> {
+pub(crate) fn lock_shared_if_used(ws: &Workspace, path: &RelPath) -> Result<Option<PathLock>> {
     let file = match OpenOptions::new().read(true).open(sidecar(ws, path)) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -93,7 +88,7 @@ pub fn lock_shared_if_used(ws: &Workspace, path: &RelPath) -> Result<Option<Path
 }
 
 /// Takes the lock if nobody holds a conflicting one.
-pub fn try_lock(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<Option<PathLock>> {
+pub(crate) fn try_lock(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<Option<PathLock>> {
     let file = open_sidecar(ws, path)?;
     let taken = match mode {
         Mode::Shared => fs4::FileExt::try_lock_shared(&file),
@@ -109,11 +104,11 @@ pub fn try_lock(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<Option<Pat
 /// Set by `baton lock PATH -- CMD` for CMD: one line per lock an ancestor holds,
 /// `<pid of the holder> <absolute path>`. A `baton write` or `baton read` that CMD runs
 /// on such a path must not wait for the lock: its own ancestor holds it.
-pub const HELD_ENV: &str = "BATON_LOCKS_HELD";
+pub(crate) const HELD_ENV: &str = "BATON_LOCKS_HELD";
 
 /// The locks this process's ancestors hold and told it about, plus `more`, as the
 /// value for [`HELD_ENV`].
-pub fn held_env_with(ws: &Workspace, path: &RelPath) -> String {
+pub(crate) fn held_env_with(ws: &Workspace, path: &RelPath) -> String {
     let mut lines: Vec<String> = std::env::var(HELD_ENV)
         .unwrap_or_default()
         .lines()
@@ -126,7 +121,7 @@ pub fn held_env_with(ws: &Workspace, path: &RelPath) -> String {
 /// Whether an ancestor of this process holds the exclusive lock on `path` (as
 /// [`HELD_ENV`] says, checked against the actual process tree, so a stale or inherited
 /// variable is ignored).
-pub fn held_by_ancestor(ws: &Workspace, path: &RelPath) -> bool {
+pub(crate) fn held_by_ancestor(ws: &Workspace, path: &RelPath) -> bool {
     let Ok(held) = std::env::var(HELD_ENV) else {
         return false;
     };
@@ -146,9 +141,7 @@ fn ancestors() -> Vec<u32> {
     let mut pid = std::os::unix::process::parent_id();
     while pid > 1 && out.len() < 256 {
         out.push(pid);
-        // The fourth field: the parent.
-        let fields = crate::daemon::process::stat_fields(pid);
-        let Some(ppid) = fields.and_then(|f| f.get(1)?.parse().ok()) else {
+        let Some(ppid) = crate::sys::parent_pid(pid) else {
             break;
         };
         pid = ppid;
@@ -158,7 +151,11 @@ fn ancestors() -> Vec<u32> {
 
 /// Blocks until the lock on `path` is held in `mode`, unless an ancestor holds the
 /// exclusive one already (`None` then: nothing to release).
-pub fn lock_unless_held(ws: &Workspace, path: &RelPath, mode: Mode) -> Result<Option<PathLock>> {
+pub(crate) fn lock_unless_held(
+    ws: &Workspace,
+    path: &RelPath,
+    mode: Mode,
+) -> Result<Option<PathLock>> {
     if held_by_ancestor(ws, path) {
         return Ok(None);
     }

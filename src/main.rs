@@ -1,3 +1,5 @@
+//! The `baton` binary: parse the command line, run it, map an error to its exit code.
+
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -5,8 +7,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = baton::cli::Cli::parse();
-    baton::commands::init_logging(&cli);
-    match baton::commands::dispatch(cli) {
+    baton::init_logging(&cli);
+    match baton::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // Not eprintln!: a closed stderr must not turn an error into a panic.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-pub struct Progress {
+pub(crate) struct Progress {
     bar: ProgressBar,
     started: Instant,
     delay: Duration,
@@ -19,7 +19,7 @@ pub struct Progress {
 
 impl Progress {
     /// A bar over `total_bytes`, counting files too; appears after `delay`.
-    pub fn bytes(
+    pub(crate) fn bytes(
         what: &'static str,
         total_files: u64,
         total_bytes: u64,
@@ -44,13 +44,13 @@ impl Progress {
     }
 
     /// `files` more files of `bytes` in all to do: for work whose size is learnt as it goes.
-    pub fn grow(&mut self, files: u64, bytes: u64) {
+    pub(crate) fn grow(&mut self, files: u64, bytes: u64) {
         self.total_files += files;
         self.bar.inc_length(bytes);
     }
 
     /// One more file of `bytes` done.
-    pub fn file(&mut self, bytes: u64) {
+    pub(crate) fn file(&mut self, bytes: u64) {
         self.files += 1;
         self.bar.inc(bytes);
         if !self.shown && self.terminal && self.started.elapsed() >= self.delay {
@@ -63,7 +63,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }

@@ -1,7 +1,8 @@
 //! Making a new version of an artifact visible, atomically (DESIGN §4.4): fsync the new
 //! file, keep the version it replaces in `objects/` (a hard link, by content hash),
-//! rename the new file over the path, fsync the folders. Shared by the daemon's commit,
-//! `baton drop` and `baton write`; callers hold the path's exclusive lock and journal.
+//! rename the new file over the path, fsync the folders. [`replace`] is shared by the
+//! daemon's commit, `baton drop` and `baton write`, whose callers hold the path's
+//! exclusive lock and journal; [`publish`] does all of it for one file at once.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -10,21 +11,47 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::journal::{Appender, Attribution, Durability, Record};
+use crate::lock::{self, Mode};
 use crate::workspace::{RelPath, Workspace};
 
+/// Publishes what `content` yields at `target` atomically, under the path's exclusive
+/// lock (unless an enclosing `baton lock` holds it), journalled (fsynced) as written by
+/// `who` before the lock is released, so the daemon's ingest attributes it. Returns
+/// false when `target` already holds exactly this content.
+pub(crate) fn publish(
+    ws: &Workspace,
+    target: &RelPath,
+    content: &mut impl Read,
+    who: Attribution,
+) -> Result<bool> {
+    ws.ensure_state_dirs()?;
+    let (staged, hash, size) = stage_copy(ws, content)?;
+    let _guard = lock::lock_unless_held(ws, target, Mode::Exclusive)?;
+    if hash_file(&ws.abs(target)).is_ok_and(|(h, _)| h == hash) {
+        let _ = std::fs::remove_file(&staged);
+        return Ok(false);
+    }
+    let dirs = replace(ws, &staged, target)?;
+    sync_dirs(&dirs)?;
+    let record = Record::artifact(target.clone(), hash, size, who);
+    Appender::open_at_end(ws)?.append(vec![record], Durability::Synced)?;
+    Ok(true)
+}
+
 /// The blake3 hash (hex) and size of a file's content.
-pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
+pub(crate) fn hash_file(path: &Path) -> io::Result<(String, u64)> {
     let mut file = File::open(path)?;
     hash_reader(&mut file)
 }
 
-pub fn hash_reader(reader: &mut impl Read) -> io::Result<(String, u64)> {
+pub(crate) fn hash_reader(reader: &mut impl Read) -> io::Result<(String, u64)> {
     hash_keeping_head(reader, 0).map(|(hash, size, _)| (hash, size))
 }
 
 /// Hashes everything `reader` yields in one pass, keeping its first `keep` bytes (for
 /// the front matter at the top of an artifact).
-pub fn hash_keeping_head(
+pub(crate) fn hash_keeping_head(
     reader: &mut impl Read,
     keep: usize,
 ) -> io::Result<(String, u64, Vec<u8>)> {
@@ -46,13 +73,13 @@ pub fn hash_keeping_head(
     Ok((hasher.finalize().to_hex().to_string(), size, head))
 }
 
-pub fn fsync_file(path: &Path) -> Result<()> {
+pub(crate) fn fsync_file(path: &Path) -> Result<()> {
     File::open(path)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("syncing {}", path.display()))
 }
 
-pub fn fsync_dir(path: &Path) -> Result<()> {
+pub(crate) fn fsync_dir(path: &Path) -> Result<()> {
     File::open(path)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("syncing the folder {}", path.display()))
@@ -60,7 +87,7 @@ pub fn fsync_dir(path: &Path) -> Result<()> {
 
 /// Keeps the current content of `target` (if it is a file) as `objects/<hash>`, by hard
 /// link where possible. Returns the kept version's hash.
-pub fn keep_old_version(ws: &Workspace, target: &Path) -> Result<Option<String>> {
+pub(crate) fn keep_old_version(ws: &Workspace, target: &Path) -> Result<Option<String>> {
     match std::fs::symlink_metadata(target) {
         Ok(meta) if meta.is_file() => {}
         Ok(_) => return Ok(None),
@@ -87,7 +114,11 @@ pub fn keep_old_version(ws: &Workspace, target: &Path) -> Result<Option<String>>
 
 /// Renames the already-synced file `staged` over `target`, keeping the old version
 /// first. Returns the folders whose entries changed, for [`sync_dirs`].
-pub fn replace(ws: &Workspace, staged: &Path, target: &RelPath) -> Result<BTreeSet<PathBuf>> {
+pub(crate) fn replace(
+    ws: &Workspace,
+    staged: &Path,
+    target: &RelPath,
+) -> Result<BTreeSet<PathBuf>> {
     let abs = ws.abs(target);
     let parent = abs
         .parent()
@@ -129,13 +160,13 @@ pub fn replace(ws: &Workspace, staged: &Path, target: &RelPath) -> Result<BTreeS
     Ok(dirs)
 }
 
-pub fn sync_dirs(dirs: &BTreeSet<PathBuf>) -> Result<()> {
+pub(crate) fn sync_dirs(dirs: &BTreeSet<PathBuf>) -> Result<()> {
     dirs.iter().try_for_each(|d| fsync_dir(d))
 }
 
 /// Copies `src` into the workspace's scratch folder and syncs it, ready for
 /// [`replace`]. Returns the copy's path, hash and size.
-pub fn stage_copy(ws: &Workspace, src: &mut impl Read) -> Result<(PathBuf, String, u64)> {
+pub(crate) fn stage_copy(ws: &Workspace, src: &mut impl Read) -> Result<(PathBuf, String, u64)> {
     std::fs::create_dir_all(ws.tmp_dir())?;
     let tmp = ws.tmp_dir().join(format!(
         "{}-{}",

@@ -1,34 +1,37 @@
-//! PURE routing: an artifact version + the config + the journal's state → the tasks to
-//! queue, or why none may run. No I/O, so every rule is unit-tested on plain data.
+//! Routing: an artifact version + the config + the journal's state → the tasks to
+//! queue, or why none may run.
+//!
+//! [`route`] is PURE: no I/O, so every rule is unit-tested on plain data.
+//! [`route_version`] feeds it a version as read from disk: its front matter checked and
+//! its `refs` resolved (the one step that looks at the file system).
+
+mod version;
+
+pub(crate) use version::{Version, route_version};
 
 use crate::config::Config;
-use crate::journal::{Reason, Record, State, task_id};
+use crate::journal::{Reason, Record, State, TaskId};
 use crate::workspace::RelPath;
 
 /// An artifact version that became visible, and what is known about it.
 #[derive(Debug, Clone)]
-pub struct Arrival<'a> {
-    pub path: &'a RelPath,
-    pub hash: &'a str,
+pub(crate) struct Arrival<'a> {
+    pub(crate) path: &'a RelPath,
+    pub(crate) hash: &'a str,
     /// The task whose commit produced this version, if any.
-    pub producer: Option<&'a str>,
+    pub(crate) producer: Option<&'a TaskId>,
     /// Front matter `to`: route to this agent only.
-    pub to: Option<&'a str>,
+    pub(crate) to: Option<&'a str>,
     /// A brief the producer delegated (its front matter's `reply_to` names the producer):
     /// the producer's agent runs again as a join once it is settled.
-    pub delegation: bool,
+    pub(crate) delegation: bool,
     /// Front matter `refs`, resolved and checked by the caller.
-    pub refs: &'a [RelPath],
+    pub(crate) refs: &'a [RelPath],
 }
 
 /// What to journal for an arrival: tasks to queue, and refusals to record.
-#[derive(Debug, Default, PartialEq)]
-pub struct Routed {
-    pub records: Vec<Record>,
-}
-
-pub fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Routed {
-    let mut routed = Routed::default();
+pub(crate) fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Vec<Record> {
+    let mut routed = Vec::new();
     let reject = |error: String| Record::Rejected {
         path: arrival.path.clone(),
         hash: Some(arrival.hash.to_string()),
@@ -48,7 +51,7 @@ pub fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Routed {
                 .map(String::as_str)
                 .collect::<Vec<_>>()
                 .join(", ");
-            routed.records.push(reject(format!(
+            routed.push(reject(format!(
                 "`to = \"{agent}\"` names no agent: known agents are {known}"
             )));
             return routed;
@@ -73,7 +76,7 @@ pub fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Routed {
             .get(&parent.agent)
             .and_then(|a| a.delegates_to.as_ref());
         if let Some(allowed) = allowed.filter(|list| !list.iter().any(|a| a == to)) {
-            routed.records.push(reject(format!(
+            routed.push(reject(format!(
                 "not sent to `{to}`: agent `{}` may delegate only to {} (delegates_to)",
                 parent.agent,
                 if allowed.is_empty() {
@@ -86,19 +89,24 @@ pub fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Routed {
         }
     }
     for agent in targets {
-        let id = task_id(agent, arrival.path, arrival.hash, arrival.producer);
+        let id = TaskId::derive(
+            agent,
+            arrival.path,
+            arrival.hash,
+            arrival.producer.map(TaskId::as_str),
+        );
         if state.tasks.contains_key(&id) {
             continue; // already handled: idempotent (DESIGN §4.3)
         }
         if depth > cfg.max_depth {
-            routed.records.push(reject(format!(
+            routed.push(reject(format!(
                 "not sent to `{agent}`: the delegation chain would be {depth} deep, over max_depth = {}",
                 cfg.max_depth
             )));
             continue;
         }
         if let Some(looped) = cycle(state, arrival.producer, agent, arrival.hash) {
-            routed.records.push(reject(format!(
+            routed.push(reject(format!(
                 "not sent to `{agent}`: a cycle — task {looped} of `{agent}` already ran on this content in the same chain"
             )));
             continue;
@@ -115,19 +123,19 @@ pub fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Routed {
                     .count()
             });
             if fan_out >= cfg.max_children as usize {
-                routed.records.push(reject(format!(
+                routed.push(reject(format!(
                     "not sent to `{agent}`: task {} already started {fan_out} tasks, the most one task may start (max_children = {})",
                     parent.id, cfg.max_children
                 )));
                 continue;
             }
         }
-        routed.records.push(Record::Queued {
+        routed.push(Record::Queued {
             task: id,
             agent: agent.to_string(),
             input: arrival.path.clone(),
             input_hash: arrival.hash.to_string(),
-            parent: arrival.producer.map(str::to_string),
+            parent: arrival.producer.cloned(),
             depth,
             reason,
             refs: arrival.refs.to_vec(),
@@ -137,7 +145,7 @@ pub fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Routed {
 }
 
 /// The ancestor task, if any, in which `agent` already ran on content `hash`.
-fn cycle(state: &State, producer: Option<&str>, agent: &str, hash: &str) -> Option<String> {
+fn cycle(state: &State, producer: Option<&TaskId>, agent: &str, hash: &str) -> Option<TaskId> {
     state
         .ancestors(producer)
         .find(|t| t.agent == agent && t.input_hash == hash)
@@ -147,7 +155,7 @@ fn cycle(state: &State, producer: Option<&str>, agent: &str, hash: &str) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Entry;
+    use crate::testing::JournalBuilder;
     use std::path::Path;
 
     fn cfg() -> Config {
@@ -165,9 +173,8 @@ mod tests {
         RelPath::new(s).unwrap()
     }
 
-    fn queued_agents(r: &Routed) -> Vec<String> {
-        r.records
-            .iter()
+    fn queued_agents(r: &[Record]) -> Vec<String> {
+        r.iter()
             .filter_map(|r| match r {
                 Record::Queued { agent, .. } => Some(agent.clone()),
                 _ => None,
@@ -175,20 +182,10 @@ mod tests {
             .collect()
     }
 
-    fn apply(state: &mut State, records: Vec<Record>) {
-        for (i, record) in records.into_iter().enumerate() {
-            state.apply(&Entry {
-                seq: state.last_seq + 1 + i as u64,
-                ts: "2026-01-01T00:00:00Z".into(),
-                record,
-            });
-        }
-    }
-
     #[test]
     fn globs_pick_agents_and_ids_are_idempotent() {
         let cfg = cfg();
-        let mut state = State::default();
+        let mut j = JournalBuilder::new();
         let path = p("briefs/sub/a.md");
         let arrival = Arrival {
             path: &path,
@@ -198,11 +195,11 @@ mod tests {
             delegation: false,
             refs: &[],
         };
-        let r = route(&cfg, &state, &arrival);
+        let r = route(&cfg, &j.state, &arrival);
         assert_eq!(queued_agents(&r), vec!["writer"]);
-        apply(&mut state, r.records);
+        j.push_all(r);
         assert!(
-            route(&cfg, &state, &arrival).records.is_empty(),
+            route(&cfg, &j.state, &arrival).is_empty(),
             "the same version runs once"
         );
         let changed = Arrival {
@@ -210,7 +207,7 @@ mod tests {
             ..arrival
         };
         assert_eq!(
-            queued_agents(&route(&cfg, &state, &changed)),
+            queued_agents(&route(&cfg, &j.state, &changed)),
             vec!["writer"]
         );
     }
@@ -218,11 +215,11 @@ mod tests {
     #[test]
     fn to_routes_to_one_agent_or_rejects() {
         let cfg = cfg();
-        let state = State::default();
+        let j = JournalBuilder::new();
         let path = p("briefs/a.md");
         let r = route(
             &cfg,
-            &state,
+            &j.state,
             &Arrival {
                 path: &path,
                 hash: "h",
@@ -235,7 +232,7 @@ mod tests {
         assert_eq!(queued_agents(&r), vec!["legal"]);
         let r = route(
             &cfg,
-            &state,
+            &j.state,
             &Arrival {
                 path: &path,
                 hash: "h",
@@ -245,7 +242,7 @@ mod tests {
                 refs: &[],
             },
         );
-        match &r.records[..] {
+        match &r[..] {
             [Record::Rejected { error, .. }] => assert!(
                 error.contains("known agents are legal, reviewer, writer"),
                 "{error}"
@@ -257,45 +254,45 @@ mod tests {
     #[test]
     fn depth_is_bounded() {
         let cfg = cfg();
-        let mut state = State::default();
-        let mut producer: Option<String> = None;
+        let mut j = JournalBuilder::new();
+        let mut producer: Option<TaskId> = None;
         let mut refused = false;
         for i in 0..5 {
             let path = p(&format!("drafts/{i}.md"));
             let hash = format!("h{i}");
             let r = route(
                 &cfg,
-                &state,
+                &j.state,
                 &Arrival {
                     path: &path,
                     hash: &hash,
-                    producer: producer.as_deref(),
+                    producer: producer.as_ref(),
                     to: None,
                     delegation: false,
                     refs: &[],
                 },
             );
-            if let [Record::Rejected { error, .. }] = &r.records[..] {
+            if let [Record::Rejected { error, .. }] = &r[..] {
                 assert!(error.contains("over max_depth = 2"), "{error}");
                 assert_eq!(i, 3);
                 refused = true;
                 break;
             }
-            let Record::Queued { task, .. } = &r.records[0] else {
+            let Record::Queued { task, .. } = &r[0] else {
                 panic!()
             };
             producer = Some(task.clone());
-            apply(&mut state, r.records);
+            j.push_all(r);
         }
         assert!(refused);
     }
 
-    /// A task of `agent` queued on a human's brief, applied to `state`.
-    fn root_task(cfg: &Config, state: &mut State, agent: &str) -> String {
+    /// A task of `agent` queued on a human's brief, applied to the journal.
+    fn root_task(cfg: &Config, j: &mut JournalBuilder, agent: &str) -> TaskId {
         let brief = p("briefs/req.md");
         let r = route(
             cfg,
-            state,
+            &j.state,
             &Arrival {
                 path: &brief,
                 hash: "h",
@@ -305,15 +302,15 @@ mod tests {
                 refs: &[],
             },
         );
-        let Record::Queued { task, .. } = &r.records[0] else {
+        let Record::Queued { task, .. } = &r[0] else {
             panic!("{r:?}")
         };
         let task = task.clone();
-        apply(state, r.records);
+        j.push_all(r);
         task
     }
 
-    fn delegated<'a>(path: &'a RelPath, producer: &'a str, to: &'a str) -> Arrival<'a> {
+    fn delegated<'a>(path: &'a RelPath, producer: &'a TaskId, to: &'a str) -> Arrival<'a> {
         Arrival {
             path,
             hash: path.as_str(),
@@ -332,13 +329,13 @@ mod tests {
             Path::new("/"),
         )
         .unwrap();
-        let mut state = State::default();
-        let m = root_task(&cfg, &mut state, "manager");
+        let mut j = JournalBuilder::new();
+        let m = root_task(&cfg, &mut j, "manager");
         let a = p("briefs/a.md");
-        let r = route(&cfg, &state, &delegated(&a, &m, "worker"));
+        let r = route(&cfg, &j.state, &delegated(&a, &m, "worker"));
         assert!(
             matches!(
-                &r.records[..],
+                &r[..],
                 [Record::Queued {
                     reason: Reason::Delegate,
                     depth: 1,
@@ -348,7 +345,7 @@ mod tests {
             "{r:?}"
         );
         let b = p("briefs/b.md");
-        match &route(&cfg, &state, &delegated(&b, &m, "legal")).records[..] {
+        match &route(&cfg, &j.state, &delegated(&b, &m, "legal"))[..] {
             [Record::Rejected { error, .. }] => assert!(
                 error.contains("`manager` may delegate only to worker"),
                 "{error}"
@@ -365,18 +362,18 @@ mod tests {
             Path::new("/"),
         )
         .unwrap();
-        let mut state = State::default();
-        let m = root_task(&cfg, &mut state, "manager");
+        let mut j = JournalBuilder::new();
+        let m = root_task(&cfg, &mut j, "manager");
         let mut outcomes = Vec::new();
         for i in 0..3 {
             let brief = p(&format!("briefs/{i}.md"));
-            let r = route(&cfg, &state, &delegated(&brief, &m, "worker"));
-            outcomes.push(match &r.records[..] {
+            let r = route(&cfg, &j.state, &delegated(&brief, &m, "worker"));
+            outcomes.push(match &r[..] {
                 [Record::Queued { .. }] => "queued".to_string(),
                 [Record::Rejected { error, .. }] => error.clone(),
                 other => panic!("{other:?}"),
             });
-            apply(&mut state, r.records);
+            j.push_all(r);
         }
         assert_eq!(outcomes[..2], ["queued", "queued"]);
         assert!(outcomes[2].contains("max_children = 2"), "{}", outcomes[2]);
@@ -389,11 +386,11 @@ mod tests {
             Path::new("/"),
         )
         .unwrap();
-        let mut state = State::default();
+        let mut j = JournalBuilder::new();
         let first = p("drafts/x.md");
         let r = route(
             &cfg,
-            &state,
+            &j.state,
             &Arrival {
                 path: &first,
                 hash: "same",
@@ -403,16 +400,16 @@ mod tests {
                 refs: &[],
             },
         );
-        let Record::Queued { task, .. } = &r.records[0] else {
+        let Record::Queued { task, .. } = &r[0] else {
             panic!()
         };
         let task = task.clone();
-        apply(&mut state, r.records);
+        j.push_all(r);
         // The agent's output has the same content at another path: a loop.
         let copy = p("drafts/y.md");
         let r = route(
             &cfg,
-            &state,
+            &j.state,
             &Arrival {
                 path: &copy,
                 hash: "same",
@@ -422,8 +419,6 @@ mod tests {
                 refs: &[],
             },
         );
-        assert!(
-            matches!(&r.records[..], [Record::Rejected { error, .. }] if error.contains("cycle"))
-        );
+        assert!(matches!(&r[..], [Record::Rejected { error, .. }] if error.contains("cycle")));
     }
 }

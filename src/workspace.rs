@@ -10,19 +10,19 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 /// The name of the config file that marks a workspace root.
-pub const CONFIG_FILE: &str = "baton.toml";
+pub(crate) const CONFIG_FILE: &str = "baton.toml";
 
 /// A workspace on disk: the root folder and the paths of its state under `.baton/`.
 #[derive(Debug, Clone)]
-pub struct Workspace {
+pub(crate) struct Workspace {
     /// Absolute, canonical root, so every derived path is absolute too.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
 }
 
 impl Workspace {
     /// Uses `dir` as the root (it must hold `baton.toml`), or, without one, the nearest
     /// folder upward from the current directory that holds it.
-    pub fn locate(dir: Option<&Path>) -> Result<Workspace> {
+    pub(crate) fn locate(dir: Option<&Path>) -> Result<Workspace> {
         match dir {
             Some(dir) => {
                 let root = dir
@@ -59,53 +59,53 @@ impl Workspace {
     }
 
     /// A workspace rooted at `root` without checking for `baton.toml` (for `init`).
-    pub fn at(root: PathBuf) -> Workspace {
+    pub(crate) fn at(root: PathBuf) -> Workspace {
         Workspace { root }
     }
 
-    pub fn config_path(&self) -> PathBuf {
+    pub(crate) fn config_path(&self) -> PathBuf {
         self.root.join(CONFIG_FILE)
     }
-    pub fn state_dir(&self) -> PathBuf {
+    pub(crate) fn state_dir(&self) -> PathBuf {
         self.root.join(".baton")
     }
-    pub fn journal_dir(&self) -> PathBuf {
+    pub(crate) fn journal_dir(&self) -> PathBuf {
         self.state_dir().join("journal")
     }
-    pub fn runs_dir(&self) -> PathBuf {
+    pub(crate) fn runs_dir(&self) -> PathBuf {
         self.state_dir().join("runs")
     }
-    pub fn objects_dir(&self) -> PathBuf {
+    pub(crate) fn objects_dir(&self) -> PathBuf {
         self.state_dir().join("objects")
     }
-    pub fn locks_dir(&self) -> PathBuf {
+    pub(crate) fn locks_dir(&self) -> PathBuf {
         self.state_dir().join("locks")
     }
     /// Scratch space on the workspace's file system, so a rename out of it is atomic.
-    pub fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.state_dir().join("tmp")
     }
     /// Touched by other processes after they append to the journal (`drop`, `retry`),
     /// so a running daemon reads it at once. The daemon watches only this folder, so its
     /// own appends never wake it.
-    pub fn doorbell_dir(&self) -> PathBuf {
+    pub(crate) fn doorbell_dir(&self) -> PathBuf {
         self.state_dir().join("doorbell")
     }
-    pub fn daemon_lock_path(&self) -> PathBuf {
+    pub(crate) fn daemon_lock_path(&self) -> PathBuf {
         self.state_dir().join("daemon.lock")
     }
     /// The folder of one attempt of one task: task.json, out/, stdout.log, stderr.log.
-    pub fn attempt_dir(&self, task: &str, attempt: u32) -> PathBuf {
+    pub(crate) fn attempt_dir(&self, task: &str, attempt: u32) -> PathBuf {
         self.runs_dir().join(task).join(attempt.to_string())
     }
 
     /// The absolute path of a workspace-relative one.
-    pub fn abs(&self, rel: &RelPath) -> PathBuf {
+    pub(crate) fn abs(&self, rel: &RelPath) -> PathBuf {
         self.root.join(rel.as_str())
     }
 
     /// Creates the `.baton/` folders that every command may write into.
-    pub fn ensure_state_dirs(&self) -> Result<()> {
+    pub(crate) fn ensure_state_dirs(&self) -> Result<()> {
         for dir in [
             self.journal_dir(),
             self.runs_dir(),
@@ -121,7 +121,7 @@ impl Workspace {
 
     /// Turns a path given on the command line (absolute, or relative to the current
     /// directory) into a workspace-relative path, refusing anything outside.
-    pub fn rel_from_user(&self, path: &Path) -> Result<RelPath> {
+    pub(crate) fn rel_from_user(&self, path: &Path) -> Result<RelPath> {
         // Relative paths are taken from the current folder when it is inside the
         // workspace, else from the workspace root (`-w DIR who drafts/a.md`).
         let abs = if path.is_absolute() {
@@ -158,7 +158,7 @@ impl Workspace {
 
 /// Walks `dir` without following links or entering hidden folders (`.git`, `.baton`):
 /// the one way every part of baton lists a stage.
-pub fn walk_visible(
+pub(crate) fn walk_visible(
     dir: &Path,
 ) -> impl Iterator<Item = walkdir::Result<walkdir::DirEntry>> + use<> {
     walkdir::WalkDir::new(dir)
@@ -188,10 +188,10 @@ pub(crate) fn lexical_normalise(path: &Path) -> PathBuf {
 /// stays inside the workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
-pub struct RelPath(String);
+pub(crate) struct RelPath(String);
 
 impl RelPath {
-    pub fn new(s: &str) -> Result<RelPath> {
+    pub(crate) fn new(s: &str) -> Result<RelPath> {
         let s = s.strip_prefix("./").unwrap_or(s);
         if s.is_empty() {
             bail!("empty path");
@@ -216,29 +216,35 @@ impl RelPath {
         Ok(RelPath(parts.join("/")))
     }
 
-    pub fn from_path(path: &Path) -> Result<RelPath> {
+    pub(crate) fn from_path(path: &Path) -> Result<RelPath> {
         let s = path
             .to_str()
             .with_context(|| format!("{} is not valid UTF-8", path.display()))?;
         RelPath::new(s)
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The first component: for an artifact, its stage.
-    pub fn first(&self) -> &str {
+    pub(crate) fn first(&self) -> &str {
         self.0.split('/').next().unwrap_or(&self.0)
     }
 
-    pub fn file_name(&self) -> &str {
+    pub(crate) fn file_name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+
+    /// The folder holding it, workspace-relative (`drafts/sub/a.md` → `drafts/sub`;
+    /// empty for a name at the root).
+    pub(crate) fn parent(&self) -> &str {
+        self.0.rsplit_once('/').map_or("", |(dir, _)| dir)
     }
 
     /// Whether any component is hidden or the name marks an editor's scratch file:
     /// such files are never artifacts (DESIGN §1).
-    pub fn is_ignored(&self) -> bool {
+    pub(crate) fn is_ignored(&self) -> bool {
         let name = self.file_name();
         self.0.split('/').any(|c| c.starts_with('.'))
             || name.ends_with(".tmp")
@@ -300,5 +306,7 @@ mod tests {
         let p = RelPath::new("drafts/sub/launch.md").unwrap();
         assert_eq!(p.first(), "drafts");
         assert_eq!(p.file_name(), "launch.md");
+        assert_eq!(p.parent(), "drafts/sub");
+        assert_eq!(RelPath::new("top.md").unwrap().parent(), "");
     }
 }

@@ -11,52 +11,26 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use super::drop::publish_as_human;
-use super::load_config;
-use crate::UsageError;
+use crate::config::Config;
+use crate::error::{unknown_agent, usage};
+use crate::identity::InTask;
+use crate::journal::Attribution;
+use crate::publish;
 use crate::workspace::{RelPath, Workspace};
 
-/// The task a command runs inside, from the agent protocol's environment.
-struct InTask {
-    task: String,
-    agent: Option<String>,
-    out: PathBuf,
-}
-
-impl InTask {
-    fn from_env() -> Result<Option<InTask>> {
-        let Some(task) = std::env::var("BATON_TASK").ok().filter(|t| !t.is_empty()) else {
-            return Ok(None);
-        };
-        let out = std::env::var_os("BATON_OUT")
-            .filter(|o| !o.is_empty())
-            .ok_or_else(|| {
-                UsageError(format!(
-                    "BATON_TASK is set ({task}) but BATON_OUT is not: run inside a task, or unset BATON_TASK"
-                ))
-            })?;
-        Ok(Some(InTask {
-            task,
-            agent: std::env::var("BATON_AGENT").ok(),
-            out: PathBuf::from(out),
-        }))
-    }
-}
-
-pub fn run(
+pub(crate) fn run(
     ws: &Workspace,
     to: &str,
     path: &Path,
     note: Option<&str>,
     refs: &[PathBuf],
 ) -> Result<u8> {
-    let cfg = load_config(ws)?;
+    let cfg = Config::load(ws)?;
     if !cfg.agents.contains_key(to) {
-        let known = cfg.agents.keys().cloned().collect::<Vec<_>>().join(", ");
-        return Err(UsageError(format!("--to {to}: no such agent; agents are {known}")).into());
+        return Err(unknown_agent(&cfg, "--to", to));
     }
-    let in_task = InTask::from_env()?;
-    let out = in_task.as_ref().map(|t| t.out.as_path());
+    let in_task = InTask::from_env();
+    let out = in_task.as_ref().map(InTask::out).transpose()?;
     let subject = resolve(ws, out, path)?;
     let mut all_refs = vec![subject.clone()];
     for r in refs {
@@ -66,15 +40,14 @@ pub fn run(
         }
     }
     if let Some(t) = &in_task {
-        let allowed = t
-            .agent
-            .as_deref()
-            .and_then(|a| cfg.agents.get(a))
+        let allowed = cfg
+            .agents
+            .get(t.agent_name())
             .and_then(|a| a.delegates_to.as_ref());
         if let Some(allowed) = allowed.filter(|l| !l.iter().any(|a| a == to)) {
             eprintln!(
                 "baton delegate: warning: `{}` may delegate only to [{}]; the daemon will refuse this brief (see `baton status`)",
-                t.agent.as_deref().unwrap_or("?"),
+                t.agent_name(),
                 allowed.join(", ")
             );
         }
@@ -104,9 +77,9 @@ pub fn run(
     let tag = &blake3::hash(text.as_bytes()).to_hex()[..8];
     let brief = RelPath::new(&format!("{stage}/{stem}.{to}.{tag}.md"))?;
 
-    match &in_task {
-        Some(t) => {
-            let file = t.out.join(brief.as_str());
+    match out {
+        Some(out) => {
+            let file = out.join(brief.as_str());
             if let Some(dir) = file.parent() {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
@@ -114,7 +87,7 @@ pub fn run(
             std::fs::write(&file, &text).with_context(|| format!("writing {}", file.display()))?;
         }
         None => {
-            publish_as_human(ws, &brief, text.as_bytes())?;
+            publish::publish(ws, &brief, &mut text.as_bytes(), Attribution::human())?;
         }
     }
     println!("{brief}");
@@ -136,10 +109,10 @@ fn resolve(ws: &Workspace, out: Option<&Path>, path: &Path) -> Result<RelPath> {
         Some(inside_out) => RelPath::from_path(&inside_out),
         None => ws.rel_from_user(path),
     }
-    .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    .map_err(|e| usage!("{}: {e}", path.display()))?;
     let exists = ws.abs(&rel).is_file() || out.is_some_and(|o| o.join(rel.as_str()).is_file());
     if !exists {
-        return Err(UsageError(format!(
+        return Err(usage!(
             "{}: no such file in the workspace{}",
             path.display(),
             if out.is_some() {
@@ -147,8 +120,7 @@ fn resolve(ws: &Workspace, out: Option<&Path>, path: &Path) -> Result<RelPath> {
             } else {
                 ""
             }
-        ))
-        .into());
+        ));
     }
     Ok(rel)
 }

@@ -6,10 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
+use super::Style;
+use super::feed::feed_line;
 use super::init::{Embedded, write_workspace};
-use super::{Style, log::feed_line, run::run_daemon};
 use crate::config::Config;
-use crate::journal::{self, State, TaskStatus};
+use crate::daemon::{self, Until};
+use crate::journal::{self, Attribution, State, TaskId, TaskStatus};
+use crate::workspace::RelPath;
+use crate::{approval, publish};
 
 const EXAMPLE: &[Embedded] = &[
     (
@@ -59,7 +63,7 @@ const EXAMPLE: &[Embedded] = &[
     ),
 ];
 
-pub fn run(dir: Option<PathBuf>) -> Result<u8> {
+pub(crate) fn run(dir: Option<PathBuf>) -> Result<u8> {
     let dir = match dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("baton-demo-{}", std::process::id())),
@@ -83,14 +87,25 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     briefs.sort();
-    for brief in &briefs {
-        super::drop::run(&ws, brief, None, None)?;
-    }
     let cfg = Config::load(&ws)?;
-    run_daemon(&ws, cfg.clone(), true)?;
+    for brief in &briefs {
+        let name = brief
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("brief.md");
+        let target = RelPath::new(&format!("{}/{name}", cfg.stages[0]))?;
+        publish::publish(
+            &ws,
+            &target,
+            &mut std::fs::File::open(brief)?,
+            Attribution::human(),
+        )?;
+        println!("dropped {} → {target}", brief.display());
+    }
+    daemon::run_in_foreground(&ws, cfg.clone(), Until::Idle)?;
     // The published stage is an approval gate: approve what waits there, as a person
     // would with `baton approve TASK`, then let the daemon finish what that triggers.
-    let held: Vec<String> = {
+    let held: Vec<TaskId> = {
         let state = State::replay(&journal::read_all(&ws)?);
         state
             .order
@@ -106,10 +121,12 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
             held.len()
         );
         for id in &held {
-            print!("  $ baton approve {id}\n    ");
-            super::approve::approve(&ws, id, Some("approved by baton demo"))?;
+            println!("  $ baton approve {id}");
+            let task = approval::approve(&ws, &cfg, id.as_str(), Some("approved by baton demo"))?;
+            let paths: Vec<&str> = task.outputs.iter().map(|o| o.path.as_str()).collect();
+            println!("    approved {id}: committed {}", paths.join(", "));
         }
-        run_daemon(&ws, cfg, true)?;
+        daemon::run_in_foreground(&ws, cfg, Until::Idle)?;
     }
 
     println!("\n{}", st.bold("activity feed (baton log):"));

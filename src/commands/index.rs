@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::load_config;
-use crate::index::store::{Check, Store, from_state};
+use crate::config::Config;
+use crate::index::catch_up::Check;
+use crate::index::store::Store;
 use crate::journal::{self, State};
 use crate::workspace::Workspace;
 
-pub fn run(ws: &Workspace, rebuild: bool) -> Result<u8> {
-    let cfg = load_config(ws)?;
+pub(crate) fn run(ws: &Workspace, rebuild: bool) -> Result<u8> {
+    let cfg = Config::load(ws)?;
     let state = State::replay(&journal::read_all(ws)?);
     let store = Store::open(ws)?;
     if rebuild {
@@ -20,7 +21,7 @@ pub fn run(ws: &Workspace, rebuild: bool) -> Result<u8> {
         writer.commit()?;
     }
     let started = std::time::Instant::now();
-    let who = from_state(&state);
+    let who = |path: &_, hash: &str| state.attribution_of(path, hash);
     let report = store.catch_up(
         ws,
         &cfg.stages,

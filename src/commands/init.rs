@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::workspace::{CONFIG_FILE, Workspace};
 
 /// A file to write: path inside the workspace, content, executable or not.
-pub type Embedded = (&'static str, &'static [u8], bool);
+pub(crate) type Embedded = (&'static str, &'static [u8], bool);
 
 const TEMPLATE: &[Embedded] = &[
     (
@@ -30,7 +30,7 @@ const TEMPLATE: &[Embedded] = &[
     ),
 ];
 
-pub fn run(dir: Option<&Path>) -> Result<u8> {
+pub(crate) fn run(dir: Option<&Path>) -> Result<u8> {
     let dir = dir.unwrap_or(Path::new("."));
     write_workspace(dir, TEMPLATE)?;
     let shown = dir.display();
@@ -42,7 +42,7 @@ pub fn run(dir: Option<&Path>) -> Result<u8> {
 
 /// Writes `files` into `dir` (created if needed) and the stage folders its config
 /// names. Refuses to overwrite an existing `baton.toml`.
-pub fn write_workspace(dir: &Path, files: &[Embedded]) -> Result<Workspace> {
+pub(crate) fn write_workspace(dir: &Path, files: &[Embedded]) -> Result<Workspace> {
     let config = dir.join(CONFIG_FILE);
     if config.exists() {
         bail!(

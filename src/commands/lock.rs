@@ -10,20 +10,17 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result};
 
-use crate::UsageError;
+use crate::error::usage;
 use crate::lock::{self, Mode};
 use crate::workspace::Workspace;
 
-pub fn run(ws: &Workspace, path: &Path, command: &[String]) -> Result<u8> {
+pub(crate) fn run(ws: &Workspace, path: &Path, command: &[String]) -> Result<u8> {
     let Some((program, args)) = command.split_first() else {
-        return Err(UsageError("baton lock PATH -- CMD: CMD is missing".into()).into());
+        return Err(usage!("baton lock PATH -- CMD: CMD is missing"));
     };
     let target = ws.rel_from_user(path)?;
     if target.as_str().contains('\n') {
-        return Err(UsageError(format!(
-            "{target:?}: a path with a newline cannot be locked"
-        ))
-        .into());
+        return Err(usage!("{target:?}: a path with a newline cannot be locked"));
     }
     ws.ensure_state_dirs()?;
     let guard = match lock::try_lock(ws, &target, Mode::Exclusive)? {

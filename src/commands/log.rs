@@ -6,10 +6,11 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Style;
-use crate::journal::{Decision, Entry, Reason, Record, State, Status, Tail};
+use super::feed::feed_line;
+use crate::journal::{State, Tail};
 use crate::workspace::Workspace;
 
-pub fn run(ws: &Workspace, follow: bool, as_json: bool) -> Result<u8> {
+pub(crate) fn run(ws: &Workspace, follow: bool, as_json: bool) -> Result<u8> {
     let st = Style::stdout();
     let mut state = State::default();
     let mut tail = Tail::open(ws)?;
@@ -35,121 +36,4 @@ pub fn run(ws: &Workspace, follow: bool, as_json: bool) -> Result<u8> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// One line of the human feed for an entry, or none for bookkeeping records.
-pub fn feed_line(state: &State, entry: &Entry, st: Style) -> Option<String> {
-    let time = entry.ts.get(11..23).unwrap_or(&entry.ts);
-    let agent_of = |task: &str| {
-        state
-            .tasks
-            .get(task)
-            .map_or("?".to_string(), |t| t.agent.clone())
-    };
-    let (who, what) = match &entry.record {
-        Record::Artifact { path, by, task, .. } => {
-            let verb = match (by.as_str(), task) {
-                ("human", _) => "dropped",
-                ("external", _) => "appeared",
-                _ => "wrote",
-            };
-            (by.clone(), format!("{}  {}", st.cyan(verb), path))
-        }
-        Record::Queued {
-            task,
-            agent,
-            input,
-            reason,
-            parent,
-            ..
-        } => {
-            let from = parent
-                .as_ref()
-                .map_or(String::new(), |p| format!(" (from {p})"));
-            let by = |p: &Option<String>| p.as_deref().map_or("?".into(), agent_of);
-            let what = match reason {
-                Reason::Delegate => format!(
-                    "{}  {task} on {input}, delegated by {}{from}",
-                    st.cyan("delegated"),
-                    by(parent)
-                ),
-                Reason::Join => format!(
-                    "{}  {task}: {agent} runs again on {input}, the work {} delegated is settled",
-                    st.cyan("join"),
-                    parent.as_deref().unwrap_or("?")
-                ),
-                _ => format!(
-                    "{}  {task} on {input}, by {}{from}",
-                    st.dim("queued"),
-                    serde_plain(reason)
-                ),
-            };
-            (agent.clone(), what)
-        }
-        Record::Started {
-            task, attempt, pid, ..
-        } => (
-            agent_of(task),
-            format!(
-                "{}  {task} attempt {attempt} (pid {pid})",
-                st.dim("started")
-            ),
-        ),
-        Record::Committing { .. } => return None,
-        Record::Finished {
-            task,
-            status,
-            duration_ms,
-            outputs,
-            error,
-            ..
-        } => {
-            let outs: Vec<&str> = outputs.iter().map(|o| o.path.as_str()).collect();
-            let detail = match status {
-                Status::Done if outs.is_empty() => {
-                    format!("{task} in {duration_ms} ms, no outputs")
-                }
-                Status::Done => format!("{task} in {duration_ms} ms → {}", outs.join(", ")),
-                Status::Held => format!(
-                    "{task} → {} waits for `baton approve {task}`",
-                    outs.join(", ")
-                ),
-                Status::Failed | Status::Dead => {
-                    format!("{task}: {}", error.as_deref().unwrap_or("failed"))
-                }
-            };
-            let label = match status {
-                Status::Done => st.green("done"),
-                Status::Held => st.yellow("held"),
-                Status::Failed => st.yellow("failed"),
-                Status::Dead => st.red("dead"),
-            };
-            (agent_of(task), format!("{label}  {detail}"))
-        }
-        Record::Approval {
-            task,
-            decision,
-            by,
-            note,
-        } => {
-            let verb = match decision {
-                Decision::Approved => st.green("approved"),
-                Decision::Rejected => st.red("rejected"),
-            };
-            let note = note.as_ref().map_or(String::new(), |n| format!(": {n}"));
-            (by.clone(), format!("{verb}  {task}{note}"))
-        }
-        Record::Rejected { path, error, .. } => (
-            "baton".to_string(),
-            format!("{}  {path}: {error}", st.red("rejected")),
-        ),
-    };
-    Some(format!("{}  {:<12} {what}", st.dim(time), who))
-}
-
-fn serde_plain<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

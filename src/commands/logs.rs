@@ -3,27 +3,26 @@
 use anyhow::Result;
 
 use super::Style;
-use crate::UsageError;
+use super::common::find_task;
+use crate::error::usage;
 use crate::journal::{self, State};
 use crate::workspace::Workspace;
 
-pub fn run(ws: &Workspace, task: &str, attempt: Option<u32>) -> Result<u8> {
+pub(crate) fn run(ws: &Workspace, task: &str, attempt: Option<u32>) -> Result<u8> {
     let state = State::replay(&journal::read_all(ws)?);
-    let task = state
-        .find_task(task)
-        .map_err(|e| UsageError(e.to_string()))?;
+    let task = find_task(&state, task)?;
     if task.attempt == 0 {
         println!("{} has not started yet ({:?})", task.id, task.status);
         return Ok(0);
     }
     let attempt = attempt.unwrap_or(task.attempt);
-    let dir = ws.attempt_dir(&task.id, attempt);
+    let dir = ws.attempt_dir(task.id.as_str(), attempt);
     if !dir.is_dir() {
-        return Err(UsageError(format!(
+        return Err(usage!(
             "{} has no attempt {attempt} (attempts: 1..={})",
-            task.id, task.attempt
-        ))
-        .into());
+            task.id,
+            task.attempt
+        ));
     }
     let st = Style::stdout();
     println!(

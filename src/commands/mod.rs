@@ -1,36 +1,40 @@
 //! One file per subcommand; output formatting lives here, never in the library core.
+//! What several commands share: [`style`] (terminal colours), [`feed`] (the activity
+//! feed's lines) and [`common`].
 
-pub mod approve;
-pub mod delegate;
-pub mod demo;
-pub mod drop;
-pub mod index;
-pub mod init;
-pub mod lock;
-pub mod log;
-pub mod logs;
-pub mod read;
-pub mod retry;
-pub mod run;
-pub mod search;
-pub mod status;
-pub mod trace;
-pub mod who;
-pub mod write;
-
-use std::io::IsTerminal;
+mod approve;
+mod common;
+mod delegate;
+mod demo;
+mod drop;
+mod feed;
+mod index;
+mod init;
+mod lock;
+mod log;
+mod logs;
+mod read;
+mod retry;
+mod run;
+mod search;
+mod status;
+mod style;
+mod trace;
+mod who;
+mod write;
 
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, LogFormat};
-use crate::config::Config;
 use crate::workspace::Workspace;
+use style::Style;
 
 /// Runs the command; returns the exit code for a completed operation.
 pub fn dispatch(cli: Cli) -> Result<u8> {
     let ws = cli.workspace.as_deref();
     if !matches!(cli.command, Command::Run { .. }) {
-        die_on_broken_pipe();
+        // Not for the daemon: a closed log pipe must not kill it mid-commit.
+        crate::sys::die_on_broken_pipe();
     }
     match cli.command {
         Command::Init { dir } => init::run(dir.as_deref().or(ws)),
@@ -70,14 +74,6 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             lenient,
             repeat,
         } => {
-            if query.trim().is_empty() {
-                return Err(crate::UsageError(
-                    "the query is empty: give the words to look for, or `*` for everything \
-                     (narrowed with --stage or --author)"
-                        .into(),
-                )
-                .into());
-            }
             let opts = crate::index::search::SearchOptions {
                 stage,
                 author,
@@ -85,7 +81,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 lenient,
                 ..Default::default()
             };
-            search::run(&Workspace::locate(ws)?, &query, opts, json, repeat)
+            search::run(ws, &query, opts, json, repeat)
         }
         Command::Index { rebuild } => index::run(&Workspace::locate(ws)?, rebuild),
     }
@@ -113,75 +109,5 @@ pub fn init_logging(cli: &Cli) {
             .with_target(false)
             .compact()
             .init(),
-    }
-}
-
-/// Restores the default SIGPIPE action, so output into a closed pipe (`baton log | head`)
-/// ends the process quietly like any Unix tool, instead of a panic. Not for the daemon:
-/// a closed log pipe must not kill it mid-commit.
-pub fn die_on_broken_pipe() {
-    // SAFETY: setting a signal disposition to its default; no handler involved.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-/// Loads the workspace's config, as every command that needs agents or stages does.
-pub fn load_config(ws: &Workspace) -> Result<Config> {
-    Ok(Config::load(ws)?)
-}
-
-/// The usage error for a `--stage` that names no stage of the workspace.
-pub fn no_such_stage(cfg: &Config, stage: &str) -> anyhow::Error {
-    crate::UsageError(format!(
-        "--stage {stage}: no such stage; stages are {}",
-        cfg.stages.join(", ")
-    ))
-    .into()
-}
-
-/// Terminal styling: colour only on a terminal and never with `NO_COLOR`.
-#[derive(Debug, Clone, Copy)]
-pub struct Style {
-    pub color: bool,
-}
-
-impl Style {
-    pub fn stdout() -> Style {
-        Style {
-            color: std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        }
-    }
-    pub fn stderr() -> Style {
-        Style {
-            color: std::io::stderr().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        }
-    }
-    fn paint(self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
-    pub fn bold(self, t: &str) -> String {
-        self.paint("1", t)
-    }
-    pub fn dim(self, t: &str) -> String {
-        self.paint("2", t)
-    }
-    pub fn green(self, t: &str) -> String {
-        self.paint("32", t)
-    }
-    pub fn red(self, t: &str) -> String {
-        self.paint("31", t)
-    }
-    pub fn yellow(self, t: &str) -> String {
-        self.paint("33", t)
-    }
-    pub fn cyan(self, t: &str) -> String {
-        self.paint("36", t)
     }
 }

@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 use crate::lock::{self, Mode};
 use crate::workspace::Workspace;
 
-pub fn run(ws: &Workspace, path: &Path) -> Result<u8> {
+pub(crate) fn run(ws: &Workspace, path: &Path) -> Result<u8> {
     let target = ws.rel_from_user(path)?;
     let _guard = lock::lock_unless_held(ws, &target, Mode::Shared)?;
     let bytes = match std::fs::read(ws.abs(&target)) {

@@ -5,28 +5,42 @@
 //! entries changed are listed), or fully when no folder map exists yet.
 
 use std::ops::Range;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
 
-use super::{Style, load_config};
+use super::Style;
+use crate::config::Config;
 use crate::daemon::running_daemon;
+use crate::error::{no_such_stage, usage};
+use crate::index::catch_up::Check;
 use crate::index::search::{self, Hit, SearchOptions};
-use crate::index::store::{Check, LazyAuthors, Store};
+use crate::index::store::Store;
+use crate::journal::LazyAuthors;
 use crate::workspace::{RelPath, Workspace};
 
-pub fn run(
-    ws: &Workspace,
+/// `ws` is the `-w` given, if any: an empty query is refused before a workspace is
+/// looked for.
+pub(crate) fn run(
+    ws: Option<&Path>,
     query: &str,
     opts: SearchOptions,
     as_json: bool,
     repeat: usize,
 ) -> Result<u8> {
-    let cfg = load_config(ws)?;
+    if query.trim().is_empty() {
+        return Err(usage!(
+            "the query is empty: give the words to look for, or `*` for everything \
+             (narrowed with --stage or --author)"
+        ));
+    }
+    let ws = &Workspace::locate(ws)?;
+    let cfg = Config::load(ws)?;
     // Stage filters compare case-insensitively, as the index keeps them.
     if let Some(stage) = &opts.stage {
         if !cfg.stages.iter().any(|s| s.eq_ignore_ascii_case(stage)) {
-            return Err(super::no_such_stage(&cfg, stage));
+            return Err(no_such_stage(&cfg, stage));
         }
     }
     let store = Store::open_for_search(ws)?;
@@ -34,7 +48,7 @@ pub fn run(
     // one, catch up first, so the answer is never silently stale.
     if running_daemon(ws).is_none() {
         let authors = LazyAuthors::new(ws);
-        let who = |path: &RelPath, hash: &str| authors.author(path, hash);
+        let who = |path: &RelPath, hash: &str| authors.attribution_of(path, hash);
         if store
             .catch_up_folders(ws, &cfg.stages, &who, cfg.max_file_size)?
             .is_none()
@@ -106,7 +120,7 @@ fn print_hit(hit: &Hit, st: Style) {
 }
 
 /// The snippet with its matches in bold on a terminal, else between `[` and `]`.
-pub fn highlight(snippet: &str, spans: &[Range<usize>], st: Style) -> String {
+pub(crate) fn highlight(snippet: &str, spans: &[Range<usize>], st: Style) -> String {
     let mut out = String::with_capacity(snippet.len() + spans.len() * 8);
     let mut at = 0;
     for span in spans {

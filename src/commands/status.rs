@@ -6,13 +6,14 @@ use std::time::SystemTime;
 use anyhow::Result;
 use serde_json::json;
 
-use super::{Style, load_config};
+use super::Style;
+use crate::config::Config;
 use crate::daemon::running_daemon;
 use crate::journal::{self, State, TaskInfo, TaskStatus};
 use crate::workspace::Workspace;
 
-pub fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
-    let cfg = load_config(ws)?;
+pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
+    let cfg = Config::load(ws)?;
     let state = State::replay(&journal::read_all(ws)?);
     let daemon = running_daemon(ws);
     let tasks: Vec<&TaskInfo> = state
@@ -192,7 +193,7 @@ pub fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
             .map(|t| {
                 format!(
                     "{}  {:<12} {}  {}   {}",
-                    st.red(&t.id),
+                    st.red(t.id.as_str()),
                     t.agent,
                     t.input,
                     t.error.as_deref().unwrap_or("dead"),

@@ -9,14 +9,14 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::Style;
-use crate::UsageError;
-use crate::journal::{self, State, TaskInfo};
+use crate::error::usage;
+use crate::journal::{self, Author, State, TaskId, TaskInfo};
 use crate::workspace::{RelPath, Workspace};
 
 /// Bounds recursion over a corrupt journal whose parent links loop.
 const MAX_NESTING: usize = 1_000;
 
-pub fn run(ws: &Workspace, target: &str, as_json: bool) -> Result<u8> {
+pub(crate) fn run(ws: &Workspace, target: &str, as_json: bool) -> Result<u8> {
     let state = State::replay(&journal::read_all(ws)?);
     let (focus, roots) = find_roots(ws, &state, target)?;
     let trees: Vec<Value> = roots
@@ -37,11 +37,10 @@ pub fn run(ws: &Workspace, target: &str, as_json: bool) -> Result<u8> {
             let by = state
                 .artifacts
                 .get(&root.input)
-                .map_or("external", |a| a.by.as_str());
-            let by = if by == "external" || by == "human" {
-                by.to_string()
-            } else {
-                format!("agent {by}")
+                .map_or(Author::External, |a| a.attribution.by.clone());
+            let by = match by {
+                Author::Agent(name) => format!("agent {name}"),
+                other => other.to_string(),
             };
             println!(
                 "{}  {}",
@@ -55,17 +54,17 @@ pub fn run(ws: &Workspace, target: &str, as_json: bool) -> Result<u8> {
 }
 
 /// The tasks the target names (`focus`) and the roots of their delegation trees.
-fn find_roots(ws: &Workspace, state: &State, target: &str) -> Result<(Vec<String>, Vec<String>)> {
+fn find_roots(ws: &Workspace, state: &State, target: &str) -> Result<(Vec<TaskId>, Vec<TaskId>)> {
     let as_path = ws
         .rel_from_user(Path::new(target))
         .ok()
         .filter(|p| is_known_path(state, p));
-    let focus: Vec<String> = match as_path {
+    let focus: Vec<TaskId> = match as_path {
         Some(path) => {
-            let mut ids: Vec<String> = state
+            let mut ids: Vec<TaskId> = state
                 .artifacts
                 .get(&path)
-                .and_then(|a| a.task.clone())
+                .and_then(|a| a.attribution.task.clone())
                 .into_iter()
                 .collect();
             ids.extend(
@@ -81,15 +80,15 @@ fn find_roots(ws: &Workspace, state: &State, target: &str) -> Result<(Vec<String
             state
                 .find_task(target)
                 .map_err(|_| {
-                    UsageError(format!(
+                    usage!(
                         "`{target}` is neither a path the journal knows nor a task id (see `baton log`)"
-                    ))
+                    )
                 })?
                 .id
                 .clone(),
         ],
     };
-    let mut roots: Vec<String> = Vec::new();
+    let mut roots: Vec<TaskId> = Vec::new();
     for id in &focus {
         if let Some(root) = state.ancestors(Some(id)).last() {
             if !roots.contains(&root.id) {
@@ -98,10 +97,9 @@ fn find_roots(ws: &Workspace, state: &State, target: &str) -> Result<(Vec<String
         }
     }
     if roots.is_empty() {
-        return Err(UsageError(format!(
+        return Err(usage!(
             "{target} was written by no task and read by none yet"
-        ))
-        .into());
+        ));
     }
     Ok((focus, roots))
 }
@@ -111,7 +109,7 @@ fn is_known_path(state: &State, path: &RelPath) -> bool {
 }
 
 /// One task and, beneath it, the tasks it led to, as JSON.
-fn node(state: &State, id: &str, focus: &[String], nesting: usize) -> Value {
+fn node(state: &State, id: &TaskId, focus: &[TaskId], nesting: usize) -> Value {
     let Some(t) = state.tasks.get(id) else {
         return json!({ "task": id });
     };

@@ -3,18 +3,31 @@
 use std::path::Path;
 
 use anyhow::Result;
+use serde::Serialize;
 use serde_json::json;
 
 use super::Style;
-use crate::journal::{self, Record, State};
+use crate::journal::{self, Author, ChainLink, Record, State, TaskId};
 use crate::publish;
 use crate::workspace::Workspace;
 
-pub fn run(ws: &Workspace, path: &Path, as_json: bool) -> Result<u8> {
+/// One version of the artifact, as `--json` shows it.
+#[derive(Serialize)]
+struct Version<'a> {
+    ts: &'a str,
+    hash: &'a str,
+    size: u64,
+    by: &'a Author,
+    task: Option<&'a TaskId>,
+    /// The task it was written in and the ones that led to it, nearest first.
+    chain: Vec<ChainLink<'a>>,
+}
+
+pub(crate) fn run(ws: &Workspace, path: &Path, as_json: bool) -> Result<u8> {
     let rel = ws.rel_from_user(path)?;
     let entries = journal::read_all(ws)?;
     let state = State::replay(&entries);
-    let versions: Vec<(&str, &str, u64, &str, Option<&str>)> = entries
+    let versions: Vec<Version> = entries
         .iter()
         .filter_map(|e| match &e.record {
             Record::Artifact {
@@ -23,40 +36,25 @@ pub fn run(ws: &Workspace, path: &Path, as_json: bool) -> Result<u8> {
                 size,
                 by,
                 task,
-            } if *path == rel => Some((
-                e.ts.as_str(),
-                hash.as_str(),
-                *size,
-                by.as_str(),
-                task.as_deref(),
-            )),
+            } if *path == rel => Some(Version {
+                ts: &e.ts,
+                hash,
+                size: *size,
+                by,
+                task: task.as_ref(),
+                chain: state.chain(task.as_ref()),
+            }),
             _ => None,
         })
         .collect();
     let on_disk = publish::hash_file(&ws.abs(&rel)).ok().map(|(h, _)| h);
-    let chain_of = |task: Option<&str>| -> Vec<serde_json::Value> {
-        state
-            .ancestors(task)
-            .map(|t| json!({ "task": t.id, "agent": t.agent, "input": t.input }))
-            .collect()
-    };
 
     if as_json {
-        let list: Vec<_> = versions
-            .iter()
-            .map(|(ts, hash, size, by, task)| {
-                json!({ "ts": ts, "hash": hash, "size": size, "by": by, "task": task, "chain": chain_of(*task) })
-            })
-            .collect();
-        let current = on_disk
+        let known = on_disk
             .as_deref()
-            .map(|h| versions.iter().any(|v| v.1 == h));
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({ "path": rel, "versions": list, "on_disk": on_disk, "on_disk_known": current })
-            )?
-        );
+            .map(|h| versions.iter().any(|v| v.hash == h));
+        let doc = json!({ "path": rel, "versions": versions, "on_disk": on_disk, "on_disk_known": known });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(if versions.is_empty() { 1 } else { 0 });
     }
 
@@ -73,24 +71,21 @@ pub fn run(ws: &Workspace, path: &Path, as_json: bool) -> Result<u8> {
     }
     let st = Style::stdout();
     println!("{}", st.bold(rel.as_str()));
-    for (ts, hash, size, by, task) in &versions {
+    for v in &versions {
         let mut line = format!(
-            "  {ts}  {:<12} {}  {size} bytes",
-            by,
-            &hash[..12.min(hash.len())]
+            "  {}  {:<12} {}  {} bytes",
+            v.ts,
+            v.by.as_str(),
+            &v.hash[..12.min(v.hash.len())],
+            v.size
         );
-        if let Some(task) = task {
+        if let Some(task) = v.task {
             line.push_str(&format!("  in {task}"));
-            let chain = chain_of(Some(task));
-            if let Some(input) = chain.first().and_then(|c| c["input"].as_str()) {
-                line.push_str(&format!(" (on {input}"));
-                let by: Vec<String> = chain
-                    .iter()
-                    .skip(1)
-                    .filter_map(|c| c["agent"].as_str().map(str::to_string))
-                    .collect();
-                if !by.is_empty() {
-                    line.push_str(&format!(", after {}", by.join(" ← ")));
+            if let Some(first) = v.chain.first() {
+                line.push_str(&format!(" (on {}", first.input));
+                let after: Vec<&str> = v.chain.iter().skip(1).map(|c| c.agent).collect();
+                if !after.is_empty() {
+                    line.push_str(&format!(", after {}", after.join(" ← ")));
                 }
                 line.push(')');
             }
@@ -99,8 +94,8 @@ pub fn run(ws: &Workspace, path: &Path, as_json: bool) -> Result<u8> {
     }
     match on_disk {
         None => println!("  {}", st.dim("not on disk now")),
-        Some(h) if versions.last().is_some_and(|v| v.1 == h) => {}
-        Some(h) if versions.iter().any(|v| v.1 == h) => {
+        Some(h) if versions.last().is_some_and(|v| v.hash == h) => {}
+        Some(h) if versions.iter().any(|v| v.hash == h) => {
             println!("  {}", st.yellow("on disk now: an earlier version"))
         }
         Some(_) => println!(

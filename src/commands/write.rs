@@ -8,62 +8,55 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use super::drop::publish_as;
-use super::load_config;
-use crate::UsageError;
+use crate::config::Config;
+use crate::error::usage;
+use crate::identity::InTask;
+use crate::journal::Attribution;
+use crate::publish;
 use crate::workspace::Workspace;
 
-pub fn run(ws: &Workspace, path: &Path) -> Result<u8> {
-    let cfg = load_config(ws)?;
+pub(crate) fn run(ws: &Workspace, path: &Path) -> Result<u8> {
+    let cfg = Config::load(ws)?;
     let target = ws.rel_from_user(path)?;
     if !cfg.is_artifact(&target) {
-        return Err(UsageError(format!(
+        return Err(usage!(
             "{target}: not an artifact path; write into a folder of a stage ({}), and not \
              to a hidden, `*.tmp`, `*~` or `*.swp` name",
             cfg.stages.join(", ")
-        ))
-        .into());
+        ));
     }
     if ws.abs(&target).is_dir() {
-        return Err(UsageError(format!("{target} is a folder")).into());
+        return Err(usage!("{target} is a folder"));
     }
-    let task = std::env::var("BATON_TASK").ok().filter(|t| !t.is_empty());
-    let (by, task) = match task {
-        None => ("human".to_string(), None),
-        Some(task) => {
-            let agent_name = std::env::var("BATON_AGENT").unwrap_or_default();
-            let Some(agent) = cfg.agents.get(&agent_name) else {
-                return Err(UsageError(format!(
-                    "BATON_TASK is set ({task}) but BATON_AGENT ({agent_name:?}) names no \
-                     agent of baton.toml: run inside a task, or unset BATON_TASK"
-                ))
-                .into());
-            };
+    let who = match InTask::from_env() {
+        None => Attribution::human(),
+        Some(in_task) => {
+            let agent = in_task.agent(&cfg)?;
             if !agent.may_write(&target) {
-                return Err(UsageError(format!(
-                    "{target}: agent `{agent_name}` may not write to stage `{}`; its `writes` \
+                return Err(usage!(
+                    "{target}: agent `{}` may not write to stage `{}`; its `writes` \
                      in baton.toml are [{}]",
+                    agent.name,
                     target.first(),
                     agent.writes.join(", ")
-                ))
-                .into());
+                ));
             }
             if cfg.needs_approval(target.first()) {
-                return Err(UsageError(format!(
+                return Err(usage!(
                     "{target}: stage `{}` needs approval, so an agent cannot publish there \
                      directly; write it under $BATON_OUT and it waits for `baton approve`",
                     target.first()
-                ))
-                .into());
+                ));
             }
-            (agent_name, Some(task))
+            Attribution::agent(&agent.name, &in_task.task)
         }
     };
     let mut bytes = Vec::new();
     std::io::stdin()
         .read_to_end(&mut bytes)
         .context("reading stdin")?;
-    if publish_as(ws, &target, &bytes, &by, task.as_deref())? {
+    let by = who.by.clone();
+    if publish::publish(ws, &target, &mut &bytes[..], who)? {
         eprintln!("wrote {target} ({} bytes, by {by})", bytes.len());
     } else {
         eprintln!("{target} already holds this content; nothing to do");

@@ -1,37 +1,104 @@
-//! An artifact version arriving in a stage: check it is complete, hash it under the
-//! path's shared lock, attribute it from the journal, and route it.
+//! Artifacts arriving in a stage (DESIGN §4.1–4.2): each checked complete, hashed under
+//! its path's shared lock, attributed from the journal, and routed. A walk lists a
+//! folder (or every stage) and ingests what is there: that is how the daemon reconciles
+//! the stages with the journal at start, after lost events and when a folder appears.
 //!
-//! Blocking (hashing, locks): runs on tokio's blocking pool.
+//! Blocking (hashing, locks, walks): runs on tokio's blocking pool, a batch of jobs per
+//! worker.
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use super::Ctx;
-use crate::frontmatter::{self, FrontMatter, FrontMatterError};
-use crate::journal::Record;
-use crate::ledger::Ledger;
+use super::context::Ctx;
+use crate::frontmatter::{self, HEAD_BYTES};
+use crate::index::writer::IndexOp;
+use crate::journal::{Attribution, Record};
 use crate::lock;
-use crate::route::{self, Arrival};
-use crate::workspace::{RelPath, Workspace, lexical_normalise};
+use crate::route::{self, Version};
+use crate::workspace::{RelPath, walk_visible};
+
+/// Work for an ingest worker.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum IngestJob {
+    /// One artifact that is ready.
+    Path(RelPath),
+    /// Walk a folder (`None`: every stage) and ingest what is there.
+    Walk(Option<RelPath>),
+}
 
 /// What became of an arrival.
 #[derive(Debug, PartialEq)]
-pub enum Ingested {
-    /// Journalled and routed (`journaled`: records were appended), or already known.
-    Handled { journaled: bool },
+enum Ingested {
+    /// Journalled and routed (`Journalled::Yes`: records were appended), or known.
+    Handled(Journalled),
     /// A process still holds it open for writing: look again after the settle time.
     Busy,
-    /// A folder: scan it.
+    /// A folder: walk it.
     Folder,
     /// Gone, or not a regular file: nothing to do.
     Nothing,
 }
 
-pub fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
+#[derive(Debug, PartialEq)]
+enum Journalled {
+    Yes,
+    /// A version the journal knew, already routed.
+    No,
+}
+
+/// Whether the index is to hear of a path an ingest found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TellIndex {
+    Yes,
+    /// Found by a walk of every stage, which comes with a full catch-up of the index (at
+    /// start, after lost events): an op per file on top would flood the index's queue.
+    No,
+}
+
+/// Ingests a batch of jobs; returns the paths still being written. `progress` is called
+/// whenever something was journalled (tasks may have been queued).
+pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()) -> Vec<RelPath> {
+    let mut busy = Vec::new();
+    let mut paths: VecDeque<(RelPath, TellIndex)> = VecDeque::new();
+    for job in batch {
+        match job {
+            IngestJob::Path(p) => paths.push_back((p, TellIndex::Yes)),
+            IngestJob::Walk(dir) => {
+                let tell = if dir.is_some() {
+                    TellIndex::Yes
+                } else {
+                    TellIndex::No
+                };
+                paths.extend(list(ctx, dir.as_ref()).into_iter().map(|p| (p, tell)));
+            }
+        }
+    }
+    while let Some((path, tell)) = paths.pop_front() {
+        tracing::debug!(%path, "ingesting");
+        match ingest(ctx, &path) {
+            Ok(Ingested::Handled(journalled)) => {
+                if tell == TellIndex::Yes {
+                    ctx.index.send(IndexOp::Upsert(path.clone()));
+                }
+                if journalled == Journalled::Yes {
+                    progress();
+                }
+            }
+            Ok(Ingested::Busy) => busy.push(path),
+            Ok(Ingested::Folder) => {
+                let found = list(ctx, Some(&path));
+                paths.extend(found.into_iter().map(|p| (p, TellIndex::Yes)));
+            }
+            Ok(Ingested::Nothing) => {}
+            Err(e) => tracing::warn!(path = %path, "could not ingest: {e:#}"),
+        }
+    }
+    busy
+}
+
+fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
     let abs = ctx.ws.abs(path);
     let meta = match std::fs::symlink_metadata(&abs) {
         Ok(meta) => meta,
@@ -50,173 +117,80 @@ pub fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
     let Ok(mut file) = File::open(&abs) else {
         return Ok(Ingested::Nothing);
     };
-    if held_for_writing(&file) {
+    if crate::sys::has_writer(&file) {
         return Ok(Ingested::Busy);
     }
     let (hash, size, head) = crate::publish::hash_keeping_head(&mut file, HEAD_BYTES)
         .with_context(|| format!("reading {path}"))?;
-    let front = front_matter_of(&head);
-    let mut ledger = ctx.ledger();
+    let front = frontmatter::from_head(&head);
+    let mut ledger = ctx.ledger.lock();
     ledger.refresh()?;
     let mut records = Vec::new();
     let producer = match ledger.state.artifacts.get(path) {
-        Some(known) if known.hash == hash => known.task.clone(),
+        Some(known) if known.hash == hash => known.attribution.task.clone(),
         _ => {
-            records.push(Record::Artifact {
-                path: path.clone(),
-                hash: hash.clone(),
+            records.push(Record::artifact(
+                path.clone(),
+                hash.clone(),
                 size,
-                by: "external".into(),
-                task: None,
-            });
+                Attribution::external(),
+            ));
             None
         }
     };
-    records.extend(routing(
-        &ledger,
-        ctx,
+    let version = Version {
         path,
-        &hash,
-        producer.as_deref(),
+        hash: &hash,
+        producer: producer.as_ref(),
         front,
+    };
+    records.extend(route::route_version(
+        &ctx.ws,
+        &ctx.cfg,
+        &ledger.state,
+        version,
     ));
-    let journaled = !records.is_empty();
-    if journaled {
-        ledger.append(records)?;
+    if records.is_empty() {
+        return Ok(Ingested::Handled(Journalled::No));
     }
-    Ok(Ingested::Handled { journaled })
+    ledger.append(records)?;
+    Ok(Ingested::Handled(Journalled::Yes))
 }
 
-/// What to journal for a journalled artifact version: its tasks, or why none.
-pub fn routing(
-    ledger: &Ledger,
-    ctx: &Ctx,
-    path: &RelPath,
-    hash: &str,
-    producer: Option<&str>,
-    front: Result<Option<FrontMatter>, FrontMatterError>,
-) -> Vec<Record> {
-    if ledger
-        .state
-        .rejected
-        .contains_key(&(path.clone(), hash.to_string()))
-    {
-        return Vec::new(); // reported once already
-    }
-    match front {
-        Err(e) => vec![Record::Rejected {
-            path: path.clone(),
-            hash: Some(hash.to_string()),
-            error: e.to_string(),
-        }],
-        Ok(front) => {
-            let front = front.unwrap_or_default();
-            let refs = match resolve_refs(&ctx.ws, path, &front.refs) {
-                Ok(refs) => refs,
-                Err(error) => {
-                    return vec![Record::Rejected {
-                        path: path.clone(),
-                        hash: Some(hash.to_string()),
-                        error,
-                    }];
+/// The artifact paths under `dir` (a stage or a folder in one), or under every stage.
+/// Hidden folders are not entered.
+fn list(ctx: &Ctx, dir: Option<&RelPath>) -> Vec<RelPath> {
+    let roots: Vec<RelPath> = match dir {
+        Some(dir) => vec![dir.clone()],
+        None => ctx
+            .cfg
+            .stages
+            .iter()
+            .filter_map(|s| RelPath::new(s).ok())
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for root in roots {
+        for entry in walk_visible(&ctx.ws.abs(&root)) {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!("scanning {root}: {e}");
+                    continue;
                 }
             };
-            let delegation = producer.is_some() && front.reply_to.as_deref() == producer;
-            route::route(
-                &ctx.cfg,
-                &ledger.state,
-                &Arrival {
-                    path,
-                    hash,
-                    producer,
-                    to: front.to.as_deref(),
-                    delegation,
-                    refs: &refs,
-                },
-            )
-            .records
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&ctx.ws.root) else {
+                continue;
+            };
+            match RelPath::from_path(rel) {
+                Ok(path) if ctx.cfg.is_artifact(&path) => out.push(path),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("skipping {}: {e}", entry.path().display()),
+            }
         }
     }
-}
-
-/// Front-matter `refs` as workspace paths: each must exist and stay inside the
-/// workspace. `./` and `../` are taken from the artifact's folder, anything else from
-/// the workspace root.
-pub fn resolve_refs(
-    ws: &Workspace,
-    artifact: &RelPath,
-    refs: &[String],
-) -> Result<Vec<RelPath>, String> {
-    refs.iter()
-        .map(|r| {
-            let rel = resolve_ref(ws, artifact, r).map_err(|e| format!("refs: `{r}`: {e}"))?;
-            let abs = ws.abs(&rel);
-            let real = abs
-                .canonicalize()
-                .map_err(|_| format!("refs: `{r}` ({rel}) does not exist"))?;
-            if !real.starts_with(&ws.root) {
-                return Err(format!(
-                    "refs: `{r}` leads outside the workspace (through a symlink)"
-                ));
-            }
-            Ok(rel)
-        })
-        .collect()
-}
-
-fn resolve_ref(ws: &Workspace, artifact: &RelPath, r: &str) -> Result<RelPath> {
-    let r = r.trim();
-    if let Ok(inside) = Path::new(r).strip_prefix(&ws.root) {
-        return RelPath::from_path(inside);
-    }
-    if !(r.starts_with("./") || r.starts_with("../")) {
-        return RelPath::new(r);
-    }
-    let folder = ws
-        .root
-        .join(crate::index::store::parent_of(artifact.as_str()));
-    match lexical_normalise(&folder.join(r)).strip_prefix(&ws.root) {
-        Ok(inside) => RelPath::from_path(inside),
-        Err(_) => anyhow::bail!("climbs out of the workspace"),
-    }
-}
-
-/// Front matter sits at the top: this much of a file is kept for it.
-const HEAD_BYTES: usize = 1 << 20;
-
-/// The front matter of a text file; binary files and files without a fence have none.
-pub fn read_front_matter(path: &Path) -> Result<Option<FrontMatter>, FrontMatterError> {
-    let mut head = Vec::new();
-    let Ok(file) = File::open(path) else {
-        return Ok(None);
-    };
-    if file.take(HEAD_BYTES as u64).read_to_end(&mut head).is_err() {
-        return Ok(None);
-    }
-    front_matter_of(&head)
-}
-
-fn front_matter_of(head: &[u8]) -> Result<Option<FrontMatter>, FrontMatterError> {
-    if !head.starts_with(b"+++") {
-        return Ok(None);
-    }
-    let text = match std::str::from_utf8(head) {
-        Ok(t) => t,
-        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
-    };
-    frontmatter::parse(text).map(|(fm, _)| fm)
-}
-
-/// Whether some process holds `file` open for writing. A read lease is refused exactly
-/// then (fcntl(2) F_SETLEASE, on a descriptor opened read-only); where leases are
-/// unavailable, assume not.
-fn held_for_writing(file: &File) -> bool {
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on an fd we own; F_SETLEASE takes an int argument.
-    let taken = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
-    if taken == 0 {
-        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
-        return false;
-    }
-    std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
+    out
 }

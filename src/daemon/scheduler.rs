@@ -1,303 +1,266 @@
-//! The scheduler: one task that owns the daemon's decisions.
+//! The scheduler: every decision of the daemon, and no effects.
 //!
 //! It turns file hints into ingests (after the settle time where a file was written in
-//! place), keeps per-agent queues within each agent's concurrency, starts runners,
-//! times retries, and stops in order. It learns about tasks only from the ledger's dirty
-//! list, whatever queued them: a scan, a commit, or `baton retry` in another process.
-//! Blocking work (hashing, walking, committing) happens on tokio's blocking pool, at most
-//! [`INGEST_WORKERS`] ingest jobs at a time, so a burst of files cannot flood it.
+//! place), keeps per-agent queues within each agent's concurrency, times retries, and
+//! stops in order. Each handler only changes the scheduler's own state and pushes
+//! [`Action`]s; the [`super::supervisor`] applies them (starts runners, spawns ingest
+//! workers, appends joins, feeds the index). So the decisions are unit-tested with a
+//! paused clock, without a file system or a process.
+//!
+//! It learns about tasks from the ledger's dirty list, whatever queued them (a scan, a
+//! commit, `baton retry` in another process): the supervisor hands each changed task to
+//! [`Scheduler::consider`] with its journal state.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::future::Future;
-use std::hash::Hash;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use serde::Serialize;
 use tokio::time::Instant;
 
-use super::ingest::{self, Ingested};
-use super::runner::{self, Ended, Job};
-use super::watcher::{Flags, Hint, Watcher};
-use super::{Ctx, Summary};
+use super::deadlines::Deadlines;
+use super::ingest::IngestJob;
+use super::queues::AgentQueues;
+use super::watcher::Hint;
+use crate::config::Config;
 use crate::index::writer::IndexOp;
-use crate::journal::{Status, TaskStatus};
+use crate::journal::{Status, TaskId, TaskStatus};
 use crate::workspace::RelPath;
 
-/// Blocking ingest jobs at once; each takes a batch of paths.
+/// Ingest workers at once on the blocking pool, so a burst of files cannot flood it.
 const INGEST_WORKERS: usize = 2;
+/// Jobs one ingest worker takes.
 const INGEST_BATCH: usize = 64;
+/// A folder that appears is scanned at once and again after this (or the settle time,
+/// if longer): notify adds the new folder's watch only after delivering its event, so
+/// files made in it meanwhile have no events of their own.
+const FOLDER_AGAIN: Duration = Duration::from_millis(50);
+/// A file found open for writing is looked at again after this, at the least.
+const BUSY_AGAIN: Duration = Duration::from_millis(20);
 
-/// Work for an ingest worker.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum IngestJob {
-    /// One artifact that is ready.
-    Path(RelPath),
-    /// Walk a folder (`None`: every stage) and ingest what is there.
-    Walk(Option<RelPath>),
+/// What the scheduler decided; the supervisor does it.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Action {
+    /// Ingest these on an ingest worker.
+    Ingest(Vec<IngestJob>),
+    /// Start the next attempt of this task (its agent's slot is taken already).
+    Start(TaskId),
+    /// This task is final: journal the joins that are due now.
+    QueueJoins(TaskId),
+    Index(IndexOp),
+    /// A stage folder appeared at the root: watch it.
+    Watch(String),
+    /// Another process appended to the journal: read it.
+    ReadJournal,
+    /// Shutdown: every runner stops its agent.
+    StopRunners,
+}
+
+/// A task as the journal has it, for [`Scheduler::consider`].
+#[derive(Debug, Clone)]
+pub(crate) struct TaskView {
+    pub(crate) agent: String,
+    pub(crate) status: TaskStatus,
+    /// For a failed task: how long until its next attempt is due.
+    pub(crate) retry_in: Duration,
+}
+
+/// How the attempts of a run ended, for `baton run --once`'s closing line.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub(crate) struct Summary {
+    pub(crate) done: usize,
+    pub(crate) dead: usize,
+    pub(crate) held: usize,
+    pub(crate) failed_attempts: usize,
+}
+
+/// When the daemon stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// At shutdown (SIGINT, SIGTERM): `baton run`.
+    Shutdown,
+    /// Once nothing is pending, or at shutdown: `baton run --once`.
+    Idle,
 }
 
 /// What a settle timer is for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Due {
-    /// A file that was written in place, or found busy: look again.
+    /// A file written in place, or found busy: look again.
     Path(RelPath),
     /// A folder that appeared: scan it once more, after its watch surely exists.
     Folder(RelPath),
 }
 
-enum Msg {
-    /// An ingest worker made progress (tasks may have been queued).
-    Progress,
-    /// An ingest worker finished; the paths were busy (open for writing).
-    Ingested {
-        busy: Vec<RelPath>,
-    },
-    /// A runner's agent process (and its group) ended: its concurrency slot is free,
-    /// while the attempt settles.
-    Exited {
-        task: String,
-    },
-    Ended(Ended),
-}
-
-/// Deadlines by key, earliest first.
-struct Deadlines<K> {
-    by_time: BTreeSet<(Instant, K)>,
-    by_key: HashMap<K, Instant>,
-}
-
-impl<K: Ord + Hash + Clone> Deadlines<K> {
-    fn new() -> Self {
-        Deadlines {
-            by_time: BTreeSet::new(),
-            by_key: HashMap::new(),
-        }
-    }
-    fn set(&mut self, key: K, at: Instant) {
-        self.remove(&key);
-        self.by_time.insert((at, key.clone()));
-        self.by_key.insert(key, at);
-    }
-    fn remove(&mut self, key: &K) {
-        if let Some(at) = self.by_key.remove(key) {
-            self.by_time.remove(&(at, key.clone()));
-        }
-    }
-    fn contains(&self, key: &K) -> bool {
-        self.by_key.contains_key(key)
-    }
-    fn next(&self) -> Option<Instant> {
-        self.by_time.first().map(|(at, _)| *at)
-    }
-    fn pop_due(&mut self, now: Instant) -> Vec<K> {
-        let mut due = Vec::new();
-        while let Some((at, _)) = self.by_time.first() {
-            if *at > now {
-                break;
-            }
-            let (_, key) = self.by_time.pop_first().expect("first exists");
-            self.by_key.remove(&key);
-            due.push(key);
-        }
-        due
-    }
-    fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
-    }
-}
-
-pub struct Scheduler {
-    ctx: Arc<Ctx>,
-    watcher: Watcher,
-    flags: Arc<Flags>,
-    hints: mpsc::Receiver<Hint>,
-    inbox: mpsc::UnboundedReceiver<Msg>,
-    inbox_tx: mpsc::UnboundedSender<Msg>,
+pub(crate) struct Scheduler {
+    /// How long a file written in place must stay quiet to be ready.
+    settle: Duration,
+    until: Until,
+    /// Files and folders to look at again later.
     settling: Deadlines<Due>,
-    retries: Deadlines<String>,
+    /// Failed tasks, until their next attempt is due.
+    retries: Deadlines<TaskId>,
+    /// Ingest jobs not handed to a worker yet, in order…
     ingest_queue: VecDeque<IngestJob>,
+    /// …and the same jobs as a set, so a job is queued once.
     ingest_queued: HashSet<IngestJob>,
+    /// Ingest workers running.
     ingest_workers: usize,
-    queues: HashMap<String, VecDeque<String>>,
-    queued: HashSet<String>,
-    /// Our runners: task → agent.
-    running: HashMap<String, String>,
-    /// Agent processes alive (or about to start), per agent: what `concurrency` limits.
-    /// A slot is freed when the process ends, so the next agent starts while the last
-    /// attempt is still being committed.
-    running_per_agent: HashMap<String, usize>,
-    /// Running tasks whose process has ended (their slot is already free).
-    exited: HashSet<String>,
-    stop_tx: watch::Sender<bool>,
+    /// The tasks held: waiting for a retry, queued, running.
+    queues: AgentQueues,
+    /// Shutdown began: no more ingests or starts; runners are stopping.
     stopping: bool,
-    /// Set once the tasks open at start have been looked at.
+    /// The tasks open at start have been considered. Before that, a task the journal
+    /// says is running was left by an earlier daemon and runs again.
     started: bool,
-    once: bool,
     summary: Summary,
+    /// Decided, not yet taken by the supervisor.
+    actions: Vec<Action>,
 }
 
 impl Scheduler {
-    pub fn new(
-        ctx: Arc<Ctx>,
-        watcher: Watcher,
-        flags: Arc<Flags>,
-        hints: mpsc::Receiver<Hint>,
-        once: bool,
-    ) -> Self {
-        let (inbox_tx, inbox) = mpsc::unbounded_channel();
-        let (stop_tx, _) = watch::channel(false);
+    pub(crate) fn new(cfg: &Config, until: Until) -> Scheduler {
+        let limits = cfg
+            .agents
+            .values()
+            .map(|a| (a.name.as_str(), a.concurrency));
         Scheduler {
-            ctx,
-            watcher,
-            flags,
-            hints,
-            inbox,
-            inbox_tx,
+            settle: cfg.settle,
+            until,
             settling: Deadlines::new(),
             retries: Deadlines::new(),
             ingest_queue: VecDeque::new(),
             ingest_queued: HashSet::new(),
             ingest_workers: 0,
-            queues: HashMap::new(),
-            queued: HashSet::new(),
-            running: HashMap::new(),
-            running_per_agent: HashMap::new(),
-            exited: HashSet::new(),
-            stop_tx,
+            queues: AgentQueues::new(limits),
             stopping: false,
             started: false,
-            once,
             summary: Summary::default(),
+            actions: Vec::new(),
         }
     }
 
-    /// Runs until `shutdown` resolves (then stops runners and waits for them) or, with
-    /// `once`, until nothing is pending.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Summary {
-        let open: Vec<String> = {
-            let mut ledger = self.ctx.ledger();
-            // Joins a crash kept from being queued (between the last child and the join).
-            let joins = crate::join::all_due(&ledger.state);
-            if let Err(e) = ledger.append(joins) {
-                tracing::error!("queuing joins: {e:#}");
-            }
-            ledger
-                .state
-                .order
-                .iter()
-                .filter(|id| !ledger.state.tasks[*id].status.is_final())
-                .cloned()
-                .collect()
-        };
-        for id in open {
-            self.consider(&id);
+    /// Takes the tasks the journal leaves open at start, then scans every stage.
+    pub(crate) fn begin(&mut self, open: Vec<(TaskId, TaskView)>) {
+        for (id, view) in open {
+            self.consider(&id, Some(view));
         }
         self.started = true;
         self.enqueue_ingest(IngestJob::Walk(None));
-        tokio::pin!(shutdown);
-        let mut shutdown_fired = false;
-        loop {
-            self.drain_dirty();
-            if !self.stopping {
-                self.start_ingests();
-                self.dispatch();
-            }
-            if self.stopping && self.running.is_empty() && self.ingest_workers == 0 {
-                break;
-            }
-            if self.once && self.idle() {
-                break;
-            }
-            let next = [self.settling.next(), self.retries.next()]
-                .into_iter()
-                .flatten()
-                .min();
-            tokio::select! {
-                biased;
-                _ = &mut shutdown, if !shutdown_fired => {
-                    shutdown_fired = true;
-                    self.begin_stop();
-                }
-                Some(msg) = self.inbox.recv() => self.on_msg(msg),
-                Some(hint) = self.hints.recv(), if !self.stopping => self.on_hint(hint),
-                _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => self.on_timers(),
-            }
-            if self.flags.overflow.swap(false, Ordering::SeqCst) {
-                tracing::warn!("file events were lost (queue overflow); rescanning the stages");
-                self.enqueue_ingest(IngestJob::Walk(None));
-                self.ctx.index.send(IndexOp::CatchUp);
-            }
-        }
-        self.summary
     }
 
-    fn begin_stop(&mut self) {
+    /// What was decided since the last call, in order.
+    pub(crate) fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Hands out work while slots and workers are free: ingest batches, and the next
+    /// queued tasks of agents under their concurrency.
+    pub(crate) fn step(&mut self) {
+        if self.stopping {
+            return;
+        }
+        while self.ingest_workers < INGEST_WORKERS && !self.ingest_queue.is_empty() {
+            let n = self.ingest_queue.len().min(INGEST_BATCH);
+            let batch: Vec<IngestJob> = self.ingest_queue.drain(..n).collect();
+            for job in &batch {
+                self.ingest_queued.remove(job);
+            }
+            self.ingest_workers += 1;
+            self.actions.push(Action::Ingest(batch));
+        }
+        while let Some(task) = self.queues.start_next() {
+            tracing::debug!(%task, "dispatching");
+            self.actions.push(Action::Start(task));
+        }
+    }
+
+    /// Whether the daemon is done: stopped with nothing running, or, with [`Until::Idle`],
+    /// nothing queued, running, settling, being ingested or waiting for a retry.
+    pub(crate) fn finished(&self) -> bool {
+        let drained = self.queues.running() == 0 && self.ingest_workers == 0;
+        if self.stopping {
+            return drained;
+        }
+        self.until == Until::Idle
+            && drained
+            && self.ingest_queue.is_empty()
+            && self.settling.is_empty()
+            && self.retries.is_empty()
+            && self.queues.is_empty()
+    }
+
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// When the next timer is due.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        [self.settling.next(), self.retries.next()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub(crate) fn summary(&self) -> Summary {
+        self.summary.clone()
+    }
+
+    pub(crate) fn begin_stop(&mut self) {
         tracing::info!(
-            running = self.running.len(),
+            running = self.queues.running(),
             "stopping: running agents get SIGTERM; their tasks run again at the next start"
         );
         self.stopping = true;
-        let _ = self.stop_tx.send(true);
+        self.actions.push(Action::StopRunners);
     }
 
-    /// Nothing queued, running, settling, being ingested or waiting for a retry.
-    fn idle(&self) -> bool {
-        self.ingest_workers == 0
-            && self.ingest_queue.is_empty()
-            && self.settling.is_empty()
-            && self.running.is_empty()
-            && self.queued.is_empty()
-            && self.retries.is_empty()
-    }
-
-    fn on_hint(&mut self, hint: Hint) {
-        let settle = self.ctx.cfg.settle;
+    pub(crate) fn on_hint(&mut self, hint: Hint) {
+        let now = Instant::now();
         match hint {
             Hint::Renamed(path) => {
                 tracing::debug!(%path, "hint: renamed in");
                 self.settling.remove(&Due::Path(path.clone()));
                 self.enqueue_ingest(IngestJob::Path(path));
             }
-            Hint::Closed(path) => self.settling.set(Due::Path(path), Instant::now() + settle),
+            Hint::Closed(path) => self.settling.set(Due::Path(path), now + self.settle),
             Hint::Written(path) => {
                 let due = Due::Path(path);
                 if self.settling.contains(&due) {
-                    self.settling.set(due, Instant::now() + settle);
+                    self.settling.set(due, now + self.settle);
                 }
             }
             Hint::Removed(path) => {
                 self.settling.remove(&Due::Path(path.clone()));
-                self.ctx.index.send(IndexOp::Remove(path));
+                self.actions.push(Action::Index(IndexOp::Remove(path)));
             }
             Hint::Folder(dir) => {
                 self.enqueue_ingest(IngestJob::Walk(Some(dir.clone())));
-                let again = Instant::now() + settle.max(Duration::from_millis(50));
+                let again = now + self.settle.max(FOLDER_AGAIN);
                 self.settling.set(Due::Folder(dir), again);
             }
             Hint::Stage(stage) => {
-                if let Err(e) = self.watcher.watch_stage(&stage) {
-                    tracing::warn!("{e:#}");
-                }
                 if let Ok(dir) = RelPath::new(&stage) {
                     self.enqueue_ingest(IngestJob::Walk(Some(dir)));
                 }
+                self.actions.push(Action::Watch(stage));
             }
-            Hint::Rescan => {
-                self.enqueue_ingest(IngestJob::Walk(None));
-                self.ctx.index.send(IndexOp::CatchUp);
-            }
-            Hint::Journal => {
-                self.flags.journal_seen();
-                if let Err(e) = self.ctx.ledger().refresh() {
-                    tracing::warn!("reading the journal: {e:#}");
-                }
-            }
+            Hint::Rescan => self.rescan(),
+            Hint::Journal => self.actions.push(Action::ReadJournal),
         }
     }
 
-    fn on_timers(&mut self) {
+    /// File events were lost (the channel or the kernel's queue overflowed).
+    pub(crate) fn on_lost_events(&mut self) {
+        tracing::warn!("file events were lost (queue overflow); rescanning the stages");
+        self.rescan();
+    }
+
+    fn rescan(&mut self) {
+        self.enqueue_ingest(IngestJob::Walk(None));
+        self.actions.push(Action::Index(IndexOp::CatchUp));
+    }
+
+    pub(crate) fn on_timers(&mut self) {
         let now = Instant::now();
         for due in self.settling.pop_due(now) {
             match due {
@@ -305,206 +268,90 @@ impl Scheduler {
                 Due::Folder(dir) => self.enqueue_ingest(IngestJob::Walk(Some(dir))),
             }
         }
-        for id in self.retries.pop_due(now) {
-            self.push_queue(&id);
+        for task in self.retries.pop_due(now) {
+            let _ = self.queues.push(&task, None);
         }
     }
 
-    fn on_msg(&mut self, msg: Msg) {
-        match msg {
-            Msg::Progress => {}
-            Msg::Ingested { busy } => {
-                self.ingest_workers -= 1;
-                let again = Instant::now() + self.ctx.cfg.settle.max(Duration::from_millis(20));
-                for path in busy {
-                    self.settling.set(Due::Path(path), again);
-                }
-            }
-            Msg::Exited { task } => {
-                if let Some(agent) = self.running.get(&task) {
-                    if self.exited.insert(task) {
-                        self.free_slot(&agent.clone());
-                    }
-                }
-            }
-            Msg::Ended(ended) => {
-                self.running.remove(&ended.task);
-                if !self.exited.remove(&ended.task) {
-                    self.free_slot(&ended.agent);
-                }
-                match ended.status {
-                    Some(Status::Done) => self.summary.done += 1,
-                    Some(Status::Dead) => self.summary.dead += 1,
-                    Some(Status::Held) => self.summary.held += 1,
-                    Some(Status::Failed) => self.summary.failed_attempts += 1,
-                    None => {}
-                }
-                // After a panic the task is left for the next start, not retried in a loop.
-                if !self.stopping && !ended.panicked {
-                    self.consider(&ended.task);
-                }
-            }
+    /// An ingest worker finished; `busy` are the paths a writer still held open.
+    pub(crate) fn on_ingested(&mut self, busy: Vec<RelPath>) {
+        self.ingest_workers = self.ingest_workers.saturating_sub(1);
+        let again = Instant::now() + self.settle.max(BUSY_AGAIN);
+        for path in busy {
+            self.settling.set(Due::Path(path), again);
         }
     }
 
-    fn free_slot(&mut self, agent: &str) {
-        if let Some(n) = self.running_per_agent.get_mut(agent) {
-            *n -= 1;
-        }
+    /// A runner's agent process group is gone: its slot is free while it settles.
+    pub(crate) fn on_exited(&mut self, task: &TaskId) {
+        self.queues.exited(task);
     }
 
-    /// Considers every task whose state changed, including those that considering
-    /// changes in turn (a task that ends can queue its delegator's join).
-    fn drain_dirty(&mut self) {
-        loop {
-            let dirty = self.ctx.ledger().take_dirty();
-            if dirty.is_empty() {
-                return;
-            }
-            for id in dirty {
-                self.consider(&id);
-            }
-        }
-    }
-
-    /// Brings one task's place in the scheduler in line with its journal state.
-    fn consider(&mut self, id: &str) {
-        if self.running.contains_key(id) {
-            return;
-        }
-        let (status, retry_at) = {
-            let ledger = self.ctx.ledger();
-            match ledger.state.tasks.get(id) {
-                Some(t) => (t.status, t.retry_at),
-                None => return,
-            }
-        };
+    /// A runner ended: its attempt was journalled with `status`, or (`None`) it was
+    /// interrupted by shutdown or could not be journalled. `view` is the task as the
+    /// journal has it now.
+    pub(crate) fn on_ended(
+        &mut self,
+        task: &TaskId,
+        status: Option<Status>,
+        view: Option<TaskView>,
+    ) {
+        self.queues.ended(task);
         match status {
+            Some(Status::Done) => self.summary.done += 1,
+            Some(Status::Dead) => self.summary.dead += 1,
+            Some(Status::Held) => self.summary.held += 1,
+            Some(Status::Failed) => self.summary.failed_attempts += 1,
+            None => {}
+        }
+        if !self.stopping {
+            self.consider(task, view);
+        }
+    }
+
+    /// Brings one task's place in line with its journal state (`None`: the journal
+    /// does not know it).
+    pub(crate) fn consider(&mut self, task: &TaskId, view: Option<TaskView>) {
+        if self.queues.is_running(task) {
+            return; // its runner reports when it ends
+        }
+        let Some(view) = view else { return };
+        match view.status {
             TaskStatus::Queued => {
-                self.retries.remove(&id.to_string());
-                self.push_queue(id);
+                self.retries.remove(task);
+                self.queue(task, &view.agent);
             }
             // Without a runner of ours: left by an earlier daemon, at start (recovery
             // stopped its process group), so it runs again. Later, only another process
             // commits (`baton approve`): leave it to that.
             TaskStatus::Running | TaskStatus::Committing => {
                 if !self.started {
-                    self.push_queue(id);
+                    self.queue(task, &view.agent);
                 }
             }
             TaskStatus::Failed => {
-                let wait = retry_at
-                    .and_then(|at| at.duration_since(SystemTime::now()).ok())
-                    .unwrap_or_default();
-                self.retries.set(id.to_string(), Instant::now() + wait);
-            }
-            TaskStatus::Held => {
-                self.retries.remove(&id.to_string());
-            }
-            TaskStatus::Done | TaskStatus::Dead => {
-                self.retries.remove(&id.to_string());
-                let mut ledger = self.ctx.ledger();
-                let joins = crate::join::due(&ledger.state, id);
-                if !joins.is_empty() {
-                    if let Err(e) = ledger.append(joins) {
-                        tracing::error!(task = id, "queuing a join: {e:#}");
-                    }
+                if self.queues.wait(task, &view.agent).is_ok() {
+                    self.retries
+                        .set(task.clone(), Instant::now() + view.retry_in);
+                } else {
+                    warn_unknown(task, &view.agent);
                 }
             }
-        }
-    }
-
-    fn push_queue(&mut self, id: &str) {
-        if self.queued.contains(id) || self.running.contains_key(id) {
-            return;
-        }
-        let agent = match self.ctx.ledger().state.tasks.get(id) {
-            Some(t) => t.agent.clone(),
-            None => return,
-        };
-        if !self.ctx.cfg.agents.contains_key(&agent) {
-            tracing::warn!(
-                task = id,
-                agent,
-                "the task's agent is no longer in baton.toml; it stays queued"
-            );
-            return;
-        }
-        self.queued.insert(id.to_string());
-        self.queues
-            .entry(agent)
-            .or_default()
-            .push_back(id.to_string());
-    }
-
-    fn dispatch(&mut self) {
-        for (agent, queue) in self.queues.iter_mut() {
-            let limit = self.ctx.cfg.agents.get(agent).map_or(0, |a| a.concurrency);
-            let running = self.running_per_agent.entry(agent.clone()).or_default();
-            while *running < limit {
-                let Some(id) = queue.pop_front() else { break };
-                self.queued.remove(&id);
-                let task = {
-                    let ledger = self.ctx.ledger();
-                    match ledger.state.tasks.get(&id) {
-                        Some(t)
-                            if !matches!(
-                                t.status,
-                                TaskStatus::Done | TaskStatus::Dead | TaskStatus::Held
-                            ) =>
-                        {
-                            t.clone()
-                        }
-                        _ => continue,
-                    }
-                };
-                tracing::debug!(task = %id, "dispatching");
-                let job = Job {
-                    attempt: task.attempt + 1,
-                    task,
-                };
-                *running += 1;
-                self.running.insert(id.clone(), agent.clone());
-                let ctx = self.ctx.clone();
-                let tx = self.inbox_tx.clone();
-                let stop = self.stop_tx.subscribe();
-                tokio::spawn(async move {
-                    let task = job.task.clone();
-                    let (id, agent) = (task.id.clone(), task.agent.clone());
-                    // A runner that panics must still free its slot, or the scheduler
-                    // would wait for it forever.
-                    let exited = {
-                        let (tx, task) = (tx.clone(), id.clone());
-                        move || {
-                            let _ = tx.send(Msg::Exited { task });
-                        }
-                    };
-                    let runner = runner::run(ctx.clone(), job, stop, exited);
-                    let ended = match tokio::spawn(runner).await {
-                        Ok(ended) => ended,
-                        Err(e) => {
-                            tracing::error!(task = %task.id, "the runner failed: {e}");
-                            let error = format!("internal error: the runner failed: {e}");
-                            let attempt = task.attempt + 1;
-                            let settled = tokio::task::spawn_blocking(move || {
-                                super::commit::settle_failure(&ctx, &task, attempt, None, error, 0)
-                            })
-                            .await;
-                            let status = match settled {
-                                Ok(Ok(status)) => Some(status),
-                                _ => None,
-                            };
-                            Ended {
-                                task: id,
-                                agent,
-                                status,
-                                panicked: status.is_none(),
-                            }
-                        }
-                    };
-                    let _ = tx.send(Msg::Ended(ended));
-                });
+            TaskStatus::Held => {
+                self.retries.remove(task);
+                self.queues.forget(task);
             }
+            TaskStatus::Done | TaskStatus::Dead => {
+                self.retries.remove(task);
+                self.queues.forget(task);
+                self.actions.push(Action::QueueJoins(task.clone()));
+            }
+        }
+    }
+
+    fn queue(&mut self, task: &TaskId, agent: &str) {
+        if self.queues.push(task, Some(agent)).is_err() {
+            warn_unknown(task, agent);
         }
     }
 
@@ -513,83 +360,191 @@ impl Scheduler {
             self.ingest_queue.push_back(job);
         }
     }
-
-    fn start_ingests(&mut self) {
-        while self.ingest_workers < INGEST_WORKERS && !self.ingest_queue.is_empty() {
-            let n = self.ingest_queue.len().min(INGEST_BATCH);
-            let batch: Vec<IngestJob> = self.ingest_queue.drain(..n).collect();
-            for job in &batch {
-                self.ingest_queued.remove(job);
-            }
-            self.ingest_workers += 1;
-            let ctx = self.ctx.clone();
-            let tx = self.inbox_tx.clone();
-            tokio::task::spawn_blocking(move || {
-                // Reports back even if ingesting panics, so the worker count stays true.
-                let mut report = IngestReport {
-                    tx: tx.clone(),
-                    busy: Vec::new(),
-                };
-                report.busy = ingest_batch(&ctx, batch, &tx);
-            });
-        }
-    }
 }
 
-/// Sends `Msg::Ingested` when dropped: at the end of an ingest job, or when it panics.
-struct IngestReport {
-    tx: mpsc::UnboundedSender<Msg>,
-    busy: Vec<RelPath>,
+fn warn_unknown(task: &TaskId, agent: &str) {
+    tracing::warn!(
+        %task,
+        agent,
+        "the task's agent is no longer in baton.toml; it stays queued"
+    );
 }
 
-impl Drop for IngestReport {
-    fn drop(&mut self) {
-        let _ = self.tx.send(Msg::Ingested {
-            busy: std::mem::take(&mut self.busy),
-        });
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use tokio::time::advance;
 
-/// Ingests a batch of jobs, walking folders; returns the paths still being written.
-fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, tx: &mpsc::UnboundedSender<Msg>) -> Vec<RelPath> {
-    let mut busy = Vec::new();
-    // Each path with whether the index is to hear of it. A walk of every stage (at start,
-    // after lost events) comes with a full catch-up of the index, which compares every
-    // file itself: an op per file on top flooded the index's queue at each start (39,000
-    // files: seven overflows, each a further catch-up) and kept a new file waiting 1 s.
-    let mut paths: VecDeque<(RelPath, bool)> = VecDeque::new();
-    for job in batch {
-        match job {
-            IngestJob::Path(p) => paths.push_back((p, true)),
-            IngestJob::Walk(dir) => {
-                let tell_index = dir.is_some();
-                let found = super::reconcile::list(ctx, dir.as_ref());
-                paths.extend(found.into_iter().map(|p| (p, tell_index)));
-            }
-        }
+    fn cfg(concurrency: u32, settle_ms: u64) -> Config {
+        Config::parse(
+            &format!(
+                "[workspace]\nsettle_ms = {settle_ms}\n\
+                 [agents.writer]\non = [\"briefs/*.md\"]\nrun = \"true\"\nconcurrency = {concurrency}\n"
+            ),
+            Path::new("/"),
+        )
+        .unwrap()
     }
-    while let Some((path, tell_index)) = paths.pop_front() {
-        tracing::debug!(%path, "ingesting");
-        match ingest::ingest(ctx, &path) {
-            Ok(Ingested::Handled { journaled }) => {
-                tracing::debug!(%path, "ingested");
-                if tell_index {
-                    ctx.index.send(IndexOp::Upsert(path.clone()));
-                }
-                if journaled {
-                    // New tasks, maybe: wake the scheduler (for a known version, no need;
-                    // at a start over 100,000 files that was 300,000 wake-ups).
-                    let _ = tx.send(Msg::Progress);
-                }
-            }
-            Ok(Ingested::Busy) => busy.push(path),
-            Ok(Ingested::Folder) => {
-                let found = super::reconcile::list(ctx, Some(&path));
-                paths.extend(found.into_iter().map(|p| (p, true)));
-            }
-            Ok(Ingested::Nothing) => {}
-            Err(e) => tracing::warn!(path = %path, "could not ingest: {e:#}"),
-        }
+
+    fn t(id: &str) -> TaskId {
+        TaskId::from(id)
     }
-    busy
+
+    fn view(status: TaskStatus) -> Option<TaskView> {
+        Some(TaskView {
+            agent: "writer".into(),
+            status,
+            retry_in: Duration::ZERO,
+        })
+    }
+
+    fn starts(s: &mut Scheduler) -> Vec<String> {
+        s.step();
+        s.take_actions()
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Start(task) => Some(task.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A scheduler past its start, with its first stage scan handed out and done.
+    fn started(cfg: &Config, until: Until) -> Scheduler {
+        let mut s = Scheduler::new(cfg, until);
+        s.begin(Vec::new());
+        s.step();
+        assert!(matches!(&s.take_actions()[..], [Action::Ingest(_)]));
+        s.on_ingested(Vec::new());
+        s
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_task_starts_again_when_its_backoff_is_over() {
+        let mut s = started(&cfg(1, 20), Until::Idle);
+        let retry = TaskView {
+            retry_in: Duration::from_secs(2),
+            ..view(TaskStatus::Failed).unwrap()
+        };
+        s.consider(&t("t-1"), Some(retry));
+        assert!(starts(&mut s).is_empty());
+        assert!(!s.finished(), "a retry is pending");
+        assert_eq!(
+            s.next_deadline(),
+            Some(Instant::now() + Duration::from_secs(2))
+        );
+        advance(Duration::from_millis(1999)).await;
+        s.on_timers();
+        assert!(starts(&mut s).is_empty(), "not before the backoff");
+        advance(Duration::from_millis(1)).await;
+        s.on_timers();
+        assert_eq!(starts(&mut s), ["t-1"]);
+        // `baton retry` meanwhile requeues it: it is not started twice.
+        s.consider(&t("t-1"), view(TaskStatus::Queued));
+        assert!(starts(&mut s).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_slots_free_when_the_process_is_gone_not_when_it_settles() {
+        let mut s = started(&cfg(2, 20), Until::Shutdown);
+        for id in ["a", "b", "c", "d"] {
+            s.consider(&t(id), view(TaskStatus::Queued));
+        }
+        assert_eq!(starts(&mut s), ["a", "b"]);
+        s.on_exited(&t("a"));
+        assert_eq!(starts(&mut s), ["c"], "a's slot is free while it commits");
+        s.on_ended(&t("a"), Some(Status::Done), view(TaskStatus::Done));
+        assert!(starts(&mut s).is_empty(), "b and c still run");
+        s.on_ended(&t("b"), Some(Status::Done), view(TaskStatus::Done));
+        assert_eq!(starts(&mut s), ["d"]);
+        assert_eq!(s.summary().done, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stops_the_runners_and_waits_for_each_to_end() {
+        let mut s = started(&cfg(2, 20), Until::Shutdown);
+        s.consider(&t("a"), view(TaskStatus::Queued));
+        s.consider(&t("b"), view(TaskStatus::Queued));
+        s.consider(&t("c"), view(TaskStatus::Queued));
+        assert_eq!(starts(&mut s), ["a", "b"]);
+        s.begin_stop();
+        assert_eq!(s.take_actions(), [Action::StopRunners]);
+        s.on_exited(&t("a"));
+        assert!(starts(&mut s).is_empty(), "nothing starts while stopping");
+        s.on_ended(&t("a"), None, view(TaskStatus::Running));
+        assert!(!s.finished(), "b still runs");
+        s.on_ended(&t("b"), None, view(TaskStatus::Running));
+        assert!(s.finished());
+        assert_eq!(
+            s.summary(),
+            Summary::default(),
+            "interrupted attempts count for nothing"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_cannot_start_frees_its_slot_and_is_retried_like_a_failure() {
+        let mut s = started(&cfg(1, 20), Until::Idle);
+        s.consider(&t("a"), view(TaskStatus::Queued));
+        s.consider(&t("b"), view(TaskStatus::Queued));
+        assert_eq!(starts(&mut s), ["a"]);
+        // Its runner could not start the agent: the attempt is journalled as failed.
+        let failed = TaskView {
+            retry_in: Duration::from_millis(100),
+            ..view(TaskStatus::Failed).unwrap()
+        };
+        s.on_ended(&t("a"), Some(Status::Failed), Some(failed));
+        assert_eq!(starts(&mut s), ["b"], "the slot went to the next task");
+        s.on_ended(&t("b"), Some(Status::Done), view(TaskStatus::Done));
+        advance(Duration::from_millis(100)).await;
+        s.on_timers();
+        assert_eq!(starts(&mut s), ["a"]);
+        s.on_ended(&t("a"), Some(Status::Dead), view(TaskStatus::Dead));
+        assert_eq!(s.summary().failed_attempts, 1);
+        assert!(s.finished(), "once: nothing left");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_file_written_in_place_is_ingested_once_quiet_for_the_settle_time() {
+        let mut s = started(&cfg(1, 100), Until::Idle);
+        let p = RelPath::new("briefs/a.md").unwrap();
+        s.on_hint(Hint::Closed(p.clone()));
+        advance(Duration::from_millis(60)).await;
+        s.on_hint(Hint::Written(p.clone())); // written again: the quiet time starts over
+        advance(Duration::from_millis(60)).await;
+        s.on_timers();
+        s.step();
+        assert!(s.take_actions().is_empty(), "not quiet for 100 ms yet");
+        advance(Duration::from_millis(40)).await;
+        s.on_timers();
+        s.step();
+        assert_eq!(
+            s.take_actions(),
+            [Action::Ingest(vec![IngestJob::Path(p.clone())])]
+        );
+        // Found open for writing: looked at again later, and meanwhile not finished.
+        s.on_ingested(vec![p.clone()]);
+        assert!(!s.finished());
+        advance(Duration::from_millis(100)).await;
+        s.on_timers();
+        s.step();
+        assert_eq!(s.take_actions(), [Action::Ingest(vec![IngestJob::Path(p)])]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_final_task_asks_for_its_joins_and_a_held_one_leaves_the_queue() {
+        let mut s = started(&cfg(1, 20), Until::Idle);
+        s.consider(&t("a"), view(TaskStatus::Queued));
+        s.consider(&t("a"), view(TaskStatus::Held)); // approved elsewhere, held, …
+        assert!(starts(&mut s).is_empty());
+        s.consider(&t("a"), view(TaskStatus::Done));
+        assert_eq!(s.take_actions(), [Action::QueueJoins(t("a"))]);
+        // A task running when the daemon started was left by a crashed one: it runs
+        // again. After the start, one running elsewhere is left alone.
+        let mut fresh = Scheduler::new(&cfg(1, 20), Until::Idle);
+        fresh.begin(vec![(t("x"), view(TaskStatus::Running).unwrap())]);
+        fresh.consider(&t("y"), view(TaskStatus::Committing));
+        assert_eq!(starts(&mut fresh), ["x"]);
+    }
 }

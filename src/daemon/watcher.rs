@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::workspace::{RelPath, Workspace};
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Hint {
+pub(crate) enum Hint {
     /// Renamed into a stage: complete at once.
     Renamed(RelPath),
     /// Its writer closed it: complete once quiet for the settle time.
@@ -39,19 +39,19 @@ pub enum Hint {
 
 /// Shared between the callback and the readiness loop.
 #[derive(Default)]
-pub struct Flags {
-    pub overflow: AtomicBool,
+pub(crate) struct Flags {
+    pub(crate) overflow: AtomicBool,
     journal_pending: AtomicBool,
 }
 
 impl Flags {
     /// Clears the journal flag; call on receiving [`Hint::Journal`].
-    pub fn journal_seen(&self) {
+    pub(crate) fn journal_seen(&self) {
         self.journal_pending.store(false, Ordering::SeqCst);
     }
 }
 
-pub struct Watcher {
+pub(crate) struct Watcher {
     inner: RecommendedWatcher,
     root: PathBuf,
 }
@@ -59,7 +59,7 @@ pub struct Watcher {
 impl Watcher {
     /// Watches the root (for stage folders appearing), each stage (recursively) and the
     /// journal's doorbell.
-    pub fn start(
+    pub(crate) fn start(
         ws: &Workspace,
         cfg: &Config,
         tx: mpsc::Sender<Hint>,
@@ -103,7 +103,7 @@ impl Watcher {
         Ok(watcher)
     }
 
-    pub fn watch_stage(&mut self, stage: &str) -> Result<()> {
+    pub(crate) fn watch_stage(&mut self, stage: &str) -> Result<()> {
         let dir = self.root.join(stage);
         self.inner
             .watch(&dir, RecursiveMode::Recursive)

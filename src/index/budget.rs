@@ -14,7 +14,7 @@ use tantivy::TantivyDocument;
 use tantivy::schema::document::Document;
 
 /// Bytes of queued documents before the reader waits.
-pub const IN_FLIGHT_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const IN_FLIGHT_BYTES: u64 = 64 * 1024 * 1024;
 /// A wait that sees no document taken up for this long gives up: the indexing threads
 /// are gone, and the writer's own error will say why.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(10);
@@ -23,7 +23,7 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(10);
 /// call; the lock and condition variable are used only while a reader waits. (With a
 /// mutex and `notify_all` on every release, a rebuild made a futex call per document.)
 #[derive(Debug)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     used: AtomicU64,
     /// Readers waiting for bytes: a release wakes them only when there are some.
     waiting: AtomicUsize,
@@ -34,13 +34,13 @@ pub struct InFlight {
 
 /// Bytes counted as in flight until dropped.
 #[derive(Debug)]
-pub struct Permit {
+pub(crate) struct Permit {
     pool: Arc<InFlight>,
     bytes: u64,
 }
 
 impl InFlight {
-    pub fn new(limit: u64) -> Arc<InFlight> {
+    pub(crate) fn new(limit: u64) -> Arc<InFlight> {
         Arc::new(InFlight {
             used: AtomicU64::new(0),
             waiting: AtomicUsize::new(0),
@@ -52,7 +52,7 @@ impl InFlight {
 
     /// Waits until `bytes` more fit under the limit (a document larger than the limit
     /// goes when nothing else is in flight), then counts them.
-    pub fn acquire(self: &Arc<Self>, bytes: u64) -> Permit {
+    pub(crate) fn acquire(self: &Arc<Self>, bytes: u64) -> Permit {
         if !self.try_take(bytes) {
             let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
             // Announced before the check under the lock: a release either comes before
@@ -114,13 +114,13 @@ impl Drop for Permit {
 
 /// The document baton hands tantivy: a `TantivyDocument` with the permit for its bytes,
 /// given back when the indexer takes the document up.
-pub struct Doc {
+pub(crate) struct Doc {
     doc: TantivyDocument,
     _permit: Permit,
 }
 
 impl Doc {
-    pub fn new(doc: TantivyDocument, permit: Permit) -> Doc {
+    pub(crate) fn new(doc: TantivyDocument, permit: Permit) -> Doc {
         Doc {
             doc,
             _permit: permit,

@@ -8,22 +8,22 @@ use crate::frontmatter;
 use crate::workspace::RelPath;
 
 /// How much of a file's start decides whether it is text (DESIGN §8).
-pub const SNIFF_BYTES: usize = 8 * 1024;
+pub(crate) const SNIFF_BYTES: usize = 8 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Extracted<'a> {
-    pub title: String,
+pub(crate) struct Extracted<'a> {
+    pub(crate) title: String,
     /// `None` for a binary or huge file: indexed by path and metadata only. Borrowed
     /// from the file's bytes (the document copies it once, and once is enough), unless
     /// invalid UTF-8 past the sniffed start had to be replaced.
-    pub body: Option<Cow<'a, str>>,
+    pub(crate) body: Option<Cow<'a, str>>,
     /// Front matter keys other than `title`, for the `meta` field.
-    pub meta: toml::Table,
+    pub(crate) meta: toml::Table,
 }
 
 /// Whether the start of a file looks like text: no NUL byte and valid UTF-8 (a
 /// character cut by the sniff limit is fine).
-pub fn is_text(bytes: &[u8]) -> bool {
+pub(crate) fn is_text(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
     if head.contains(&0) {
         return false;
@@ -35,7 +35,7 @@ pub fn is_text(bytes: &[u8]) -> bool {
 }
 
 /// Extracts what to index from `bytes` (the whole file, or nothing if `too_big`).
-pub fn extract<'a>(path: &RelPath, bytes: &'a [u8], too_big: bool) -> Extracted<'a> {
+pub(crate) fn extract<'a>(path: &RelPath, bytes: &'a [u8], too_big: bool) -> Extracted<'a> {
     let by_name = || Extracted {
         title: path.file_name().to_string(),
         body: None,

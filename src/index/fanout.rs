@@ -12,7 +12,7 @@ const SLOW: Duration = Duration::from_millis(1);
 const THREADS: usize = 8;
 
 /// `f` over `items`, results in order.
-pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let mut out = Vec::with_capacity(items.len());
     let mut rest = items;
     while let Some((item, tail)) = rest.split_first() {

@@ -3,19 +3,21 @@
 //! - [`schema`]: typed fields and the schema version.
 //! - [`stem`]: the English analyzer, one pass, stems remembered per word.
 //! - [`extract`]: what of a file goes into the index (pure).
-//! - [`folders`]: the cheap catch-up by folder mtimes.
+//! - [`store`]: opening (or rebuilding) the index; the documents of single files.
+//! - [`catch_up`]: bringing the index in line with the stages, fully or by folder mtimes.
+//! - [`folders`]: the folder map the cheap catch-up compares against.
 //! - [`fanout`]: many small reads, spread over threads when they hit the disk.
 //! - [`budget`]: a bound on the bytes of documents queued for tantivy.
-//! - [`store`]: opening (or rebuilding) the index and catching it up with the stages.
 //! - [`search`]: answering a query, with snippets.
 //! - [`writer`]: the daemon's one index writer, on its own thread.
 
-pub mod budget;
-pub mod extract;
-pub mod fanout;
-pub mod folders;
-pub mod schema;
-pub mod search;
-pub mod stem;
-pub mod store;
-pub mod writer;
+mod budget;
+pub(crate) mod catch_up;
+mod extract;
+mod fanout;
+mod folders;
+mod schema;
+pub(crate) mod search;
+mod stem;
+pub(crate) mod store;
+pub(crate) mod writer;

@@ -11,45 +11,45 @@ use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
 use super::stem::EnglishWords;
 
 /// Bump on any change below; an index with another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 3;
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// Words: split on non-alphanumerics, lowercased, English-stemmed.
-pub const TEXT_TOKENIZER: &str = "baton_en";
+pub(crate) const TEXT_TOKENIZER: &str = "baton_en";
 /// Exact values compared case-insensitively (`author:Writer` = `author:writer`).
-pub const EXACT_TOKENIZER: &str = "baton_exact";
+pub(crate) const EXACT_TOKENIZER: &str = "baton_exact";
 
 /// The fields, by name, typed.
 #[derive(Debug, Clone, Copy)]
-pub struct Fields {
+pub(crate) struct Fields {
     /// Workspace-relative path, exact and case-sensitive: the key for upserts.
-    pub path: Field,
+    pub(crate) path: Field,
     /// The folder holding the file, exact: what a cheap catch-up lists per folder.
-    pub folder: Field,
-    pub stage: Field,
+    pub(crate) folder: Field,
+    pub(crate) stage: Field,
     /// The agent, `human` or `external`, from the journal.
-    pub author: Field,
-    pub task: Field,
-    pub title: Field,
+    pub(crate) author: Field,
+    pub(crate) task: Field,
+    pub(crate) title: Field,
     /// Not stored: snippets are cut from the file on disk, keeping the index small.
-    pub body: Field,
+    pub(crate) body: Field,
     /// Front matter keys other than title, as JSON (`meta.verdict:approve`).
-    pub meta: Field,
-    pub modified: Field,
-    pub size: Field,
+    pub(crate) meta: Field,
+    pub(crate) modified: Field,
+    pub(crate) size: Field,
     /// blake3 of the content, and mtime in nanoseconds: what a catch-up compares
     /// (stored, not searchable).
-    pub hash: Field,
-    pub mtime_ns: Field,
+    pub(crate) hash: Field,
+    pub(crate) mtime_ns: Field,
 }
 
 #[derive(Debug, Clone)]
-pub struct IndexSchema {
-    pub schema: Schema,
-    pub fields: Fields,
+pub(crate) struct IndexSchema {
+    pub(crate) schema: Schema,
+    pub(crate) fields: Fields,
 }
 
 impl IndexSchema {
-    pub fn new() -> IndexSchema {
+    pub(crate) fn new() -> IndexSchema {
         let mut b = SchemaBuilder::new();
         let text = |stored: bool| {
             let indexing = TextFieldIndexing::default()
@@ -100,7 +100,7 @@ impl IndexSchema {
     }
 
     /// Registers the analyzers the fields name; needed on every opened index.
-    pub fn register_tokenizers(index: &Index) {
+    pub(crate) fn register_tokenizers(index: &Index) {
         let words = TextAnalyzer::from(EnglishWords::default());
         index.tokenizers().register(TEXT_TOKENIZER, words);
         let exact = TextAnalyzer::builder(RawTokenizer::default())

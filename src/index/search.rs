@@ -16,29 +16,29 @@ use super::store::Store;
 use crate::workspace::{RelPath, Workspace};
 
 #[derive(Debug, Clone, Default)]
-pub struct SearchOptions {
-    pub stage: Option<String>,
-    pub author: Option<String>,
-    pub limit: usize,
+pub(crate) struct SearchOptions {
+    pub(crate) stage: Option<String>,
+    pub(crate) author: Option<String>,
+    pub(crate) limit: usize,
     /// Parse leniently: drop what does not parse instead of failing.
-    pub lenient: bool,
+    pub(crate) lenient: bool,
     /// Files over this get no snippet (they were indexed by name only).
-    pub max_file_size: u64,
+    pub(crate) max_file_size: u64,
     /// Leave snippets out (benchmarks time the query alone).
-    pub no_snippets: bool,
+    pub(crate) no_snippets: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Hit {
-    pub path: String,
-    pub stage: String,
-    pub author: String,
-    pub task: String,
-    pub title: String,
-    pub score: f32,
-    pub snippet: String,
+pub(crate) struct Hit {
+    pub(crate) path: String,
+    pub(crate) stage: String,
+    pub(crate) author: String,
+    pub(crate) task: String,
+    pub(crate) title: String,
+    pub(crate) score: f32,
+    pub(crate) snippet: String,
     /// Byte ranges of `snippet` that matched.
-    pub spans: Vec<Range<usize>>,
+    pub(crate) spans: Vec<Range<usize>>,
 }
 
 /// A query that does not parse.
@@ -46,11 +46,11 @@ pub struct Hit {
 #[error(
     "the query does not parse: {message}; check quotes and parentheses, or add --lenient to search for the words as typed"
 )]
-pub struct BadQuery {
-    pub message: String,
+pub(crate) struct BadQuery {
+    pub(crate) message: String,
 }
 
-pub fn search(
+pub(crate) fn search(
     store: &Store,
     ws: &Workspace,
     query: &str,

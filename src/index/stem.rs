@@ -76,7 +76,7 @@ type Memo = HashMap<Word, Box<str>, BuildHasherDefault<FxHasher>>;
 
 /// Lowercased, stemmed English words (register it as a `TextAnalyzer`).
 #[derive(Clone, Default)]
-pub struct EnglishWords {
+pub(crate) struct EnglishWords {
     token: Token,
     memo: Memo,
     /// Scratch for lowercasing a word the memo does not know.
@@ -99,7 +99,7 @@ impl Tokenizer for EnglishWords {
     }
 }
 
-pub struct EnglishWordStream<'a> {
+pub(crate) struct EnglishWordStream<'a> {
     text: &'a str,
     /// Where the search for the next word starts (a char boundary).
     at: usize,

@@ -11,20 +11,22 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::store::Store;
+use crate::journal::Attribution;
 use crate::workspace::{RelPath, Workspace};
 
 /// Commit at the latest this long after the first uncommitted change...
 const BATCH_WINDOW: Duration = Duration::from_millis(800);
-/// ...or as soon as no change arrived for this long. Not shorter: with 20 ms, a brief
-/// arriving every 20 ms got a commit (fsync, new segment files) each, just as the next
-/// one was dispatched, and the dispatch latency's p99 went from about 3 to 5 ms.
+/// ...or as soon as no change arrived for this long. Not much shorter: briefs arriving
+/// a little further apart would each get a commit (an fsync, new segment files) just as
+/// the next one is dispatched, delaying it (bench/dispatch.sh, latency p99).
 const IDLE: Duration = Duration::from_millis(50);
 const QUEUE: usize = 4096;
 
-pub enum IndexOp {
+#[derive(Debug, PartialEq)]
+pub(crate) enum IndexOp {
     /// The file at this path arrived or changed (or was removed: then it is deleted).
     Upsert(RelPath),
     /// This path, and everything under it if it was a folder, is gone.
@@ -35,48 +37,38 @@ pub enum IndexOp {
     Stop,
 }
 
-/// Authorship lookup for the daemon: (path, hash) → (author, task).
-pub type Who = Arc<dyn Fn(&RelPath, &str) -> (String, String) + Send + Sync>;
+/// Authorship lookup for the daemon: (path, hash) → who wrote it.
+pub(crate) type Who = Arc<dyn Fn(&RelPath, &str) -> Attribution + Send + Sync>;
 
 /// The daemon's side of the channel.
 #[derive(Clone)]
-pub struct IndexHandle {
+pub(crate) struct IndexHandle {
     tx: SyncSender<IndexOp>,
     overflow: Arc<AtomicBool>,
 }
 
 impl IndexHandle {
-    pub fn send(&self, op: IndexOp) {
+    pub(crate) fn send(&self, op: IndexOp) {
         match self.tx.try_send(op) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(_)) => self.overflow.store(true, Ordering::SeqCst),
         }
     }
 
-    /// A handle with no writer behind it: sends are dropped. For commits made outside
-    /// the daemon (`baton approve`); the next search catches up by itself.
-    pub fn none() -> IndexHandle {
-        let (tx, _) = std::sync::mpsc::sync_channel(1);
-        IndexHandle {
-            tx,
-            overflow: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
     /// Asks the writer to commit and stop (waits for room in the channel).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let _ = self.tx.send(IndexOp::Stop);
     }
 }
 
 /// Starts the writer thread: it opens the index, takes the writer (waiting while a
 /// `baton search` or `baton index` holds it), catches up with the stages, then serves.
-pub fn spawn(
+pub(crate) fn spawn(
     ws: Workspace,
     stages: Vec<String>,
     max_size: u64,
     who: Who,
-) -> (IndexHandle, JoinHandle<()>) {
+) -> Result<(IndexHandle, JoinHandle<()>)> {
     let (tx, rx) = sync_channel(QUEUE);
     let overflow = Arc::new(AtomicBool::new(false));
     let flag = overflow.clone();
@@ -86,25 +78,22 @@ pub fn spawn(
             // Indexing yields to dispatching: a lower priority for this thread, which
             // tantivy's indexing thread (spawned from it) inherits. Searchability can lag
             // a little in a burst; agents must not.
-            // SAFETY: setpriority on our own thread id; no memory involved.
-            unsafe {
-                libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
-            }
+            crate::sys::lower_thread_priority(10);
             if let Err(e) = serve(&ws, &stages, max_size, &*who, &rx, &flag) {
                 tracing::error!(
                     "the search index writer stopped: {e:#}; `baton search` catches up without it"
                 );
             }
         })
-        .expect("starting the index thread");
-    (IndexHandle { tx, overflow }, thread)
+        .context("starting the search index's writer thread")?;
+    Ok((IndexHandle { tx, overflow }, thread))
 }
 
 fn serve(
     ws: &Workspace,
     stages: &[String],
     max_size: u64,
-    who: &(dyn Fn(&RelPath, &str) -> (String, String) + Send + Sync),
+    who: &(dyn Fn(&RelPath, &str) -> Attribution + Send + Sync),
     rx: &Receiver<IndexOp>,
     overflow: &AtomicBool,
 ) -> Result<()> {

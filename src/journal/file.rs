@@ -12,11 +12,26 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{Entry, Record, journal_path, now_rfc3339};
+use super::{Entry, Record, now_rfc3339};
 use crate::workspace::Workspace;
 
+const JOURNAL_FILE: &str = "journal.jsonl";
+
+pub(crate) fn journal_path(ws: &Workspace) -> PathBuf {
+    ws.journal_dir().join(JOURNAL_FILE)
+}
+
+/// Whether an append returns only once its records are on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Written; on disk with the next fsync, or the kernel's writeback.
+    Buffered,
+    /// Written and fsynced before the append returns.
+    Synced,
+}
+
 /// Reads whole entries appended to the journal since the last read.
-pub struct Tail {
+pub(crate) struct Tail {
     file: File,
     path: PathBuf,
     /// Bytes read so far, all whole lines.
@@ -25,7 +40,7 @@ pub struct Tail {
 
 impl Tail {
     /// Reads from the start of the journal (`None` if there is no journal yet).
-    pub fn open(ws: &Workspace) -> Result<Option<Tail>> {
+    pub(crate) fn open(ws: &Workspace) -> Result<Option<Tail>> {
         let path = journal_path(ws);
         match File::open(&path) {
             Ok(file) => Ok(Some(Tail {
@@ -40,7 +55,7 @@ impl Tail {
 
     /// New whole entries, and the length of a partial last line (a write in progress,
     /// or a torn one), which is left unread.
-    pub fn read_new(&mut self) -> Result<(Vec<Entry>, u64)> {
+    pub(crate) fn read_new(&mut self) -> Result<(Vec<Entry>, u64)> {
         let len = self.file.metadata()?.len();
         if len < self.offset {
             self.offset = 0; // cut off by a repairing appender: read again from the start
@@ -62,7 +77,7 @@ impl Tail {
 }
 
 /// Appends records under the journal's exclusive lock.
-pub struct Appender {
+pub(crate) struct Appender {
     file: File,
     tail: Tail,
     next_seq: u64,
@@ -71,7 +86,7 @@ pub struct Appender {
 }
 
 impl Appender {
-    pub fn open(ws: &Workspace) -> Result<Appender> {
+    pub(crate) fn open(ws: &Workspace) -> Result<Appender> {
         std::fs::create_dir_all(ws.journal_dir())
             .with_context(|| format!("creating {}", ws.journal_dir().display()))?;
         let path = journal_path(ws);
@@ -96,8 +111,8 @@ impl Appender {
 
     /// An appender for a command that only appends (`drop`, `write`): it starts at the
     /// journal's end, learning the last `seq` from the last readable line, instead of
-    /// reading every entry first (with 100,000 entries, 150 ms of each `baton write`).
-    pub fn open_at_end(ws: &Workspace) -> Result<Appender> {
+    /// reading every entry first, so its cost does not grow with the journal.
+    pub(crate) fn open_at_end(ws: &Workspace) -> Result<Appender> {
         let mut appender = Appender::open(ws)?;
         let (end, last_seq) = last_entry(&appender.tail.file, &appender.tail.path)
             .with_context(|| format!("reading the journal {}", appender.tail.path.display()))?;
@@ -107,22 +122,21 @@ impl Appender {
     }
 
     /// An appender that does not ring the doorbell: the daemon's own.
-    pub fn quiet(mut self) -> Appender {
+    pub(crate) fn quiet(mut self) -> Appender {
         self.doorbell = None;
         self
     }
 
     /// Appends `records`, returning them as written and, first, any entries other
-    /// processes appended since this appender last looked. With `durable`, the records
-    /// are on disk (fsync) when this returns.
-    pub fn append(
+    /// processes appended since this appender last looked.
+    pub(crate) fn append(
         &mut self,
         records: Vec<Record>,
-        durable: bool,
+        durability: Durability,
     ) -> Result<(Vec<Entry>, Vec<Entry>)> {
         fs4::FileExt::lock(&self.file)
             .with_context(|| format!("locking the journal {}", self.tail.path.display()))?;
-        let result = self.append_locked(records, durable);
+        let result = self.append_locked(records, durability);
         let _ = fs4::FileExt::unlock(&self.file);
         if let (Ok(_), Some(doorbell)) = (&result, &self.doorbell) {
             // Closing a file opened for writing is the event the daemon waits for.
@@ -141,7 +155,7 @@ impl Appender {
     fn append_locked(
         &mut self,
         records: Vec<Record>,
-        durable: bool,
+        durability: Durability,
     ) -> Result<(Vec<Entry>, Vec<Entry>)> {
         let foreign = self.poll()?;
         if self.tail.file.metadata()?.len() > self.tail.offset {
@@ -166,7 +180,7 @@ impl Appender {
         self.file
             .write_all(&buf)
             .with_context(|| format!("appending to the journal {}", self.tail.path.display()))?;
-        if durable {
+        if durability == Durability::Synced {
             self.file.sync_data().context("syncing the journal")?;
         }
         self.tail.offset += buf.len() as u64;
@@ -174,7 +188,7 @@ impl Appender {
     }
 
     /// Entries other processes appended since the last look, without taking the lock.
-    pub fn poll(&mut self) -> Result<Vec<Entry>> {
+    pub(crate) fn poll(&mut self) -> Result<Vec<Entry>> {
         let (entries, _) = self.tail.read_new()?;
         if let Some(last) = entries.last() {
             self.next_seq = self.next_seq.max(last.seq + 1);
@@ -241,7 +255,7 @@ fn parse_lines(bytes: &[u8], path: &Path) -> Vec<Entry> {
 }
 
 /// Reads every whole entry of the journal; a torn last line is ignored.
-pub fn read_all(ws: &Workspace) -> Result<Vec<Entry>> {
+pub(crate) fn read_all(ws: &Workspace) -> Result<Vec<Entry>> {
     let path = journal_path(ws);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -253,7 +267,83 @@ pub fn read_all(ws: &Workspace) -> Result<Vec<Entry>> {
 
 /// Every whole entry in `bytes`, the journal at `path` as read; a torn last line is
 /// ignored.
-pub fn parse_all(bytes: &[u8], path: &Path) -> Vec<Entry> {
+pub(crate) fn parse_all(bytes: &[u8], path: &Path) -> Vec<Entry> {
     let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     parse_lines(&bytes[..whole], path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Reason, TaskId};
+    use crate::workspace::RelPath;
+
+    fn queued(task: &str) -> Record {
+        Record::Queued {
+            task: TaskId::from(task),
+            agent: "writer".into(),
+            input: RelPath::new("briefs/a.md").unwrap(),
+            input_hash: "h".into(),
+            parent: None,
+            depth: 0,
+            reason: Reason::Glob,
+            refs: vec![],
+        }
+    }
+
+    #[test]
+    fn an_appender_opened_at_the_end_goes_on_from_the_last_seq() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at(tmp.path().to_path_buf());
+        // Over several 64 KiB blocks, so the backward read crosses their boundaries.
+        let many: Vec<Record> = (0..3000).map(|i| queued(&format!("t-{i}"))).collect();
+        Appender::open(&ws)
+            .unwrap()
+            .append(many, Durability::Buffered)
+            .unwrap();
+        // An unreadable line, then a torn one (a writer that died mid-line).
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(journal_path(&ws))
+            .unwrap();
+        f.write_all(b"{not json}\n{\"seq\":777777").unwrap();
+        drop(f);
+
+        let mut appender = Appender::open_at_end(&ws).unwrap();
+        let (written, _) = appender
+            .append(vec![queued("t-last")], Durability::Buffered)
+            .unwrap();
+        assert_eq!(written[0].seq, 3001);
+        let all = read_all(&ws).unwrap();
+        assert_eq!(all.len(), 3001);
+        assert_eq!(all.last().unwrap().seq, 3001);
+        let text = std::fs::read_to_string(journal_path(&ws)).unwrap();
+        assert!(!text.contains("777777"), "the torn line is cut off");
+
+        // An empty journal starts at 1.
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at(tmp.path().to_path_buf());
+        let mut appender = Appender::open_at_end(&ws).unwrap();
+        let (written, _) = appender
+            .append(vec![queued("t-1")], Durability::Buffered)
+            .unwrap();
+        assert_eq!(written[0].seq, 1);
+    }
+
+    #[test]
+    fn entries_are_one_flat_line_each() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at(tmp.path().to_path_buf());
+        Appender::open(&ws)
+            .unwrap()
+            .append(vec![queued("t-1")], Durability::Synced)
+            .unwrap();
+        let text = std::fs::read_to_string(journal_path(&ws)).unwrap();
+        assert!(
+            text.starts_with(r#"{"seq":1,"ts":""#)
+                && text.contains(r#""kind":"task.queued","task":"t-1""#),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1);
+    }
 }

@@ -7,13 +7,13 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{Decision, Entry, Output, Reason, Record, Status};
+use super::{Attribution, Decision, Entry, Output, Reason, Record, Status, TaskId};
 use crate::workspace::RelPath;
 
 /// Where a task stands, as the journal tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TaskStatus {
+pub(crate) enum TaskStatus {
     Queued,
     Running,
     /// Outputs are being renamed into place; roll forward on restart.
@@ -26,66 +26,72 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    pub fn is_final(self) -> bool {
+    pub(crate) fn is_final(self) -> bool {
         matches!(self, TaskStatus::Done | TaskStatus::Dead)
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct TaskInfo {
-    pub id: String,
-    pub agent: String,
-    pub input: RelPath,
-    pub input_hash: String,
-    pub parent: Option<String>,
-    pub depth: u32,
-    pub reason: Reason,
-    pub refs: Vec<RelPath>,
-    pub status: TaskStatus,
+pub(crate) struct TaskInfo {
+    pub(crate) id: TaskId,
+    pub(crate) agent: String,
+    pub(crate) input: RelPath,
+    pub(crate) input_hash: String,
+    pub(crate) parent: Option<TaskId>,
+    pub(crate) depth: u32,
+    pub(crate) reason: Reason,
+    pub(crate) refs: Vec<RelPath>,
+    pub(crate) status: TaskStatus,
     /// The last attempt started (0: none yet).
-    pub attempt: u32,
+    pub(crate) attempt: u32,
     /// Failed attempts since the task was last queued; `retries` bounds them.
-    pub failures: u32,
-    pub pid: Option<u32>,
-    pub start_time: Option<u64>,
-    pub error: Option<String>,
-    pub outputs: Vec<Output>,
+    pub(crate) failures: u32,
+    pub(crate) pid: Option<u32>,
+    pub(crate) start_time: Option<u64>,
+    pub(crate) error: Option<String>,
+    pub(crate) outputs: Vec<Output>,
     /// Outputs that are delegated briefs (see [`Record::Finished`]).
-    pub delegated: Vec<RelPath>,
-    pub result: Option<serde_json::Value>,
-    pub queued_ts: String,
-    pub updated_ts: String,
-    pub duration_ms: Option<u64>,
+    pub(crate) delegated: Vec<RelPath>,
+    pub(crate) result: Option<serde_json::Value>,
+    pub(crate) queued_ts: String,
+    pub(crate) updated_ts: String,
+    pub(crate) duration_ms: Option<u64>,
     /// For `failed`: when the next attempt is due.
     #[serde(skip)]
-    pub retry_at: Option<SystemTime>,
+    pub(crate) retry_at: Option<SystemTime>,
 }
 
+/// One task of a delegation chain.
 #[derive(Debug, Clone, Serialize)]
-pub struct ArtifactInfo {
-    pub hash: String,
-    pub size: u64,
-    pub by: String,
-    pub task: Option<String>,
-    pub ts: String,
+pub(crate) struct ChainLink<'a> {
+    pub(crate) agent: &'a str,
+    pub(crate) input: &'a RelPath,
+    pub(crate) task: &'a TaskId,
+}
+
+/// The last version of an artifact the journal knows.
+#[derive(Debug, Clone)]
+pub(crate) struct ArtifactInfo {
+    pub(crate) hash: String,
+    pub(crate) attribution: Attribution,
 }
 
 /// The journal replayed: the latest state of every artifact and task.
 #[derive(Debug, Default)]
-pub struct State {
-    pub artifacts: HashMap<RelPath, ArtifactInfo>,
-    pub tasks: HashMap<String, TaskInfo>,
+pub(crate) struct State {
+    pub(crate) artifacts: HashMap<RelPath, ArtifactInfo>,
+    pub(crate) tasks: HashMap<TaskId, TaskInfo>,
     /// Task ids in the order they were first queued.
-    pub order: Vec<String>,
+    pub(crate) order: Vec<TaskId>,
     /// Task id → the tasks queued with it as parent, in order.
-    pub children: HashMap<String, Vec<String>>,
+    pub(crate) children: HashMap<TaskId, Vec<TaskId>>,
     /// Versions already rejected, so a rescan does not report them again.
-    pub rejected: HashMap<(RelPath, String), String>,
-    pub last_seq: u64,
+    pub(crate) rejected: HashMap<(RelPath, String), String>,
+    pub(crate) last_seq: u64,
 }
 
 impl State {
-    pub fn replay(entries: &[Entry]) -> State {
+    pub(crate) fn replay(entries: &[Entry]) -> State {
         let mut state = State::default();
         for entry in entries {
             state.apply(entry);
@@ -93,24 +99,24 @@ impl State {
         state
     }
 
-    pub fn apply(&mut self, entry: &Entry) {
+    pub(crate) fn apply(&mut self, entry: &Entry) {
         self.last_seq = self.last_seq.max(entry.seq);
         match &entry.record {
             Record::Artifact {
                 path,
                 hash,
-                size,
                 by,
                 task,
+                ..
             } => {
                 self.artifacts.insert(
                     path.clone(),
                     ArtifactInfo {
                         hash: hash.clone(),
-                        size: *size,
-                        by: by.clone(),
-                        task: task.clone(),
-                        ts: entry.ts.clone(),
+                        attribution: Attribution {
+                            by: by.clone(),
+                            task: task.clone(),
+                        },
                     },
                 );
             }
@@ -249,25 +255,47 @@ impl State {
 
     /// The task `first` and its ancestors, nearest first: the delegation chain. Bounded,
     /// so a corrupt journal with a loop in it cannot hang a reader.
-    pub fn ancestors<'a>(
+    pub(crate) fn ancestors<'a>(
         &'a self,
-        first: Option<&'a str>,
+        first: Option<&'a TaskId>,
     ) -> impl Iterator<Item = &'a TaskInfo> + 'a {
         let mut at = first;
         std::iter::from_fn(move || {
             let task = self.tasks.get(at?)?;
-            at = task.parent.as_deref();
+            at = task.parent.as_ref();
             Some(task)
         })
         .take(10_000)
     }
 
+    /// The delegation chain from task `first` up, nearest first, as task.json and
+    /// `baton who --json` show it.
+    pub(crate) fn chain<'a>(&'a self, first: Option<&'a TaskId>) -> Vec<ChainLink<'a>> {
+        self.ancestors(first)
+            .map(|t| ChainLink {
+                agent: &t.agent,
+                input: &t.input,
+                task: &t.id,
+            })
+            .collect()
+    }
+
+    /// Who wrote the version of `path` with content `hash`: the journal's last version
+    /// of it if that is the one, else nobody it knows (`external`).
+    pub(crate) fn attribution_of(&self, path: &RelPath, hash: &str) -> Attribution {
+        match self.artifacts.get(path) {
+            Some(a) if a.hash == hash => a.attribution.clone(),
+            _ => Attribution::external(),
+        }
+    }
+
     /// The one task whose id starts with `prefix` (DESIGN §9: any unique prefix).
-    pub fn find_task(&self, prefix: &str) -> Result<&TaskInfo> {
+    pub(crate) fn find_task(&self, prefix: &str) -> Result<&TaskInfo> {
         let wanted = prefix.trim();
         let matches: Vec<&TaskInfo> = self
             .order
             .iter()
+            .map(TaskId::as_str)
             .filter(|id| {
                 id.starts_with(wanted)
                     || id.strip_prefix("t-").is_some_and(|s| s.starts_with(wanted))
@@ -287,5 +315,57 @@ impl State {
                     .join(", ")
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::JournalBuilder;
+
+    #[test]
+    fn replay_counts_failures_and_a_retry_resets_them() {
+        let mut j = JournalBuilder::new();
+        j.queue("t-1", "writer", "briefs/a.md", None);
+        j.start("t-1", 1);
+        j.fail("t-1", 1, Some(2000));
+        let t = &j.state.tasks["t-1"];
+        assert_eq!(
+            (t.status, t.failures, t.attempt),
+            (TaskStatus::Failed, 1, 1)
+        );
+        assert!(t.retry_at.is_some());
+        j.fail("t-1", 1, None);
+        assert_eq!(j.state.tasks["t-1"].status, TaskStatus::Dead);
+        j.queue("t-1", "writer", "briefs/a.md", None);
+        let t = &j.state.tasks["t-1"];
+        assert_eq!((t.status, t.failures), (TaskStatus::Queued, 0));
+        assert_eq!(j.state.order, vec![TaskId::from("t-1")]);
+    }
+
+    #[test]
+    fn a_task_is_found_by_any_unique_prefix() {
+        let mut j = JournalBuilder::new();
+        j.queue("t-abc1", "writer", "briefs/a.md", None);
+        j.queue("t-abd2", "writer", "briefs/b.md", None);
+        let s = &j.state;
+        assert_eq!(s.find_task("abc").unwrap().id.as_str(), "t-abc1");
+        assert_eq!(s.find_task("t-abd").unwrap().id.as_str(), "t-abd2");
+        assert!(s.find_task("ab").is_err());
+        assert!(s.find_task("zz").is_err());
+    }
+
+    #[test]
+    fn a_version_is_attributed_only_while_it_is_the_last_one() {
+        let mut j = JournalBuilder::new();
+        j.artifact("drafts/a.md", "h1", Attribution::human());
+        let p = RelPath::new("drafts/a.md").unwrap();
+        assert_eq!(j.state.attribution_of(&p, "h1"), Attribution::human());
+        j.artifact(
+            "drafts/a.md",
+            "h2",
+            Attribution::agent("w", &TaskId::from("t-1")),
+        );
+        assert_eq!(j.state.attribution_of(&p, "h1"), Attribution::external());
     }
 }

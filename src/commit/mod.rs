@@ -1,0 +1,260 @@
+//! Committing a task's outputs (DESIGN §4.4), for the daemon and for `baton approve`.
+//!
+//! A commit journals its intent (`task.committing`, fsynced) before the first rename, so
+//! a crash mid-commit is rolled forward on restart: either the old or the new file is
+//! at each path, never a part, and the outputs appear once. Then the `artifact` records
+//! and `task.finished` are journalled together with the tasks the outputs start, in
+//! one critical section of the ledger, and made durable before the commit counts.
+//!
+//! - [`staged`]: what the staging tree holds, checked against the agent's `writes`.
+
+mod staged;
+
+pub(crate) use staged::{RESULT_FILE, ScopeViolation};
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::frontmatter;
+use crate::index::writer::{IndexHandle, IndexOp};
+use crate::journal::{Attribution, Committed, Durability, Finish, Output, Record, TaskInfo};
+use crate::ledger::SharedLedger;
+use crate::lock::{self, Mode, PathLock};
+use crate::publish;
+use crate::route::{self, Version};
+use crate::workspace::{RelPath, Workspace};
+use staged::{is_delegation, read_result, staged_outputs};
+
+/// What a commit touches: the workspace, its config, the journal, and (in the daemon)
+/// the search index.
+pub(crate) struct Committer<'a> {
+    pub(crate) ws: &'a Workspace,
+    pub(crate) cfg: &'a Config,
+    pub(crate) ledger: &'a SharedLedger,
+    /// `None` outside the daemon: the next `baton search` catches the index up.
+    pub(crate) index: Option<&'a IndexHandle>,
+}
+
+/// What became of a successful attempt's outputs.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Committed (or there were none); `task.finished` is journalled.
+    Done,
+    /// Bound for an approval stage: they wait in the staging tree, `held` journalled.
+    Held,
+    /// Nothing committed and nothing journalled: the attempt failed, by the agent's
+    /// doing, which the caller records.
+    Refused(ScopeViolation),
+}
+
+impl Committer<'_> {
+    /// Commits (or holds) the outputs attempt `attempt` of `task` left in its staging
+    /// tree, after `duration_ms`.
+    pub(crate) fn commit(
+        &self,
+        task: &TaskInfo,
+        attempt: u32,
+        duration_ms: u64,
+    ) -> Result<Outcome> {
+        let agent = &self.cfg.agents[&task.agent];
+        let out = self.ws.attempt_dir(task.id.as_str(), attempt).join("out");
+        let staged = match staged_outputs(self.cfg, agent, &task.id, &out)? {
+            Ok(staged) => staged,
+            Err(violation) => return Ok(Outcome::Refused(violation)),
+        };
+        let committed = Committed {
+            outputs: staged
+                .iter()
+                .map(|s| Output {
+                    path: s.path.clone(),
+                    hash: s.hash.clone(),
+                })
+                .collect(),
+            result: read_result(&out.join(RESULT_FILE)),
+            delegated: staged
+                .iter()
+                .filter(|s| is_delegation(&s.front, &task.id))
+                .map(|s| s.path.clone())
+                .collect(),
+        };
+        if staged
+            .iter()
+            .any(|s| self.cfg.needs_approval(s.path.first()))
+        {
+            let held = Record::finished(&task.id, attempt, duration_ms, Finish::Held(committed));
+            self.ledger.append(vec![held], Durability::Synced)?;
+            tracing::info!(
+                agent = task.agent,
+                task = %task.id,
+                "held: outputs wait for `baton approve {}`",
+                task.id
+            );
+            return Ok(Outcome::Held);
+        }
+        if staged.is_empty() {
+            // Nothing to commit: if this record is lost with the page cache, the task
+            // runs once more, which changes nothing.
+            let done = Record::finished(&task.id, attempt, duration_ms, Finish::Done(committed));
+            self.ledger.append(vec![done], Durability::Buffered)?;
+            tracing::info!(agent = task.agent, task = %task.id, duration_ms, "done, no outputs");
+            return Ok(Outcome::Done);
+        }
+
+        let _locks = self.lock_all(staged.iter().map(|s| &s.path))?;
+        let intent = Record::Committing {
+            task: task.id.clone(),
+            attempt,
+            outputs: committed.outputs.clone(),
+        };
+        self.ledger.append(vec![intent], Durability::Synced)?;
+        let mut dirs = BTreeSet::new();
+        for s in &staged {
+            dirs.extend(publish::replace(self.ws, &s.file, &s.path)?);
+        }
+        publish::sync_dirs(&dirs)?;
+        let paths: Vec<String> = staged.iter().map(|s| s.path.to_string()).collect();
+        let who = Attribution::agent(&task.agent, &task.id);
+        let mut records: Vec<Record> = staged
+            .iter()
+            .map(|s| Record::artifact(s.path.clone(), s.hash.clone(), s.size, who.clone()))
+            .collect();
+        records.push(Record::finished(
+            &task.id,
+            attempt,
+            duration_ms,
+            Finish::Done(committed),
+        ));
+        let landed = staged
+            .into_iter()
+            .map(|s| Landed {
+                path: s.path,
+                hash: s.hash,
+                front: s.front,
+            })
+            .collect();
+        self.journal(records, task, landed)?;
+        tracing::info!(
+            agent = task.agent,
+            task = %task.id,
+            duration_ms,
+            outputs = paths.join(", "),
+            "done"
+        );
+        Ok(Outcome::Done)
+    }
+
+    /// Finishes a commit whose intent (`task.committing`) was journalled but whose
+    /// outputs may not all be in place: after a crash, or for `baton approve`. Returns
+    /// false when the staged files are gone and the paths do not hold them either: the
+    /// task must run again.
+    pub(crate) fn roll_forward(&self, task: &TaskInfo) -> Result<bool> {
+        let out = self
+            .ws
+            .attempt_dir(task.id.as_str(), task.attempt)
+            .join("out");
+        let _locks = self.lock_all(task.outputs.iter().map(|o| &o.path))?;
+        let mut dirs = BTreeSet::new();
+        let mut sizes = Vec::new();
+        for output in &task.outputs {
+            let target = self.ws.abs(&output.path);
+            let staged = out.join(output.path.as_str());
+            let on_disk = publish::hash_file(&target).ok();
+            if let Some((_, size)) = on_disk.as_ref().filter(|(h, _)| *h == output.hash) {
+                sizes.push(*size);
+                continue; // renamed before the crash
+            }
+            match publish::hash_file(&staged) {
+                Ok((hash, size)) if hash == output.hash => {
+                    dirs.extend(publish::replace(self.ws, &staged, &output.path)?);
+                    sizes.push(size);
+                }
+                _ => return Ok(false),
+            }
+        }
+        publish::sync_dirs(&dirs)?;
+        let who = Attribution::agent(&task.agent, &task.id);
+        let mut records: Vec<Record> = task
+            .outputs
+            .iter()
+            .zip(&sizes)
+            .map(|(o, size)| Record::artifact(o.path.clone(), o.hash.clone(), *size, who.clone()))
+            .collect();
+        let landed: Vec<Landed> = task
+            .outputs
+            .iter()
+            .map(|o| Landed {
+                path: o.path.clone(),
+                hash: o.hash.clone(),
+                front: frontmatter::read(&self.ws.abs(&o.path)),
+            })
+            .collect();
+        let committed = Committed {
+            outputs: task.outputs.clone(),
+            result: task.result.clone(),
+            delegated: landed
+                .iter()
+                .filter(|l| is_delegation(&l.front, &task.id))
+                .map(|l| l.path.clone())
+                .collect(),
+        };
+        let duration_ms = task.duration_ms.unwrap_or(0);
+        records.push(Record::finished(
+            &task.id,
+            task.attempt,
+            duration_ms,
+            Finish::Done(committed),
+        ));
+        self.journal(records, task, landed)?;
+        tracing::info!(task = %task.id, "finished a commit that was interrupted");
+        Ok(true)
+    }
+
+    /// Journals a commit and routes its outputs in one critical section, then makes it
+    /// durable: a commit is acknowledged only once it is on disk.
+    fn journal(&self, records: Vec<Record>, task: &TaskInfo, landed: Vec<Landed>) -> Result<()> {
+        let paths: Vec<RelPath> = landed.iter().map(|l| l.path.clone()).collect();
+        let syncer = {
+            let mut ledger = self.ledger.lock();
+            ledger.append(records)?;
+            // One append per output, so each routing sees the tasks the ones before it
+            // started (max_children).
+            for Landed { path, hash, front } in landed {
+                let version = Version {
+                    path: &path,
+                    hash: &hash,
+                    producer: Some(&task.id),
+                    front,
+                };
+                let routed = route::route_version(self.ws, self.cfg, &ledger.state, version);
+                ledger.append(routed)?;
+            }
+            ledger.syncer()
+        };
+        syncer.sync()?;
+        if let Some(index) = self.index {
+            for path in paths {
+                index.send(IndexOp::Upsert(path));
+            }
+        }
+        Ok(())
+    }
+
+    /// Exclusive locks on every path, taken in sorted order so two committers never
+    /// deadlock.
+    fn lock_all<'p>(&self, paths: impl Iterator<Item = &'p RelPath>) -> Result<Vec<PathLock>> {
+        let sorted: BTreeSet<&RelPath> = paths.collect();
+        sorted
+            .into_iter()
+            .map(|p| lock::lock(self.ws, p, Mode::Exclusive))
+            .collect()
+    }
+}
+
+/// An output renamed into place, to route once the commit is journalled.
+struct Landed {
+    path: RelPath,
+    hash: String,
+    front: Result<Option<frontmatter::FrontMatter>, frontmatter::FrontMatterError>,
+}

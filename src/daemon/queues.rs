@@ -1,0 +1,240 @@
+//! The tasks the scheduler holds, each in one place: waiting for a retry, queued for
+//! its agent, or running. Per agent, a FIFO queue and the agent processes alive, which
+//! `concurrency` limits.
+//!
+//! A running task's slot is freed when its process group is gone ([`AgentQueues::exited`]),
+//! not when its attempt is settled ([`AgentQueues::ended`]): the next agent starts while
+//! the last attempt is being committed, so `concurrency` limits agent processes.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::journal::TaskId;
+
+pub(crate) struct AgentQueues {
+    /// Per configured agent; tasks of another agent are never held.
+    agents: HashMap<String, AgentQueue>,
+    /// Every task held, with its agent and place.
+    tasks: HashMap<TaskId, Held>,
+}
+
+struct AgentQueue {
+    /// Tasks ready to start, first queued first.
+    pending: VecDeque<TaskId>,
+    /// Agent processes alive (or about to start).
+    alive: usize,
+    /// The agent's `concurrency`.
+    limit: usize,
+}
+
+struct Held {
+    agent: String,
+    place: Place,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Failed: the next attempt is due later.
+    Waiting,
+    Queued,
+    /// A runner has it; `exited` once its agent's process group is gone.
+    Running {
+        exited: bool,
+    },
+}
+
+/// A task of an agent that is not in the config (any more).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct UnknownAgent;
+
+impl AgentQueues {
+    /// Queues for the agents `limits` names, each with its concurrency.
+    pub(crate) fn new<'a>(limits: impl IntoIterator<Item = (&'a str, usize)>) -> AgentQueues {
+        let agents = limits
+            .into_iter()
+            .map(|(name, limit)| {
+                let queue = AgentQueue {
+                    pending: VecDeque::new(),
+                    alive: 0,
+                    limit,
+                };
+                (name.to_string(), queue)
+            })
+            .collect();
+        AgentQueues {
+            agents,
+            tasks: HashMap::new(),
+        }
+    }
+
+    /// Holds `task` of `agent` until its next attempt is due (see [`AgentQueues::push`]).
+    /// A task already queued or running stays where it is.
+    pub(crate) fn wait(&mut self, task: &TaskId, agent: &str) -> Result<(), UnknownAgent> {
+        if !self.agents.contains_key(agent) {
+            return Err(UnknownAgent);
+        }
+        self.tasks.entry(task.clone()).or_insert_with(|| Held {
+            agent: agent.to_string(),
+            place: Place::Waiting,
+        });
+        Ok(())
+    }
+
+    /// Queues `task` for `agent` (or, with `agent` `None`, for the agent it waits
+    /// with). Returns whether it is queued now: not when it was queued or running
+    /// already, or is unknown.
+    pub(crate) fn push(
+        &mut self,
+        task: &TaskId,
+        agent: Option<&str>,
+    ) -> Result<bool, UnknownAgent> {
+        let agent = match (self.tasks.get(task), agent) {
+            (Some(held), _) if held.place != Place::Waiting => return Ok(false),
+            (Some(held), None) => held.agent.clone(),
+            (_, Some(agent)) => agent.to_string(),
+            (None, None) => return Ok(false),
+        };
+        let queue = self.agents.get_mut(&agent).ok_or(UnknownAgent)?;
+        queue.pending.push_back(task.clone());
+        self.tasks.insert(
+            task.clone(),
+            Held {
+                agent,
+                place: Place::Queued,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Forgets a task that waits or is queued (it became final, or was held for
+    /// approval). A running task is left to its runner.
+    pub(crate) fn forget(&mut self, task: &TaskId) {
+        let Some(held) = self.tasks.get(task) else {
+            return;
+        };
+        match held.place {
+            Place::Running { .. } => return,
+            Place::Queued => {
+                if let Some(queue) = self.agents.get_mut(&held.agent) {
+                    queue.pending.retain(|t| t != task);
+                }
+            }
+            Place::Waiting => {}
+        }
+        self.tasks.remove(task);
+    }
+
+    /// The next queued task whose agent has a free slot, now counted as running.
+    pub(crate) fn start_next(&mut self) -> Option<TaskId> {
+        let (_, queue) = self
+            .agents
+            .iter_mut()
+            .find(|(_, q)| q.alive < q.limit && !q.pending.is_empty())?;
+        let task = queue.pending.pop_front()?;
+        queue.alive += 1;
+        if let Some(held) = self.tasks.get_mut(&task) {
+            held.place = Place::Running { exited: false };
+        }
+        Some(task)
+    }
+
+    /// The agent process of a running task is gone: its slot is free.
+    pub(crate) fn exited(&mut self, task: &TaskId) {
+        if let Some(held) = self.tasks.get_mut(task) {
+            if held.place == (Place::Running { exited: false }) {
+                held.place = Place::Running { exited: true };
+                if let Some(queue) = self.agents.get_mut(&held.agent) {
+                    queue.alive -= 1;
+                }
+            }
+        }
+    }
+
+    /// A running task's attempt is settled: it is no longer held (its slot is freed if
+    /// its process was not reported gone).
+    pub(crate) fn ended(&mut self, task: &TaskId) {
+        let Some(held) = self.tasks.get(task) else {
+            return;
+        };
+        if let Place::Running { exited } = held.place {
+            if !exited {
+                self.exited(task);
+            }
+            self.tasks.remove(task);
+        }
+    }
+
+    pub(crate) fn is_running(&self, task: &TaskId) -> bool {
+        self.tasks
+            .get(task)
+            .is_some_and(|h| matches!(h.place, Place::Running { .. }))
+    }
+
+    /// Tasks with a runner, their process alive or not.
+    pub(crate) fn running(&self) -> usize {
+        self.count(|p| matches!(p, Place::Running { .. }))
+    }
+
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.count(|p| p == Place::Queued)
+    }
+
+    /// Nothing waiting, queued or running.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    fn count(&self, f: impl Fn(Place) -> bool) -> usize {
+        self.tasks.values().filter(|h| f(h.place)).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(id: &str) -> TaskId {
+        TaskId::from(id)
+    }
+
+    #[test]
+    fn an_agent_runs_at_most_its_concurrency_and_a_gone_process_frees_its_slot() {
+        let mut q = AgentQueues::new([("writer", 2), ("editor", 1)]);
+        for id in ["a", "b", "c"] {
+            assert_eq!(q.push(&t(id), Some("writer")), Ok(true));
+        }
+        assert_eq!(q.push(&t("a"), Some("writer")), Ok(false), "queued once");
+        assert_eq!(q.start_next(), Some(t("a")));
+        assert_eq!(q.start_next(), Some(t("b")));
+        assert_eq!(q.start_next(), None, "two slots, both taken");
+        q.exited(&t("a"));
+        q.exited(&t("a")); // reported twice: freed once
+        assert_eq!(q.start_next(), Some(t("c")));
+        assert_eq!(q.start_next(), None);
+        assert_eq!((q.running(), q.queued()), (3, 0));
+        q.ended(&t("a"));
+        q.ended(&t("b")); // its process was never reported gone: the slot is freed now
+        assert_eq!(q.running(), 1);
+        assert_eq!(q.push(&t("d"), Some("writer")), Ok(true));
+        assert_eq!(q.start_next(), Some(t("d")));
+        q.ended(&t("c"));
+        q.ended(&t("d"));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_waiting_task_is_queued_for_its_agent_and_a_forgotten_one_never_starts() {
+        let mut q = AgentQueues::new([("writer", 1)]);
+        assert_eq!(q.wait(&t("r"), "nobody"), Err(UnknownAgent));
+        assert_eq!(q.push(&t("r"), Some("nobody")), Err(UnknownAgent));
+        q.wait(&t("r"), "writer").unwrap();
+        assert_eq!(q.queued(), 0);
+        assert_eq!(q.push(&t("r"), None), Ok(true));
+        q.push(&t("s"), Some("writer")).unwrap();
+        q.forget(&t("r"));
+        assert_eq!(q.start_next(), Some(t("s")));
+        q.forget(&t("s")); // running: left to its runner
+        assert!(q.is_running(&t("s")));
+        assert_eq!(q.push(&t("gone"), None), Ok(false));
+    }
+}

@@ -1,0 +1,35 @@
+//! Cleaning up after a daemon that died (DESIGN §4.4): the process groups of agents it
+//! left running are stopped (recognised by pid and start time from `task.started`, so a
+//! reused pid is never hit), and commits whose intent was journalled are rolled
+//! forward. The interrupted tasks themselves are then queued again by the scheduler.
+
+use anyhow::Result;
+
+use super::context::Ctx;
+use super::process;
+use crate::journal::{TaskInfo, TaskStatus};
+
+pub(crate) fn recover(ctx: &Ctx) -> Result<()> {
+    let stale: Vec<TaskInfo> = {
+        let ledger = ctx.ledger.lock();
+        ledger
+            .state
+            .tasks
+            .values()
+            .filter(|t| matches!(t.status, TaskStatus::Running | TaskStatus::Committing))
+            .cloned()
+            .collect()
+    };
+    for task in &stale {
+        if let (Some(pid), Some(start)) = (task.pid, task.start_time) {
+            process::stop_stale_group(pid, start);
+        }
+    }
+    let committer = ctx.committer();
+    for task in stale.iter().filter(|t| t.status == TaskStatus::Committing) {
+        if !committer.roll_forward(task)? {
+            tracing::warn!(task = %task.id, "an interrupted commit's staged files are gone; the task runs again");
+        }
+    }
+    Ok(())
+}

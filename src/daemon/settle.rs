@@ -1,0 +1,107 @@
+//! An attempt's end, journalled: a successful agent's outputs committed (or held, or
+//! refused as a scope violation), a failure recorded with its retry, or its death once
+//! the agent's retries are spent. The staging tree and logs of a failed attempt stay.
+
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::context::Ctx;
+use crate::commit;
+use crate::journal::{Durability, Finish, Record, Status, TaskInfo};
+
+/// How an attempt ended, once its agent's process group is gone.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The agent could not be started (its folder, its program).
+    SpawnFailed(anyhow::Error),
+    Exited(ExitStatus),
+    /// Stopped at the agent's timeout, which it ran for.
+    TimedOut(Duration),
+    /// Waiting for the process failed.
+    Lost(std::io::Error),
+}
+
+/// Journals how attempt `attempt` of `task` ended, after `duration_ms`.
+pub(crate) fn settle(
+    ctx: &Ctx,
+    task: &TaskInfo,
+    attempt: u32,
+    outcome: Outcome,
+    duration_ms: u64,
+) -> Result<Status> {
+    let (exit, error) = match outcome {
+        Outcome::Exited(status) if status.success() => {
+            match ctx.committer().commit(task, attempt, duration_ms)? {
+                commit::Outcome::Done => return Ok(Status::Done),
+                commit::Outcome::Held => return Ok(Status::Held),
+                commit::Outcome::Refused(violation) => (
+                    Some(0),
+                    format!("scope violation: {violation}; nothing was committed"),
+                ),
+            }
+        }
+        Outcome::Exited(status) => (status.code(), describe_exit(status)),
+        Outcome::SpawnFailed(e) => (None, format!("could not start the agent: {e:#}")),
+        Outcome::TimedOut(after) => (
+            None,
+            format!("timed out after {}", humantime::format_duration(after)),
+        ),
+        Outcome::Lost(e) => (None, format!("lost the agent process: {e}")),
+    };
+    record_failure(ctx, task, attempt, exit, error, duration_ms)
+}
+
+/// Records a failed attempt: `failed` with the backoff before the next one, or `dead`
+/// once the agent's retries are spent.
+pub(crate) fn record_failure(
+    ctx: &Ctx,
+    task: &TaskInfo,
+    attempt: u32,
+    exit: Option<i32>,
+    error: String,
+    duration_ms: u64,
+) -> Result<Status> {
+    let agent = &ctx.cfg.agents[&task.agent];
+    let failures = task.failures + 1;
+    let (status, finish) = if failures > agent.retries {
+        let error = format!(
+            "{error} (attempt {attempt}; {} retries spent)",
+            agent.retries
+        );
+        tracing::warn!(agent = task.agent, task = %task.id, error, "dead");
+        (Status::Dead, Finish::Dead { exit, error })
+    } else {
+        let retry_in = agent.backoff_for(failures);
+        tracing::warn!(
+            agent = task.agent,
+            task = %task.id,
+            attempt,
+            error,
+            retry_in_ms = retry_in.as_millis() as u64,
+            "failed"
+        );
+        (
+            Status::Failed,
+            Finish::Failed {
+                exit,
+                error,
+                retry_in,
+            },
+        )
+    };
+    let record = Record::finished(&task.id, attempt, duration_ms, finish);
+    ctx.ledger.append(vec![record], Durability::Buffered)?;
+    Ok(status)
+}
+
+fn describe_exit(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(75), _) => "exited with 75 (EX_TEMPFAIL: try again later)".to_string(),
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        (None, None) => "ended abnormally".to_string(),
+    }
+}

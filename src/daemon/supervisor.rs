@@ -1,0 +1,286 @@
+//! The one loop that applies the scheduler's decisions: it waits for hints, timers,
+//! messages and ending tasks, hands each to the [`Scheduler`], and does what it decided.
+//! It supervises runners and ingest workers in `JoinSet`s: a runner that panics is
+//! still recorded as a failed attempt and frees its slot, and an ingest worker that
+//! panics still counts as done.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::context::Ctx;
+use super::ingest::ingest_batch;
+use super::runner::{self, Ended, Job};
+use super::scheduler::{Action, Scheduler, Summary, TaskView, Until};
+use super::settle::record_failure;
+use super::watcher::{Flags, Hint, Watcher};
+use crate::journal::{TaskId, TaskInfo};
+use crate::workspace::RelPath;
+
+/// What runners and ingest workers tell the loop before they end.
+enum Msg {
+    /// An ingest worker journalled something: tasks may have been queued.
+    Progress,
+    /// A runner's agent process group is gone: its slot is free while it settles.
+    Exited(TaskId),
+}
+
+/// A runner in the `JoinSet`, for the record if it panics.
+struct Running {
+    task: TaskInfo,
+    attempt: u32,
+    /// This is the job recording an earlier runner's panic: if it panics too, the task
+    /// is left for the next start, never retried in a loop.
+    recovering: bool,
+}
+
+struct Supervisor {
+    ctx: Arc<Ctx>,
+    scheduler: Scheduler,
+    watcher: Watcher,
+    flags: Arc<Flags>,
+    /// Messages from runners and ingest workers; at most one per ingested path and per
+    /// attempt, so unbounded.
+    inbox_tx: mpsc::UnboundedSender<Msg>,
+    /// Set once, at shutdown: every runner stops its agent.
+    stop_tx: watch::Sender<bool>,
+    runners: JoinSet<Ended>,
+    /// By the runner's tokio task id.
+    running: HashMap<tokio::task::Id, Running>,
+    /// Each returns the paths still being written.
+    ingests: JoinSet<Vec<RelPath>>,
+}
+
+/// Runs until `shutdown` resolves (then stops runners and waits for them) or, with
+/// [`Until::Idle`], until nothing is pending.
+pub(crate) async fn run(
+    ctx: Arc<Ctx>,
+    watcher: Watcher,
+    flags: Arc<Flags>,
+    mut hints: mpsc::Receiver<Hint>,
+    until: Until,
+    shutdown: impl Future<Output = ()>,
+) -> Summary {
+    let (inbox_tx, mut inbox) = mpsc::unbounded_channel();
+    let mut s = Supervisor {
+        scheduler: Scheduler::new(&ctx.cfg, until),
+        ctx,
+        watcher,
+        flags,
+        inbox_tx,
+        stop_tx: watch::channel(false).0,
+        runners: JoinSet::new(),
+        running: HashMap::new(),
+        ingests: JoinSet::new(),
+    };
+    let open = s.open_tasks();
+    s.scheduler.begin(open);
+    tokio::pin!(shutdown);
+    let mut shutdown_fired = false;
+    loop {
+        s.apply_decisions();
+        if s.scheduler.finished() {
+            break;
+        }
+        let next = s.scheduler.next_deadline();
+        tokio::select! {
+            biased;
+            _ = &mut shutdown, if !shutdown_fired => {
+                shutdown_fired = true;
+                s.scheduler.begin_stop();
+            }
+            Some(msg) = inbox.recv() => match msg {
+                Msg::Progress => {}
+                Msg::Exited(task) => s.scheduler.on_exited(&task),
+            },
+            Some(joined) = s.runners.join_next_with_id(), if !s.runners.is_empty() => {
+                s.on_runner_joined(joined);
+            }
+            Some(joined) = s.ingests.join_next(), if !s.ingests.is_empty() => {
+                let busy = joined.unwrap_or_else(|e| {
+                    tracing::error!("an ingest worker failed: {e}");
+                    Vec::new()
+                });
+                s.scheduler.on_ingested(busy);
+            }
+            Some(hint) = hints.recv(), if !s.scheduler.stopping() => s.scheduler.on_hint(hint),
+            _ = tokio::time::sleep_until(next.unwrap_or_else(tokio::time::Instant::now)), if next.is_some() => {
+                s.scheduler.on_timers();
+            }
+        }
+        if s.flags.overflow.swap(false, Ordering::SeqCst) {
+            s.scheduler.on_lost_events();
+        }
+    }
+    s.scheduler.summary()
+}
+
+impl Supervisor {
+    /// The tasks the journal leaves unfinished, in the order they were queued, after
+    /// queuing the joins a crash kept from being queued (between a last child's commit
+    /// and its delegator's join).
+    fn open_tasks(&self) -> Vec<(TaskId, TaskView)> {
+        let ids: Vec<TaskId> = {
+            let mut ledger = self.ctx.ledger.lock();
+            let joins = crate::join::all_due(&ledger.state);
+            if let Err(e) = ledger.append(joins) {
+                tracing::error!("queuing joins: {e:#}");
+            }
+            let state = &ledger.state;
+            state
+                .order
+                .iter()
+                .filter(|id| !state.tasks[*id].status.is_final())
+                .cloned()
+                .collect()
+        };
+        ids.into_iter()
+            .filter_map(|id| Some((id.clone(), self.ctx.view(&id)?)))
+            .collect()
+    }
+
+    /// Considers every task whose journal state changed and applies what the scheduler
+    /// decides, until nothing more is decided (a task that ends can queue its
+    /// delegator's join, which is considered in turn).
+    fn apply_decisions(&mut self) {
+        loop {
+            let dirty = self.ctx.ledger.lock().take_dirty();
+            for task in dirty {
+                let view = self.ctx.view(&task);
+                self.scheduler.consider(&task, view);
+            }
+            self.scheduler.step();
+            let actions = self.scheduler.take_actions();
+            if actions.is_empty() {
+                return;
+            }
+            for action in actions {
+                self.apply(action);
+            }
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::Ingest(batch) => {
+                let (ctx, tx) = (self.ctx.clone(), self.inbox_tx.clone());
+                self.ingests.spawn_blocking(move || {
+                    ingest_batch(&ctx, batch, || {
+                        let _ = tx.send(Msg::Progress);
+                    })
+                });
+            }
+            Action::Start(task) => self.start(task),
+            Action::QueueJoins(task) => {
+                let mut ledger = self.ctx.ledger.lock();
+                let joins = crate::join::due(&ledger.state, &task);
+                if !joins.is_empty() {
+                    if let Err(e) = ledger.append(joins) {
+                        tracing::error!(%task, "queuing a join: {e:#}");
+                    }
+                }
+            }
+            Action::Index(op) => self.ctx.index.send(op),
+            Action::Watch(stage) => {
+                if let Err(e) = self.watcher.watch_stage(&stage) {
+                    tracing::warn!("{e:#}");
+                }
+            }
+            Action::ReadJournal => {
+                self.flags.journal_seen();
+                if let Err(e) = self.ctx.ledger.lock().refresh() {
+                    tracing::warn!("reading the journal: {e:#}");
+                }
+            }
+            Action::StopRunners => {
+                let _ = self.stop_tx.send(true);
+            }
+        }
+    }
+
+    fn start(&mut self, id: TaskId) {
+        let task = self.ctx.ledger.lock().state.tasks.get(&id).cloned();
+        let Some(task) = task else {
+            tracing::error!(task = %id, "a task to start is not in the journal");
+            self.scheduler.on_ended(&id, None, None);
+            return;
+        };
+        let job = Job {
+            attempt: task.attempt + 1,
+            task: task.clone(),
+        };
+        let tx = self.inbox_tx.clone();
+        let exited = move || {
+            let _ = tx.send(Msg::Exited(id));
+        };
+        let runner = runner::run(self.ctx.clone(), job, self.stop_tx.subscribe(), exited);
+        let handle = self.runners.spawn(runner);
+        let attempt = task.attempt + 1;
+        self.running.insert(
+            handle.id(),
+            Running {
+                task,
+                attempt,
+                recovering: false,
+            },
+        );
+    }
+
+    fn on_runner_joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, Ended), tokio::task::JoinError>,
+    ) {
+        let (id, ended) = match joined {
+            Ok((id, ended)) => (id, ended),
+            Err(e) => return self.on_runner_panicked(e),
+        };
+        self.running.remove(&id);
+        let view = self.ctx.view(&ended.task);
+        self.scheduler.on_ended(&ended.task, ended.status, view);
+    }
+
+    /// A runner panicked: its attempt is recorded as failed, by a job that takes its
+    /// place in the `JoinSet`.
+    fn on_runner_panicked(&mut self, e: tokio::task::JoinError) {
+        let Some(running) = self.running.remove(&e.id()) else {
+            return;
+        };
+        let Running {
+            task,
+            attempt,
+            recovering,
+        } = running;
+        tracing::error!(task = %task.id, "the runner failed: {e}");
+        if recovering {
+            let view = self.ctx.view(&task.id);
+            self.scheduler.on_ended(&task.id, None, view);
+            return;
+        }
+        let ctx = self.ctx.clone();
+        let error = format!("internal error: the runner failed: {e}");
+        let recorded = task.clone();
+        let handle = self.runners.spawn(async move {
+            let id = recorded.id.clone();
+            let status = tokio::task::spawn_blocking(move || {
+                record_failure(&ctx, &recorded, attempt, None, error, 0)
+            })
+            .await;
+            Ended {
+                task: id,
+                status: status.ok().and_then(Result::ok),
+            }
+        });
+        self.running.insert(
+            handle.id(),
+            Running {
+                task,
+                attempt,
+                recovering: true,
+            },
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! The error kinds that decide a command's exit code (DESIGN §9): 0 success, 1 a failed
+//! operation or something not found, 2 a usage or config error.
+//!
+//! Commands return `anyhow::Error`; [`exit_code`] walks its chain for one of the kinds
+//! below, so an error keeps its context (which path, what was attempted) and still
+//! exits with the right code.
+
+use crate::config::{Config, ConfigError};
+use crate::index::search::BadQuery;
+
+/// An error in what the user asked for (exit code 2), as opposed to an operation that
+/// failed (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
+/// `Err(usage!("--to {agent}: …"))`: a [`UsageError`] as an `anyhow::Error`.
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        anyhow::Error::from($crate::error::UsageError(format!($($arg)*)))
+    };
+}
+pub(crate) use usage;
+
+/// The exit code for an error: 2 for usage, config and query errors, 1 otherwise.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    let usage = err
+        .chain()
+        .any(|e| e.is::<UsageError>() || e.is::<ConfigError>() || e.is::<BadQuery>());
+    if usage { 2 } else { 1 }
+}
+
+/// The usage error for `flag NAME` where NAME is no agent of the workspace.
+pub(crate) fn unknown_agent(cfg: &Config, flag: &str, name: &str) -> anyhow::Error {
+    usage!(
+        "{flag} {name}: no such agent; agents are {}",
+        cfg.agents.keys().cloned().collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// The usage error for a `--stage` that names no stage of the workspace.
+pub(crate) fn no_such_stage(cfg: &Config, stage: &str) -> anyhow::Error {
+    usage!(
+        "--stage {stage}: no such stage; stages are {}",
+        cfg.stages.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context as _;
+
+    #[test]
+    fn the_exit_code_follows_the_kind_through_added_context() {
+        let usage = Err::<(), _>(usage!("--limit 0: give 1 or more"))
+            .context("searching")
+            .unwrap_err();
+        assert_eq!(exit_code(&usage), 2);
+        let failed = Err::<(), _>(std::io::Error::other("disk on fire"))
+            .context("writing drafts/a.md")
+            .unwrap_err();
+        assert_eq!(exit_code(&failed), 1);
+        let query = anyhow::Error::from(BadQuery {
+            message: "x".into(),
+        });
+        assert_eq!(exit_code(&query), 2);
+    }
+}

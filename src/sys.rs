@@ -1,0 +1,129 @@
+//! Every call into libc and every read of `/proc`, behind safe wrappers: one place to
+//! audit the `unsafe` blocks, and nothing platform-specific elsewhere.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// The fields of /proc/PID/stat from the third (the state) on. The command name (the
+/// second) is in parentheses and may hold spaces, so fields are counted after it.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
+/// The start time of `pid` in clock ticks since boot (/proc/PID/stat field 22), which
+/// together with the pid names one process for good: pids are reused, start times not.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// The parent of `pid` (/proc/PID/stat field 4).
+pub(crate) fn parent_pid(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// Sends `signal` to every process in group `pgid`.
+pub(crate) fn signal_group(pgid: u32, signal: i32) {
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
+    unsafe {
+        libc::kill(-(pgid as i32), signal);
+    }
+}
+
+/// Whether any live (non-zombie) process is still in group `pgid`. Zombies are left out:
+/// orphans are reparented to pid 1, which in a container may never reap them.
+pub(crate) fn group_alive(pgid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the group exists; no memory involved.
+    let exists = unsafe { libc::kill(-(pgid as i32), 0) } == 0;
+    if !exists {
+        return false;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    dir.flatten().any(|entry| {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            return false;
+        };
+        let Some(fields) = stat_fields(pid) else {
+            return false;
+        };
+        let pgrp = fields.get(2).and_then(|s| s.parse::<u32>().ok());
+        pgrp == Some(pgid) && fields.first().map(String::as_str) != Some("Z")
+    })
+}
+
+/// Whether some process holds `file` open for writing. A read lease is refused exactly
+/// then (fcntl(2) F_SETLEASE, on a descriptor opened read-only); where leases are
+/// unavailable, assume not.
+pub(crate) fn has_writer(file: &File) -> bool {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor `file` owns and keeps open; F_SETLEASE takes an int.
+    let taken = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
+    if taken == 0 {
+        // SAFETY: as above; gives back the lease just taken.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return false;
+    }
+    io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
+}
+
+/// Lets the programs this process starts inherit `file` (clears close-on-exec).
+pub(crate) fn keep_across_exec(file: &File) -> io::Result<()> {
+    // SAFETY: F_SETFD on a descriptor `file` owns and keeps open; no memory involved.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFD, 0) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Lowers the calling thread's CPU priority to `nice` (threads it starts inherit it).
+/// Best effort: without it the thread competes like any other.
+pub(crate) fn lower_thread_priority(nice: i32) {
+    // SAFETY: setpriority on this thread's own id; no memory involved.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: as above.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) } != 0 {
+        tracing::debug!(
+            "could not lower a thread's priority: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+/// Restores the default SIGPIPE action, so output into a closed pipe (`baton log | head`)
+/// ends the process quietly like any Unix tool, instead of a panic on the next write.
+pub(crate) fn die_on_broken_pipe() {
+    // SAFETY: setting a signal disposition to its default; no handler involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_its_own_start_time_and_parent() {
+        let me = std::process::id();
+        let t = start_time(me).expect("a start time for this process");
+        assert_eq!(start_time(me), Some(t));
+        assert_eq!(start_time(u32::MAX - 1), None);
+        assert_eq!(parent_pid(me), Some(std::os::unix::process::parent_id()));
+    }
+
+    #[test]
+    fn a_file_open_for_writing_elsewhere_has_a_writer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        std::fs::write(&path, "x").unwrap();
+        let reader = File::open(&path).unwrap();
+        assert!(!has_writer(&reader));
+        let _writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        assert!(has_writer(&reader));
+    }
+}

@@ -1,0 +1,192 @@
+//! The CLI: init, workspace discovery, drop, log, demo.
+
+use std::fs;
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::fixtures::*;
+use super::harness::*;
+
+#[test]
+fn init_writes_a_working_workspace_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    let out = Command::new(BATON).arg("init").arg(&root).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for p in [
+        "baton.toml",
+        "agents/writer.sh",
+        ".gitignore",
+        "briefs",
+        "drafts",
+        "reviews",
+        "published",
+    ] {
+        assert!(root.join(p).exists(), "{p} missing");
+    }
+    let again = Command::new(BATON).arg("init").arg(&root).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("exists already"),
+        "{}",
+        text(&again)
+    );
+    // The template's example agent works.
+    fs::write(root.join("briefs/hello.md"), "# Hello\n\nSay hi.\n").unwrap();
+    let run = Command::new(BATON)
+        .args(["-w"])
+        .arg(&root)
+        .args(["run", "--once"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let draft = fs::read_to_string(root.join("drafts/hello.md")).unwrap();
+    assert!(draft.starts_with("# Draft: Hello\n"), "{draft}");
+}
+
+#[test]
+fn the_workspace_is_found_upward_from_the_current_folder() {
+    let ws = copier();
+    fs::create_dir_all(ws.path("briefs/sub")).unwrap();
+    let out = Command::new(BATON)
+        .arg("status")
+        .current_dir(ws.path("briefs/sub"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains(&format!("workspace {}", ws.root.display())));
+    let lost = Command::new(BATON)
+        .arg("status")
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(lost.status.code(), Some(1));
+    assert!(
+        stderr(&lost).contains("no baton.toml in / or any folder above it"),
+        "{}",
+        text(&lost)
+    );
+}
+
+#[test]
+fn drop_refuses_unknown_stages_and_agents() {
+    let ws = copier();
+    ws.write("x.md", "x\n");
+    let x = ws.path("x.md");
+    let out = ws.baton(&["drop", x.to_str().unwrap(), "--stage", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "--stage nowhere: no such stage; stages are briefs, drafts, reviews, published"
+        )
+    );
+    let out = ws.baton(&["drop", x.to_str().unwrap(), "--to", "nobody"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--to nobody: no such agent; agents are copier"));
+}
+
+#[test]
+fn drop_to_routes_to_one_agent_only() {
+    let ws = TestWorkspace::new(
+        r#"
+[agents.copier]
+on = ["briefs/*.md"]
+run = ["agents/copier.sh"]
+writes = ["drafts"]
+
+[agents.legal]
+run = ["agents/legal.sh"]
+writes = ["reviews"]
+"#,
+    )
+    .agent("copier", COPY_SCRIPT)
+    .agent(
+        "legal",
+        r#"mkdir -p "$BATON_OUT/reviews"; cp "$BATON_INPUT" "$BATON_OUT/reviews/legal.md""#,
+    );
+    ws.write("contract.md", "# Contract\n");
+    let out = ws.baton(&[
+        "drop",
+        ws.path("contract.md").to_str().unwrap(),
+        "--to",
+        "legal",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    ws.run_once(0);
+    let agents: Vec<String> = ws
+        .records("task.queued")
+        .iter()
+        .map(|r| r["agent"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(agents, ["legal"]);
+    assert_eq!(ws.records("task.queued")[0]["reason"], "to");
+    assert!(ws.read("reviews/legal.md").contains("to = \"legal\""));
+}
+
+#[test]
+fn log_shows_the_activity_feed() {
+    let ws = copier();
+    ws.write("n.md", "# n\n");
+    ws.baton(&["drop", ws.path("n.md").to_str().unwrap()]);
+    ws.run_once(0);
+    let feed = stdout(&ws.baton(&["log"]));
+    let lines: Vec<&str> = feed.lines().collect();
+    assert!(
+        lines[0].ends_with("human        dropped  briefs/n.md"),
+        "{feed}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("copier       done  t-") && l.ends_with("→ drafts/n.md")),
+        "{feed}"
+    );
+    let json = stdout(&ws.baton(&["log", "--json"]));
+    let records: Vec<Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), ws.journal().len());
+    assert!(
+        records
+            .iter()
+            .all(|r| r["seq"].is_u64() && r["ts"].is_string() && r["kind"].is_string())
+    );
+}
+
+#[test]
+fn demo_runs_the_content_factory_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("demo");
+    let out = Command::new(BATON)
+        .arg("demo")
+        .arg(&root)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("activity feed"), "{printed}");
+    assert!(
+        printed.contains(
+            &root
+                .join("published/launch.md")
+                .canonicalize()
+                .unwrap()
+                .display()
+                .to_string()
+        ),
+        "{printed}"
+    );
+    let article = fs::read_to_string(root.join("published/launch.md")).unwrap();
+    assert!(
+        article.starts_with("# Launching baton 1.0\n")
+            && article.contains("## Why handoff by path"),
+        "{article}"
+    );
+    // The thin brief was reviewed but not published.
+    assert!(!root.join("published/tiny.md").exists());
+    assert!(root.join("reviews/tiny.md").exists());
+}

@@ -1,0 +1,84 @@
+//! DESIGN §2: config errors name the file, line and column and what was expected; exit 2.
+
+use super::harness::*;
+
+fn config_error(config: &str) -> String {
+    let ws = TestWorkspace::new(config).agent("ok", "true");
+    let out = ws.baton(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    stderr(&out).lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn config_error_unknown_key() {
+    assert_eq!(
+        config_error("[agents.a]\nrun = [\"agents/ok.sh\"]\nconcurency = 2\n"),
+        "baton: baton.toml:3:1: unknown field `concurency`, expected one of `on`, `run`, `writes`, `concurrency`, `timeout`, `retries`, `backoff`, `delegates_to`"
+    );
+    assert_eq!(
+        config_error("[workspace]\nstage = [\"a\"]\n"),
+        "baton: baton.toml:2:1: unknown field `stage`, expected one of `stages`, `max_depth`, `settle_ms`, `max_children`"
+    );
+}
+
+#[test]
+fn config_error_bad_duration() {
+    assert_eq!(
+        config_error("[agents.a]\nrun = [\"agents/ok.sh\"]\nbackoff = \"2 parsecs\"\n"),
+        "baton: baton.toml:3:11: agent `a`: bad duration `2 parsecs` for `backoff`: expected a number and a unit, like \"30s\", \"10m\" or \"1h\""
+    );
+}
+
+#[test]
+fn config_error_glob_outside_a_stage() {
+    assert_eq!(
+        config_error("[agents.a]\non = [\"**/*.md\"]\nrun = [\"agents/ok.sh\"]\n"),
+        "baton: baton.toml:2:7: agent `a`: glob `**/*.md` does not start in a stage: expected `STAGE/…` with STAGE one of briefs, drafts, reviews, published"
+    );
+}
+
+#[test]
+fn config_error_writes_names_a_missing_stage() {
+    assert_eq!(
+        config_error(
+            "[workspace]\nstages = [\"in\", \"out\"]\n[agents.a]\nrun = [\"agents/ok.sh\"]\nwrites = [\"outbox\"]\n"
+        ),
+        "baton: baton.toml:5:11: agent `a`: `writes` names `outbox`, which is not a stage: expected one of in, out"
+    );
+}
+
+#[test]
+fn config_error_missing_program() {
+    let ws = TestWorkspace::new("[agents.a]\nrun = [\"agents/missing.sh\"]\n");
+    let out = ws.baton(&["run"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "baton: baton.toml:2:7: agent `a`: program `agents/missing.sh` does not exist (looked for {})",
+            ws.path("agents/missing.sh").display()
+        )),
+        "{err}"
+    );
+    // The caret display points at the value.
+    assert!(
+        err.contains("2 | run = [\"agents/missing.sh\"]\n  |       ^"),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_error_stops_every_command_that_needs_the_config() {
+    let ws = TestWorkspace::new("[agents.a]\nrun = [\"agents/ok.sh\"]\ntimeout = 5\n");
+    for args in [&["status"][..], &["run", "--once"]] {
+        let out = ws.baton(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).starts_with(
+                "baton: baton.toml:3:11: invalid type: integer `5`, expected a string"
+            ),
+            "{}",
+            text(&out)
+        );
+    }
+}

@@ -1,0 +1,315 @@
+//! The test harness: a temporary workspace with agents, the real binary run against it, a daemon stopped when dropped, and waits on conditions with deadlines, never bare sleeps.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub(crate) const BATON: &str = env!("CARGO_BIN_EXE_baton");
+
+/// A temporary workspace with a config and agent scripts.
+pub(crate) struct TestWorkspace {
+    _dir: tempfile::TempDir,
+    pub(crate) root: PathBuf,
+}
+
+impl TestWorkspace {
+    pub(crate) fn new(config: &str) -> TestWorkspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().canonicalize().unwrap();
+        fs::create_dir_all(root.join("agents")).unwrap();
+        fs::write(root.join("baton.toml"), config).unwrap();
+        TestWorkspace { _dir: dir, root }
+    }
+
+    /// A temporary workspace holding a copy of the folder `src`.
+    pub(crate) fn copy_of(src: &Path) -> TestWorkspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().canonicalize().unwrap();
+        for file in walk(src) {
+            let target = root.join(file.strip_prefix(src).unwrap());
+            fs::create_dir_all(target.parent().unwrap()).unwrap();
+            fs::copy(&file, &target).unwrap();
+        }
+        TestWorkspace { _dir: dir, root }
+    }
+
+    /// Writes `agents/NAME.sh` (executable); use it as `run = ["agents/NAME.sh"]`.
+    pub(crate) fn agent(self, name: &str, body: &str) -> TestWorkspace {
+        let path = self.root.join("agents").join(format!("{name}.sh"));
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        self
+    }
+
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub(crate) fn write(&self, rel: &str, content: &str) {
+        let path = self.path(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+
+    /// Writes outside the stages, then renames into place: how a careful writer
+    /// publishes.
+    pub(crate) fn publish(&self, rel: &str, content: &str) {
+        let tmp = self.path(&format!("incoming-{}", rel.replace('/', "_")));
+        fs::write(&tmp, content).unwrap();
+        let target = self.path(rel);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::rename(tmp, target).unwrap();
+    }
+
+    pub(crate) fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+    }
+
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BATON);
+        c.arg("-w")
+            .arg(&self.root)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG");
+        c
+    }
+
+    pub(crate) fn baton(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running baton")
+    }
+
+    /// `baton run --once`, expecting exit code `code`. A daemon that never drains is
+    /// stopped after two minutes and fails the test, rather than hanging it.
+    pub(crate) fn run_once(&self, code: i32) -> Output {
+        use std::io::{Read, Seek};
+        let mut stdout = tempfile::tempfile().unwrap();
+        let mut stderr = tempfile::tempfile().unwrap();
+        let mut child = self
+            .command(&["run", "--once"])
+            .stdin(Stdio::null())
+            .stdout(stdout.try_clone().unwrap())
+            .stderr(stderr.try_clone().unwrap())
+            .spawn()
+            .expect("running baton");
+        let exited = wait_exit(&mut child, Duration::from_secs(120));
+        if exited.is_none() {
+            let _ = child.kill();
+        }
+        let status = child.wait().unwrap();
+        let read = |f: &mut fs::File| {
+            let mut bytes = Vec::new();
+            f.rewind().unwrap();
+            f.read_to_end(&mut bytes).unwrap();
+            bytes
+        };
+        let out = Output {
+            status,
+            stdout: read(&mut stdout),
+            stderr: read(&mut stderr),
+        };
+        assert!(
+            exited.is_some(),
+            "run --once did not finish in 2 minutes: {}",
+            text(&out)
+        );
+        assert_eq!(out.status.code(), Some(code), "run --once: {}", text(&out));
+        out
+    }
+
+    pub(crate) fn daemon(&self) -> Daemon {
+        let log = fs::File::create(self.root.join("daemon.log")).unwrap();
+        let child = self
+            .command(&["run"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting the daemon");
+        let log = self.root.join("daemon.log");
+        let daemon = Daemon { child };
+        let lock = self.path(".baton/daemon.lock");
+        let pid = daemon.child.id().to_string();
+        wait_for(
+            "the daemon to take its lock",
+            Duration::from_secs(10),
+            || fs::read_to_string(&lock).is_ok_and(|s| s.trim() == pid) && self.journal_exists(),
+        );
+        // The watcher starts right after the initial recovery; give the first scan a
+        // moment by waiting for the "daemon started" log line.
+        wait_for(
+            "the daemon to start watching",
+            Duration::from_secs(10),
+            || fs::read_to_string(&log).is_ok_and(|s| s.contains("daemon started")),
+        );
+        daemon
+    }
+
+    /// `baton status --json`, parsed.
+    pub(crate) fn status_json(&self) -> Value {
+        let out = self.baton(&["status", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+    }
+
+    pub(crate) fn journal_exists(&self) -> bool {
+        self.path(".baton/journal/journal.jsonl").exists()
+    }
+
+    pub(crate) fn journal(&self) -> Vec<Value> {
+        let text =
+            fs::read_to_string(self.path(".baton/journal/journal.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub(crate) fn records(&self, kind: &str) -> Vec<Value> {
+        self.journal()
+            .into_iter()
+            .filter(|r| r["kind"] == kind)
+            .collect()
+    }
+
+    pub(crate) fn finished(&self, status: &str) -> Vec<Value> {
+        self.records("task.finished")
+            .into_iter()
+            .filter(|r| r["status"] == status)
+            .collect()
+    }
+
+    pub(crate) fn files_in(&self, stage: &str) -> Vec<String> {
+        let mut out: Vec<String> = walk(&self.path(stage))
+            .into_iter()
+            .map(|p| {
+                p.strip_prefix(&self.root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A running daemon; stopped with SIGTERM (then SIGKILL) when dropped.
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
+}
+
+impl Daemon {
+    pub(crate) fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub(crate) fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) sends a signal to the daemon's pid; no memory involved.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// SIGTERM and wait for the exit code.
+    pub(crate) fn stop(mut self) -> Option<i32> {
+        self.signal(libc::SIGTERM);
+        wait_exit(&mut self.child, Duration::from_secs(20))
+    }
+
+    pub(crate) fn kill9(mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(libc::SIGTERM);
+            if wait_exit(&mut self.child, Duration::from_secs(10)).is_none() {
+                self.signal(libc::SIGKILL);
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+pub(crate) fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Polls `cond` until it holds, failing the test with `what` after `limit`.
+pub(crate) fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub(crate) fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub(crate) fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a command failed with `code` and said `says` on stderr.
+pub(crate) fn fails_with(out: &Output, code: i32, says: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+    assert!(stderr(out).contains(says), "{}", text(out));
+}
+
+pub(crate) fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub(crate) fn process_alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat[stat.rfind(')').unwrap() + 2..]
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
+            state != "Z"
+        }
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,17 @@
+//! Integration tests: the real `baton` binary against temporary workspaces, with
+//! shell-script agents. One test binary; a module per topic.
+
+mod fixtures;
+mod harness;
+
+mod agents;
+mod commands;
+mod config;
+mod delegation;
+mod examples;
+mod joins;
+mod locks;
+mod readiness;
+mod recovery;
+mod regression;
+mod search;
