@@ -333,7 +333,13 @@ impl Source<'_> {
             ));
         };
         let run = self.run(&name, run, known)?;
-        let writes = self.writes(&name, raw.writes.unwrap_or_default(), known)?;
+        let writes = self.names_of(
+            &name,
+            "writes",
+            raw.writes.unwrap_or_default(),
+            known.stages,
+            "a stage",
+        )?;
         let concurrency = match raw.concurrency {
             Some(c) if *c.get_ref() == 0 => {
                 return Err(self.error(
@@ -357,7 +363,9 @@ impl Source<'_> {
         let backoff = self.duration(raw.backoff, Duration::from_secs(2), &name, "backoff")?;
         let delegates_to = match raw.delegates_to {
             None => None,
-            Some(list) => Some(self.delegates_to(&name, list, known)?),
+            Some(list) => {
+                Some(self.names_of(&name, "delegates_to", list, known.agents, "an agent")?)
+            }
         };
         Ok(Agent {
             name,
@@ -457,48 +465,29 @@ impl Source<'_> {
         }
     }
 
-    fn writes(
+    /// The names in `list` (the value of `key` of agent `agent`), each of which must
+    /// be one of `known` (`what` they are: "a stage", "an agent").
+    fn names_of(
         &self,
-        name: &str,
+        agent: &str,
+        key: &str,
         list: Vec<Spanned<String>>,
-        known: &Known,
-    ) -> Result<Vec<String>, ConfigError> {
-        let mut writes = Vec::new();
-        for stage in list {
-            if !known.stages.contains(stage.get_ref()) {
-                return Err(self.error(
-                    stage.span(),
-                    format!(
-                        "agent `{name}`: `writes` names `{}`, which is not a stage: expected one of {}",
-                        stage.get_ref(),
-                        known.stages.join(", ")
-                    ),
-                ));
-            }
-            writes.push(stage.into_inner());
-        }
-        Ok(writes)
-    }
-
-    fn delegates_to(
-        &self,
-        name: &str,
-        list: Vec<Spanned<String>>,
-        known: &Known,
+        known: &[String],
+        what: &str,
     ) -> Result<Vec<String>, ConfigError> {
         let mut out = Vec::new();
-        for target in list {
-            if !known.agents.contains(target.get_ref()) {
+        for name in list {
+            if !known.contains(name.get_ref()) {
                 return Err(self.error(
-                    target.span(),
+                    name.span(),
                     format!(
-                        "agent `{name}`: `delegates_to` names `{}`, which is not an agent: expected one of {}",
-                        target.get_ref(),
-                        known.agents.join(", ")
+                        "agent `{agent}`: `{key}` names `{}`, which is not {what}: expected one of {}",
+                        name.get_ref(),
+                        known.join(", ")
                     ),
                 ));
             }
-            out.push(target.into_inner());
+            out.push(name.into_inner());
         }
         Ok(out)
     }

@@ -1,8 +1,8 @@
 //! A bound on the bytes of documents waiting for tantivy's indexing threads.
 //!
-//! tantivy's queue holds 10,000 documents whatever their size, and reading files is
-//! faster than indexing them: a rebuild over 1.1 GB of 7 MB text files held all of
-//! them at once (1.3 GB peak RSS). Each document now carries a [`Permit`] for its
+//! tantivy's queue holds a fixed number of documents whatever their size, and reading
+//! files is faster than indexing them, so a rebuild over large files held most of them
+//! in memory at once. Each document carries a [`Permit`] for its
 //! bytes, taken before it is queued and given back when an indexing thread takes the
 //! document up, so what waits in the queue stays under a limit.
 

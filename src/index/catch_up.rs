@@ -132,9 +132,8 @@ impl Store {
         // Everything is new: the largest budget, for the fewest segments.
         let mut writer = self.writer_for(u64::MAX)?;
         let mut progress = Progress::bytes("indexing", 0, 0, progress_after);
-        // Files go over in batches: one at a time, the walker and the reader woke each
-        // other for every file (five futex calls a file, against one for tantivy's own
-        // queue).
+        // Files go over in batches: one at a time, the walker and the reader would wake
+        // each other for every file.
         const BATCH: usize = 256;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(RelPath, Metadata)>>(4);
         let mut checked = 0;

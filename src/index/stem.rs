@@ -2,8 +2,8 @@
 //! bytes or more, lowercase, stem, exactly as tantivy's `SimpleTokenizer`,
 //! `RemoveLongFilter::limit(64)`, `LowerCaser` and `Stemmer` chained, but with a memo.
 //! Words follow Zipf's law, so a few thousand distinct words make up most of any text,
-//! and the Snowball stemmer costs far more than a hash lookup: with tantivy's chain it
-//! was about 45% of an index build. The memo maps each word as written to its stem, so
+//! and the Snowball stemmer costs far more than a hash lookup (with tantivy's chain it
+//! is a large share of an index build: bench/RESULTS.md). The memo maps each word as written to its stem, so
 //! a known word skips lowercasing and stemming both.
 //!
 //! The memo lives in the tokenizer, which tantivy clones per field per segment writer,

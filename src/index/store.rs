@@ -76,8 +76,8 @@ impl Store {
 
     /// Like [`Store::open`], for answering a query: the index files are mapped for
     /// random access. A query touches a few pages of them; with the default advice a
-    /// cold page fault reads ahead up to `read_ahead_kb` (8 MB on the test machine), and
-    /// a cold search read 70 MB of a 100 MB index.
+    /// cold page fault reads ahead up to `read_ahead_kb`, so a cold search would read
+    /// most of the index.
     pub(crate) fn open_for_search(ws: &Workspace) -> Result<Store> {
         Store::open_with(ws, Some(tantivy::directory::Advice::Random))
     }
@@ -139,7 +139,7 @@ impl Store {
 
     /// The daemon's writer: one indexing thread and tantivy's minimum budget. It sees a
     /// trickle of changes, and must leave the CPU and memory to the agents (the
-    /// default writer took the daemon from 11 to 40 MB RSS during a burst).
+    /// default writer's threads and budget would take several times the daemon's RSS).
     pub(crate) fn daemon_writer(&self) -> Result<Writer> {
         Ok(self.index.writer_with_num_threads::<Doc>(1, 15_000_000)?)
     }
