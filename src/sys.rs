@@ -19,6 +19,23 @@ pub(crate) fn start_time(pid: u32) -> Option<u64> {
     stat_fields(pid)?.get(19)?.parse().ok()
 }
 
+/// Now, in the units and clock of [`start_time`]: clock ticks of `CLOCK_BOOTTIME`. The
+/// kernel stamps a new process with the boot-time clock as it forks and /proc shows it
+/// in whole clock ticks, so a child started between two calls that agree has exactly
+/// that start time, with no read of /proc.
+pub(crate) fn boot_ticks() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a pointer to a live one.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut t) };
+    // SAFETY: sysconf reads a constant of the system; no memory involved.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let ns = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
+    ns / (1_000_000_000 / hz)
+}
+
 /// The parent of `pid` (/proc/PID/stat field 4).
 pub(crate) fn parent_pid(pid: u32) -> Option<u32> {
     stat_fields(pid)?.get(1)?.parse().ok()
@@ -114,6 +131,26 @@ mod tests {
         assert_eq!(start_time(me), Some(t));
         assert_eq!(start_time(u32::MAX - 1), None);
         assert_eq!(parent_pid(me), Some(std::os::unix::process::parent_id()));
+    }
+
+    #[test]
+    fn a_child_started_within_one_tick_has_that_start_time() {
+        let mut agreed = 0;
+        for _ in 0..20 {
+            let before = boot_ticks();
+            let mut child = std::process::Command::new("sleep")
+                .arg("5")
+                .spawn()
+                .unwrap();
+            let after = boot_ticks();
+            if before == after {
+                assert_eq!(start_time(child.id()), Some(before));
+                agreed += 1;
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        assert!(agreed > 0, "no spawn fell within one clock tick");
     }
 
     #[test]

@@ -235,7 +235,7 @@ impl Committer<'_> {
         syncer.sync()?;
         if let Some(index) = self.index {
             for path in paths {
-                index.send(IndexOp::Upsert(path));
+                index.send(IndexOp::Upsert(path, None));
             }
         }
         Ok(())

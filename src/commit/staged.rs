@@ -103,6 +103,10 @@ pub(crate) fn staged_outputs(
     out: &Path,
 ) -> Result<Result<Vec<Staged>, ScopeViolation>> {
     let mut staged = Vec::new();
+    // Most attempts leave nothing, or one folder: an empty tree costs one listing.
+    if std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_none()) {
+        return Ok(Ok(staged));
+    }
     let walk = walkdir::WalkDir::new(out)
         .min_depth(1)
         .follow_links(false)

@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result};
 
 use super::context::Ctx;
 use crate::frontmatter::{self, HEAD_BYTES};
+use crate::index::store::FileRead;
 use crate::index::writer::IndexOp;
 use crate::journal::{Attribution, Record};
 use crate::lock;
@@ -28,11 +29,14 @@ pub(crate) enum IngestJob {
     Walk(Option<RelPath>),
 }
 
+/// Files this small are handed to the index as read, so it does not read them again.
+const INDEX_WHAT_WAS_READ: u64 = 16 * 1024;
+
 /// What became of an arrival.
-#[derive(Debug, PartialEq)]
 enum Ingested {
-    /// Journalled and routed (`Journalled::Yes`: records were appended), or known.
-    Handled(Journalled),
+    /// Journalled and routed (`Journalled::Yes`: records were appended), or known;
+    /// with the file as read, if it is small.
+    Handled(Journalled, Option<FileRead>),
     /// A process still holds it open for writing: look again after the settle time.
     Busy,
     /// A folder: walk it.
@@ -41,7 +45,7 @@ enum Ingested {
     Nothing,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(PartialEq)]
 enum Journalled {
     Yes,
     /// A version the journal knew, already routed.
@@ -78,9 +82,9 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
     while let Some((path, tell)) = paths.pop_front() {
         tracing::debug!(%path, "ingesting");
         match ingest(ctx, &path) {
-            Ok(Ingested::Handled(journalled)) => {
+            Ok(Ingested::Handled(journalled, read)) => {
                 if tell == TellIndex::Yes {
-                    ctx.index.send(IndexOp::Upsert(path.clone()));
+                    ctx.index.send(IndexOp::Upsert(path.clone(), read));
                 }
                 if journalled == Journalled::Yes {
                     progress();
@@ -123,6 +127,14 @@ fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
     let (hash, size, head) = crate::publish::hash_keeping_head(&mut file, HEAD_BYTES)
         .with_context(|| format!("reading {path}"))?;
     let front = frontmatter::from_head(&head);
+    let read = match file.metadata() {
+        Ok(meta) if size <= INDEX_WHAT_WAS_READ && head.len() as u64 == size => Some(FileRead {
+            meta,
+            bytes: head,
+            hash: hash.clone(),
+        }),
+        _ => None,
+    };
     let mut ledger = ctx.ledger.lock();
     ledger.refresh()?;
     let mut records = Vec::new();
@@ -151,10 +163,10 @@ fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
         version,
     ));
     if records.is_empty() {
-        return Ok(Ingested::Handled(Journalled::No));
+        return Ok(Ingested::Handled(Journalled::No, read));
     }
     ledger.append(records)?;
-    Ok(Ingested::Handled(Journalled::Yes))
+    Ok(Ingested::Handled(Journalled::Yes, read))
 }
 
 /// The artifact paths under `dir` (a stage or a folder in one), or under every stage.

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use anyhow::{Context as _, Result};
 use tokio::process::Command;
@@ -22,6 +22,8 @@ pub(crate) struct Launcher {
     agent_path: OsString,
     /// Bare program names found on `agent_path`.
     programs: HashMap<String, PathBuf>,
+    /// Every agent's stdin, opened once.
+    dev_null: File,
 }
 
 impl Launcher {
@@ -43,10 +45,12 @@ impl Launcher {
             .filter(|p| !p.contains('/') && !p.contains('{'))
             .filter_map(|p| Some((p.to_string(), find_on_path(p, &agent_path)?)))
             .collect();
+        let dev_null = File::open("/dev/null").context("opening /dev/null")?;
         Ok(Launcher {
             baton_bin,
             agent_path,
             programs,
+            dev_null,
         })
     }
 
@@ -73,7 +77,7 @@ impl Launcher {
         agent: &Agent,
         task: &TaskInfo,
         attempt: Attempt,
-    ) -> Command {
+    ) -> Result<Command> {
         let mut command = match &agent.run {
             Run::Shell(script) => {
                 let mut c = Command::new(self.program(&ws.root, "sh"));
@@ -95,7 +99,7 @@ impl Launcher {
         command
             .current_dir(&ws.root)
             .process_group(0)
-            .stdin(Stdio::null())
+            .stdin(self.dev_null.try_clone().context("duplicating /dev/null")?)
             .stdout(attempt.stdout)
             .stderr(attempt.stderr)
             .env("BATON_WORKSPACE", &ws.root)
@@ -113,7 +117,7 @@ impl Launcher {
             .env("BATON_TASK_FILE", &attempt.task_file)
             .env("BATON_BIN", &self.baton_bin)
             .env("PATH", &self.agent_path);
-        command
+        Ok(command)
     }
 }
 

@@ -137,14 +137,21 @@ async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<(Child, u32, u32)> {
         }
         let number = attempt.number;
         let agent = &ctx.cfg.agents[&task.agent];
+        let before = crate::sys::boot_ticks();
         let child = ctx
             .launcher
-            .command(&ctx.ws, agent, task, attempt)
+            .command(&ctx.ws, agent, task, attempt)?
             .spawn()
             .with_context(|| format!("starting agent `{}`", task.agent))?;
         let pid = child
             .id()
             .context("the agent exited before it could be tracked")?;
+        // Its start time, for a restarted daemon to recognise it: when the clock did not
+        // tick while it was started, known without a read of /proc.
+        let start_time = match crate::sys::boot_ticks() {
+            after if after == before => after,
+            _ => crate::sys::start_time(pid).unwrap_or(0),
+        };
         tracing::info!(
             agent = task.agent,
             task = %task.id,
@@ -157,7 +164,7 @@ async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<(Child, u32, u32)> {
             task: task.id.clone(),
             attempt: number,
             pid,
-            start_time: crate::sys::start_time(pid).unwrap_or(0),
+            start_time,
         };
         ctx.ledger.append(vec![started], Durability::Buffered)?;
         Ok((child, pid, number))

@@ -22,7 +22,6 @@ use super::ingest::IngestJob;
 use super::queues::AgentQueues;
 use super::watcher::Hint;
 use crate::config::Config;
-use crate::index::writer::IndexOp;
 use crate::journal::{Status, TaskId, TaskStatus};
 use crate::workspace::RelPath;
 
@@ -46,7 +45,11 @@ pub(crate) enum Action {
     Start(TaskId),
     /// This task is final: journal the joins that are due now.
     QueueJoins(TaskId),
-    Index(IndexOp),
+    /// This path (and everything under it, if it was a folder) is gone: out of the
+    /// index.
+    Unindex(RelPath),
+    /// Events were lost: compare the whole index with the stages.
+    CatchUpIndex,
     /// A stage folder appeared at the root: watch it.
     Watch(String),
     /// Another process appended to the journal: read it.
@@ -231,7 +234,7 @@ impl Scheduler {
             }
             Hint::Removed(path) => {
                 self.settling.remove(&Due::Path(path.clone()));
-                self.actions.push(Action::Index(IndexOp::Remove(path)));
+                self.actions.push(Action::Unindex(path));
             }
             Hint::Folder(dir) => {
                 self.enqueue_ingest(IngestJob::Walk(Some(dir.clone())));
@@ -257,7 +260,7 @@ impl Scheduler {
 
     fn rescan(&mut self) {
         self.enqueue_ingest(IngestJob::Walk(None));
-        self.actions.push(Action::Index(IndexOp::CatchUp));
+        self.actions.push(Action::CatchUpIndex);
     }
 
     pub(crate) fn on_timers(&mut self) {

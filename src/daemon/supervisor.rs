@@ -18,6 +18,7 @@ use super::runner::{self, Ended, Job};
 use super::scheduler::{Action, Scheduler, Summary, TaskView, Until};
 use super::settle::record_failure;
 use super::watcher::{Flags, Hint, Watcher};
+use crate::index::writer::IndexOp;
 use crate::journal::{TaskId, TaskInfo};
 use crate::workspace::RelPath;
 
@@ -184,7 +185,8 @@ impl Supervisor {
                     }
                 }
             }
-            Action::Index(op) => self.ctx.index.send(op),
+            Action::Unindex(path) => self.ctx.index.send(IndexOp::Remove(path)),
+            Action::CatchUpIndex => self.ctx.index.send(IndexOp::CatchUp),
             Action::Watch(stage) => {
                 if let Err(e) = self.watcher.watch_stage(&stage) {
                     tracing::warn!("{e:#}");

@@ -22,6 +22,13 @@ use crate::workspace::{RelPath, Workspace};
 /// The index writer baton uses: its documents carry a permit for their bytes.
 pub(crate) type Writer = IndexWriter<Doc>;
 
+/// A file as just read: its metadata, all its bytes, and their hash.
+pub(crate) struct FileRead {
+    pub(crate) meta: Metadata,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) hash: String,
+}
+
 /// Who wrote a version: (path, content hash) → attribution. From the journal.
 pub(crate) type Authorship<'a> = &'a dyn Fn(&RelPath, &str) -> Attribution;
 
@@ -164,19 +171,28 @@ impl Store {
     }
 
     /// [`Store::upsert`] unless the index already holds `path` at its current size and
-    /// mtime (as `searcher` sees it).
+    /// mtime (as `searcher` sees it). `read` is the file as the caller just read it, if
+    /// it did: then it is not read again.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn upsert_if_changed(
         &self,
         writer: &mut Writer,
         searcher: &tantivy::Searcher,
         ws: &Workspace,
         path: &RelPath,
+        read: Option<FileRead>,
         who: Authorship,
         max_size: u64,
     ) -> Result<bool> {
-        let Ok(meta) = std::fs::metadata(ws.abs(path)) else {
-            self.remove(writer, path)?;
-            return Ok(true);
+        let meta = match &read {
+            Some(read) => read.meta.clone(),
+            None => match std::fs::metadata(ws.abs(path)) {
+                Ok(meta) => meta,
+                Err(_) => {
+                    self.remove(writer, path)?;
+                    return Ok(true);
+                }
+            },
         };
         let f = &self.schema.fields;
         let term = TermQuery::new(
@@ -190,7 +206,13 @@ impl Store {
                 return Ok(false);
             }
         }
-        self.upsert(writer, ws, path, None, who, max_size)?;
+        match read {
+            Some(read) if read.meta.len() <= max_size => {
+                writer.delete_term(Term::from_field_text(f.path, path.as_str()));
+                self.add_read(writer, path, &read.meta, &read.bytes, read.hash, false, who)?;
+            }
+            _ => self.upsert(writer, ws, path, Some(&meta), who, max_size)?,
+        }
         Ok(true)
     }
 
@@ -225,7 +247,6 @@ impl Store {
         who: Authorship,
         max_size: u64,
     ) -> Result<()> {
-        let f = &self.schema.fields;
         let abs = ws.abs(path);
         let looked_up;
         let meta = match meta {
@@ -251,7 +272,24 @@ impl Store {
         } else {
             blake3::hash(&bytes).to_hex().to_string()
         };
-        let extracted = extract::extract(path, &bytes, too_big);
+        self.add_read(writer, path, meta, &bytes, hash, too_big, who)
+    }
+
+    /// Adds the document of `path` from what was read of it: `bytes` (empty when
+    /// `too_big`: indexed by path and metadata only), their `hash` and the file's `meta`.
+    #[allow(clippy::too_many_arguments)]
+    fn add_read(
+        &self,
+        writer: &mut Writer,
+        path: &RelPath,
+        meta: &Metadata,
+        bytes: &[u8],
+        hash: String,
+        too_big: bool,
+        who: Authorship,
+    ) -> Result<()> {
+        let f = &self.schema.fields;
+        let extracted = extract::extract(path, bytes, too_big);
         let who = who(path, &hash);
         let modified = meta
             .modified()

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
-use super::store::Store;
+use super::store::{FileRead, Store};
 use crate::journal::Attribution;
 use crate::workspace::{RelPath, Workspace};
 
@@ -25,10 +25,10 @@ const BATCH_WINDOW: Duration = Duration::from_millis(800);
 const IDLE: Duration = Duration::from_millis(50);
 const QUEUE: usize = 4096;
 
-#[derive(Debug, PartialEq)]
 pub(crate) enum IndexOp {
-    /// The file at this path arrived or changed (or was removed: then it is deleted).
-    Upsert(RelPath),
+    /// The file at this path arrived or changed (or was removed: then it is deleted),
+    /// with its content if the sender had it at hand.
+    Upsert(RelPath, Option<FileRead>),
     /// This path, and everything under it if it was a folder, is gone.
     Remove(RelPath),
     /// Events were lost: compare the whole index with the stages.
@@ -132,9 +132,17 @@ fn serve(
         let mut idle = false;
         let mut catch_up = false;
         match rx.recv_timeout(wait) {
-            Ok(IndexOp::Upsert(path)) => {
+            Ok(IndexOp::Upsert(path, read)) => {
                 let searcher = reader.searcher();
-                if store.upsert_if_changed(&mut writer, &searcher, ws, &path, who, max_size)? {
+                if store.upsert_if_changed(
+                    &mut writer,
+                    &searcher,
+                    ws,
+                    &path,
+                    read,
+                    who,
+                    max_size,
+                )? {
                     first_pending.get_or_insert_with(Instant::now);
                 }
             }
