@@ -11,10 +11,10 @@ use anyhow::{Result, bail};
 
 use crate::commit::Committer;
 use crate::config::Config;
-use crate::daemon::running_daemon;
 use crate::error::usage;
 use crate::journal::{Author, Decision, Durability, Record, TaskInfo, TaskStatus};
 use crate::ledger::{Ledger, SharedLedger};
+use crate::pidfile::running_daemon;
 use crate::workspace::Workspace;
 
 /// Approves the held task `prefix` names; returns it as it was held.

@@ -15,6 +15,7 @@
 //! - `ledger`: the journal and its replayed state in step; `journal`: records, append,
 //!   read, replay.
 //! - `index`: the tantivy search index.
+//! - `pidfile`: the daemon lock, and which daemon runs on a workspace.
 //! - `publish`: atomic replacement of an artifact; `lock`: sidecar path locks;
 //!   `frontmatter`: `+++` TOML; `identity`: who a command acts as.
 //! - `config`: `baton.toml` → a validated config; `workspace`: the root, `.baton/`
@@ -35,6 +36,7 @@ mod join;
 mod journal;
 mod ledger;
 mod lock;
+mod pidfile;
 mod progress;
 mod publish;
 mod route;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use super::Style;
+use super::common::{Embedded, write_workspace};
 use super::feed::feed_line;
-use super::init::{Embedded, write_workspace};
 use crate::config::Config;
 use crate::daemon::{self, Until};
 use crate::journal::{self, Attribution, State, TaskId, TaskStatus};

@@ -12,12 +12,12 @@ use anyhow::Result;
 
 use super::Style;
 use crate::config::Config;
-use crate::daemon::running_daemon;
 use crate::error::{no_such_stage, usage};
 use crate::index::catch_up::Check;
 use crate::index::search::{self, Hit, SearchOptions};
 use crate::index::store::Store;
 use crate::journal::LazyAuthors;
+use crate::pidfile::running_daemon;
 use crate::workspace::{RelPath, Workspace};
 
 /// `ws` is the `-w` given, if any: an empty query is refused before a workspace is

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::Style;
 use crate::config::Config;
-use crate::daemon::running_daemon;
 use crate::journal::{self, State, TaskInfo, TaskStatus};
+use crate::pidfile::running_daemon;
 use crate::workspace::Workspace;
 
 pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {

@@ -36,7 +36,7 @@ const INDEX_WHAT_WAS_READ: u64 = 16 * 1024;
 enum Ingested {
     /// Journalled and routed (`Journalled::Yes`: records were appended), or known;
     /// with the file as read, if it is small.
-    Handled(Journalled, Option<FileRead>),
+    Handled(Journalled, Option<Box<FileRead>>),
     /// A process still holds it open for writing: look again after the settle time.
     Busy,
     /// A folder: walk it.
@@ -128,11 +128,13 @@ fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
         .with_context(|| format!("reading {path}"))?;
     let front = frontmatter::from_head(&head);
     let read = match file.metadata() {
-        Ok(meta) if size <= INDEX_WHAT_WAS_READ && head.len() as u64 == size => Some(FileRead {
-            meta,
-            bytes: head,
-            hash: hash.clone(),
-        }),
+        Ok(meta) if size <= INDEX_WHAT_WAS_READ && head.len() as u64 == size => {
+            Some(Box::new(FileRead {
+                meta,
+                bytes: head,
+                hash: hash.clone(),
+            }))
+        }
         _ => None,
     };
     let mut ledger = ctx.ledger.lock();

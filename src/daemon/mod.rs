@@ -2,7 +2,6 @@
 //! outputs. [`run`] only wires the parts; ARCHITECTURE.md tells the data's path through
 //! them.
 //!
-//! - [`pidfile`]: one daemon per workspace.
 //! - [`context`]: what every part shares ([`context::Ctx`]).
 //! - [`recover`]: cleaning up after a daemon that died.
 //! - [`watcher`]: notify events → hints, never blocking notify's thread.
@@ -17,7 +16,6 @@ mod context;
 mod deadlines;
 mod ingest;
 mod launch;
-mod pidfile;
 mod process;
 mod queues;
 mod recover;
@@ -27,7 +25,6 @@ mod settle;
 mod supervisor;
 mod watcher;
 
-pub(crate) use pidfile::running_daemon;
 pub(crate) use scheduler::{Summary, Until};
 
 use std::future::Future;
@@ -55,7 +52,7 @@ pub(crate) async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary> {
     ws.ensure_state_dirs()?;
-    let _lock = pidfile::DaemonLock::acquire(&ws)?;
+    let _lock = crate::pidfile::DaemonLock::acquire(&ws)?;
     for stage in &cfg.stages {
         let dir = ws.root.join(stage);
         std::fs::create_dir_all(&dir)

@@ -97,6 +97,7 @@ enum Due {
 pub(crate) struct Scheduler {
     /// How long a file written in place must stay quiet to be ready.
     settle: Duration,
+    /// Whether an idle daemon is finished (`baton run --once`).
     until: Until,
     /// Files and folders to look at again later.
     settling: Deadlines<Due>,
@@ -115,6 +116,7 @@ pub(crate) struct Scheduler {
     /// The tasks open at start have been considered. Before that, a task the journal
     /// says is running was left by an earlier daemon and runs again.
     started: bool,
+    /// How the attempts of this run ended, so far.
     summary: Summary,
     /// Decided, not yet taken by the supervisor.
     actions: Vec<Action>,

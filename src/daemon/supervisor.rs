@@ -41,14 +41,18 @@ struct Running {
 
 struct Supervisor {
     ctx: Arc<Ctx>,
+    /// Decides; this loop applies what it decides.
     scheduler: Scheduler,
+    /// Told to watch a stage folder that appeared.
     watcher: Watcher,
+    /// Raised by the watcher's callback: events lost, the journal rung.
     flags: Arc<Flags>,
     /// Messages from runners and ingest workers; at most one per ingested path and per
     /// attempt, so unbounded.
     inbox_tx: mpsc::UnboundedSender<Msg>,
     /// Set once, at shutdown: every runner stops its agent.
     stop_tx: watch::Sender<bool>,
+    /// One per attempt; a panic surfaces as a `JoinError` here.
     runners: JoinSet<Ended>,
     /// By the runner's tokio task id.
     running: HashMap<tokio::task::Id, Running>,

@@ -180,7 +180,7 @@ impl Store {
         searcher: &tantivy::Searcher,
         ws: &Workspace,
         path: &RelPath,
-        read: Option<FileRead>,
+        read: Option<Box<FileRead>>,
         who: Authorship,
         max_size: u64,
     ) -> Result<bool> {

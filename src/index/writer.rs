@@ -28,7 +28,7 @@ const QUEUE: usize = 4096;
 pub(crate) enum IndexOp {
     /// The file at this path arrived or changed (or was removed: then it is deleted),
     /// with its content if the sender had it at hand.
-    Upsert(RelPath, Option<FileRead>),
+    Upsert(RelPath, Option<Box<FileRead>>),
     /// This path, and everything under it if it was a folder, is gone.
     Remove(RelPath),
     /// Events were lost: compare the whole index with the stages.

@@ -1,12 +1,12 @@
 //! A version read from disk, routed: bad front matter and bad `refs` become `rejected`
-//! records; otherwise [`super::route`] decides. Shared by the daemon's ingest, its commit
+//! records; otherwise [`super::rules`] decide. Shared by the daemon's ingest, its commit
 //! and `baton approve`, so a version is routed the same way however it arrived.
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use super::{Arrival, route};
+use super::rules::{Arrival, route};
 use crate::config::Config;
 use crate::frontmatter::{FrontMatter, FrontMatterError};
 use crate::journal::{Record, State, TaskId};

@@ -1,0 +1,417 @@
+//! PURE routing rules: an artifact version + the config + the journal's state → the
+//! tasks to queue, or why none may run. No I/O, so every rule is unit-tested on plain
+//! data.
+
+use crate::config::Config;
+use crate::journal::{Reason, Record, State, TaskId};
+use crate::workspace::RelPath;
+
+/// An artifact version that became visible, and what is known about it.
+#[derive(Debug, Clone)]
+pub(crate) struct Arrival<'a> {
+    pub(crate) path: &'a RelPath,
+    pub(crate) hash: &'a str,
+    /// The task whose commit produced this version, if any.
+    pub(crate) producer: Option<&'a TaskId>,
+    /// Front matter `to`: route to this agent only.
+    pub(crate) to: Option<&'a str>,
+    /// A brief the producer delegated (its front matter's `reply_to` names the producer):
+    /// the producer's agent runs again as a join once it is settled.
+    pub(crate) delegation: bool,
+    /// Front matter `refs`, resolved and checked by the caller.
+    pub(crate) refs: &'a [RelPath],
+}
+
+/// What to journal for an arrival: tasks to queue, and refusals to record.
+pub(crate) fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Vec<Record> {
+    let mut routed = Vec::new();
+    let reject = |error: String| Record::Rejected {
+        path: arrival.path.clone(),
+        hash: Some(arrival.hash.to_string()),
+        error,
+    };
+    let routed_reason = if arrival.delegation {
+        Reason::Delegate
+    } else {
+        Reason::To
+    };
+    let (targets, reason): (Vec<&str>, Reason) = match arrival.to {
+        Some(agent) if cfg.agents.contains_key(agent) => (vec![agent], routed_reason),
+        Some(agent) => {
+            let known = cfg
+                .agents
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            routed.push(reject(format!(
+                "`to = \"{agent}\"` names no agent: known agents are {known}"
+            )));
+            return routed;
+        }
+        None => (
+            cfg.agents
+                .values()
+                .filter(|a| a.triggered_by(arrival.path))
+                .map(|a| a.name.as_str())
+                .collect(),
+            Reason::Glob,
+        ),
+    };
+    if targets.is_empty() {
+        return routed;
+    }
+    let parent = arrival.producer.and_then(|p| state.tasks.get(p));
+    let depth = parent.map_or(0, |p| p.depth + 1);
+    if let (Some(parent), Some(to)) = (parent, arrival.to) {
+        let allowed = cfg
+            .agents
+            .get(&parent.agent)
+            .and_then(|a| a.delegates_to.as_ref());
+        if let Some(allowed) = allowed.filter(|list| !list.iter().any(|a| a == to)) {
+            routed.push(reject(format!(
+                "not sent to `{to}`: agent `{}` may delegate only to {} (delegates_to)",
+                parent.agent,
+                if allowed.is_empty() {
+                    "no agent".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            )));
+            return routed;
+        }
+    }
+    for agent in targets {
+        let id = TaskId::derive(
+            agent,
+            arrival.path,
+            arrival.hash,
+            arrival.producer.map(TaskId::as_str),
+        );
+        if state.tasks.contains_key(&id) {
+            continue; // already handled: idempotent (DESIGN §4.3)
+        }
+        if depth > cfg.max_depth {
+            routed.push(reject(format!(
+                "not sent to `{agent}`: the delegation chain would be {depth} deep, over max_depth = {}",
+                cfg.max_depth
+            )));
+            continue;
+        }
+        if let Some(looped) = cycle(state, arrival.producer, agent, arrival.hash) {
+            routed.push(reject(format!(
+                "not sent to `{agent}`: a cycle — task {looped} of `{agent}` already ran on this content in the same chain"
+            )));
+            continue;
+        }
+        if let Some(parent) = parent {
+            let fan_out = state.children.get(&parent.id).map_or(0, |c| {
+                c.iter()
+                    .filter(|id| {
+                        state
+                            .tasks
+                            .get(*id)
+                            .is_some_and(|t| t.reason != Reason::Join)
+                    })
+                    .count()
+            });
+            if fan_out >= cfg.max_children as usize {
+                routed.push(reject(format!(
+                    "not sent to `{agent}`: task {} already started {fan_out} tasks, the most one task may start (max_children = {})",
+                    parent.id, cfg.max_children
+                )));
+                continue;
+            }
+        }
+        routed.push(Record::Queued {
+            task: id,
+            agent: agent.to_string(),
+            input: arrival.path.clone(),
+            input_hash: arrival.hash.to_string(),
+            parent: arrival.producer.cloned(),
+            depth,
+            reason,
+            refs: arrival.refs.to_vec(),
+        });
+    }
+    routed
+}
+
+/// The ancestor task, if any, in which `agent` already ran on content `hash`.
+fn cycle(state: &State, producer: Option<&TaskId>, agent: &str, hash: &str) -> Option<TaskId> {
+    state
+        .ancestors(producer)
+        .find(|t| t.agent == agent && t.input_hash == hash)
+        .map(|t| t.id.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::JournalBuilder;
+    use std::path::Path;
+
+    fn cfg() -> Config {
+        Config::parse(
+            "[workspace]\nmax_depth = 2\n\
+             [agents.writer]\non = [\"briefs/**/*.md\"]\nrun = \"true\"\n\
+             [agents.reviewer]\non = [\"drafts/*.md\"]\nrun = \"true\"\n\
+             [agents.legal]\nrun = \"true\"\n",
+            Path::new("/"),
+        )
+        .unwrap()
+    }
+
+    fn p(s: &str) -> RelPath {
+        RelPath::new(s).unwrap()
+    }
+
+    fn queued_agents(r: &[Record]) -> Vec<String> {
+        r.iter()
+            .filter_map(|r| match r {
+                Record::Queued { agent, .. } => Some(agent.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn globs_pick_agents_and_ids_are_idempotent() {
+        let cfg = cfg();
+        let mut j = JournalBuilder::new();
+        let path = p("briefs/sub/a.md");
+        let arrival = Arrival {
+            path: &path,
+            hash: "h1",
+            producer: None,
+            to: None,
+            delegation: false,
+            refs: &[],
+        };
+        let r = route(&cfg, &j.state, &arrival);
+        assert_eq!(queued_agents(&r), vec!["writer"]);
+        j.push_all(r);
+        assert!(
+            route(&cfg, &j.state, &arrival).is_empty(),
+            "the same version runs once"
+        );
+        let changed = Arrival {
+            hash: "h2",
+            ..arrival
+        };
+        assert_eq!(
+            queued_agents(&route(&cfg, &j.state, &changed)),
+            vec!["writer"]
+        );
+    }
+
+    #[test]
+    fn to_routes_to_one_agent_or_rejects() {
+        let cfg = cfg();
+        let j = JournalBuilder::new();
+        let path = p("briefs/a.md");
+        let r = route(
+            &cfg,
+            &j.state,
+            &Arrival {
+                path: &path,
+                hash: "h",
+                producer: None,
+                to: Some("legal"),
+                delegation: false,
+                refs: &[],
+            },
+        );
+        assert_eq!(queued_agents(&r), vec!["legal"]);
+        let r = route(
+            &cfg,
+            &j.state,
+            &Arrival {
+                path: &path,
+                hash: "h",
+                producer: None,
+                to: Some("nobody"),
+                delegation: false,
+                refs: &[],
+            },
+        );
+        match &r[..] {
+            [Record::Rejected { error, .. }] => assert!(
+                error.contains("known agents are legal, reviewer, writer"),
+                "{error}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let cfg = cfg();
+        let mut j = JournalBuilder::new();
+        let mut producer: Option<TaskId> = None;
+        let mut refused = false;
+        for i in 0..5 {
+            let path = p(&format!("drafts/{i}.md"));
+            let hash = format!("h{i}");
+            let r = route(
+                &cfg,
+                &j.state,
+                &Arrival {
+                    path: &path,
+                    hash: &hash,
+                    producer: producer.as_ref(),
+                    to: None,
+                    delegation: false,
+                    refs: &[],
+                },
+            );
+            if let [Record::Rejected { error, .. }] = &r[..] {
+                assert!(error.contains("over max_depth = 2"), "{error}");
+                assert_eq!(i, 3);
+                refused = true;
+                break;
+            }
+            let Record::Queued { task, .. } = &r[0] else {
+                panic!()
+            };
+            producer = Some(task.clone());
+            j.push_all(r);
+        }
+        assert!(refused);
+    }
+
+    /// A task of `agent` queued on a human's brief, applied to the journal.
+    fn root_task(cfg: &Config, j: &mut JournalBuilder, agent: &str) -> TaskId {
+        let brief = p("briefs/req.md");
+        let r = route(
+            cfg,
+            &j.state,
+            &Arrival {
+                path: &brief,
+                hash: "h",
+                producer: None,
+                to: Some(agent),
+                delegation: false,
+                refs: &[],
+            },
+        );
+        let Record::Queued { task, .. } = &r[0] else {
+            panic!("{r:?}")
+        };
+        let task = task.clone();
+        j.push_all(r);
+        task
+    }
+
+    fn delegated<'a>(path: &'a RelPath, producer: &'a TaskId, to: &'a str) -> Arrival<'a> {
+        Arrival {
+            path,
+            hash: path.as_str(),
+            producer: Some(producer),
+            to: Some(to),
+            delegation: true,
+            refs: &[],
+        }
+    }
+
+    #[test]
+    fn delegation_outside_delegates_to_is_refused() {
+        let cfg = Config::parse(
+            "[agents.manager]\nrun = \"true\"\ndelegates_to = [\"worker\"]\n\
+             [agents.worker]\nrun = \"true\"\n[agents.legal]\nrun = \"true\"\n",
+            Path::new("/"),
+        )
+        .unwrap();
+        let mut j = JournalBuilder::new();
+        let m = root_task(&cfg, &mut j, "manager");
+        let a = p("briefs/a.md");
+        let r = route(&cfg, &j.state, &delegated(&a, &m, "worker"));
+        assert!(
+            matches!(
+                &r[..],
+                [Record::Queued {
+                    reason: Reason::Delegate,
+                    depth: 1,
+                    ..
+                }]
+            ),
+            "{r:?}"
+        );
+        let b = p("briefs/b.md");
+        match &route(&cfg, &j.state, &delegated(&b, &m, "legal"))[..] {
+            [Record::Rejected { error, .. }] => assert!(
+                error.contains("`manager` may delegate only to worker"),
+                "{error}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fan_out_is_bounded_by_max_children() {
+        let cfg = Config::parse(
+            "[workspace]\nmax_children = 2\n\
+             [agents.manager]\nrun = \"true\"\n[agents.worker]\nrun = \"true\"\n",
+            Path::new("/"),
+        )
+        .unwrap();
+        let mut j = JournalBuilder::new();
+        let m = root_task(&cfg, &mut j, "manager");
+        let mut outcomes = Vec::new();
+        for i in 0..3 {
+            let brief = p(&format!("briefs/{i}.md"));
+            let r = route(&cfg, &j.state, &delegated(&brief, &m, "worker"));
+            outcomes.push(match &r[..] {
+                [Record::Queued { .. }] => "queued".to_string(),
+                [Record::Rejected { error, .. }] => error.clone(),
+                other => panic!("{other:?}"),
+            });
+            j.push_all(r);
+        }
+        assert_eq!(outcomes[..2], ["queued", "queued"]);
+        assert!(outcomes[2].contains("max_children = 2"), "{}", outcomes[2]);
+    }
+
+    #[test]
+    fn cycles_are_refused() {
+        let cfg = Config::parse(
+            "[agents.a]\non = [\"drafts/*.md\"]\nrun = \"true\"\n",
+            Path::new("/"),
+        )
+        .unwrap();
+        let mut j = JournalBuilder::new();
+        let first = p("drafts/x.md");
+        let r = route(
+            &cfg,
+            &j.state,
+            &Arrival {
+                path: &first,
+                hash: "same",
+                producer: None,
+                to: None,
+                delegation: false,
+                refs: &[],
+            },
+        );
+        let Record::Queued { task, .. } = &r[0] else {
+            panic!()
+        };
+        let task = task.clone();
+        j.push_all(r);
+        // The agent's output has the same content at another path: a loop.
+        let copy = p("drafts/y.md");
+        let r = route(
+            &cfg,
+            &j.state,
+            &Arrival {
+                path: &copy,
+                hash: "same",
+                producer: Some(&task),
+                to: None,
+                delegation: false,
+                refs: &[],
+            },
+        );
+        assert!(matches!(&r[..], [Record::Rejected { error, .. }] if error.contains("cycle")));
+    }
+}
