@@ -8,6 +8,10 @@ use crate::config::Config;
 use crate::daemon::{self, Until};
 use crate::workspace::Workspace;
 
+/// The exit code of a `--once` run stopped by SIGINT or SIGTERM, as a shell reports a
+/// program killed by SIGINT.
+const INTERRUPTED: u8 = 130;
+
 pub(crate) fn run(ws: &Workspace, once: bool) -> Result<u8> {
     let cfg = Config::load(ws)?;
     let until = if once { Until::Idle } else { Until::Shutdown };
@@ -26,6 +30,13 @@ pub(crate) fn run(ws: &Workspace, once: bool) -> Result<u8> {
                 String::new()
             }
         );
+    }
+    if until == Until::Idle && summary.interrupted {
+        let _ = writeln!(
+            std::io::stderr(),
+            "baton: interrupted before the work was drained; what was running runs again at the next start"
+        );
+        return Ok(INTERRUPTED);
     }
     Ok(if summary.dead > 0 { 1 } else { 0 })
 }

@@ -69,6 +69,33 @@ impl Launcher {
             .unwrap_or_else(|| PathBuf::from(program))
     }
 
+    /// The program `agent` runs for `task`, as it is started.
+    fn program_of(&self, ws: &Workspace, agent: &Agent, task: &TaskInfo, out: &Path) -> PathBuf {
+        match &agent.run {
+            Run::Shell(_) => self.program(&ws.root, "sh"),
+            Run::Argv(argv) => self.program(&ws.root, &substitute(&argv[0], task, out)),
+        }
+    }
+
+    /// Why `agent`'s program could not be started for `task`, said as a person needs to
+    /// hear it: what is wrong with which file, and what to do.
+    pub(crate) fn explain(
+        &self,
+        ws: &Workspace,
+        agent: &Agent,
+        task: &TaskInfo,
+        out: &Path,
+        error: &std::io::Error,
+    ) -> String {
+        let path = self.program_of(ws, agent, task, out);
+        let shown = path
+            .strip_prefix(&ws.root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        explain_start_failure(&path, &shown, error)
+    }
+
     /// The command that runs `agent` on `task` in `attempt`: in the workspace root, in a
     /// process group of its own, stdin from /dev/null, output to the attempt's logs.
     pub(crate) fn command(
@@ -85,13 +112,8 @@ impl Launcher {
                 c
             }
             Run::Argv(argv) => {
-                let subst = |arg: &str| {
-                    arg.replace("{input}", task.input.as_str())
-                        .replace("{out}", &attempt.out.to_string_lossy())
-                        .replace("{task}", task.id.as_str())
-                };
-                let mut c = Command::new(self.program(&ws.root, &subst(&argv[0])));
-                c.args(argv[1..].iter().map(|a| subst(a)));
+                let mut c = Command::new(self.program_of(ws, agent, task, &attempt.out));
+                c.args(argv[1..].iter().map(|a| substitute(a, task, &attempt.out)));
                 c
             }
         };
@@ -121,6 +143,52 @@ impl Launcher {
     }
 }
 
+/// An argv element with the placeholders filled in (DESIGN §2). Never a shell string.
+fn substitute(arg: &str, task: &TaskInfo, out: &Path) -> String {
+    arg.replace("{input}", task.input.as_str())
+        .replace("{out}", &out.to_string_lossy())
+        .replace("{task}", task.id.as_str())
+}
+
+/// What keeps the program at `path` (shown as `shown`) from starting, given the error
+/// starting it gave: a missing file, a missing execute bit, a `#!` line naming an
+/// interpreter that is not there or ending in a carriage return.
+fn explain_start_failure(path: &Path, shown: &str, error: &std::io::Error) -> String {
+    use std::io::Read as _;
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(_) if path.is_absolute() => return format!("{shown}: no such file"),
+        Err(_) => return format!("`{shown}` is not on the agents' PATH"),
+    };
+    if !meta.is_file() {
+        return format!("{shown} is not a file");
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return format!("{shown} is not executable (run `chmod +x {shown}`)");
+    }
+    let mut head = [0u8; 256];
+    let n = File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let first = head[..n].split(|&b| b == b'\n').next().unwrap_or_default();
+    if let Some(line) = first.strip_prefix(b"#!") {
+        if line.ends_with(b"\r") {
+            return format!(
+                "{shown} has Windows line endings (\\r\\n), so its `#!` line names an interpreter \
+                 ending in a carriage return; convert it with `sed -i 's/\\r$//' {shown}`"
+            );
+        }
+        let line = String::from_utf8_lossy(line);
+        if let Some(interpreter) = line.split_whitespace().next() {
+            if !Path::new(interpreter).exists() {
+                return format!("{shown}: interpreter {interpreter} not found");
+            }
+        }
+    }
+    format!("{shown}: {error}")
+}
+
 /// The first executable file named `program` in the folders of `path`.
 fn find_on_path(program: &str, path: &OsString) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
@@ -130,4 +198,40 @@ fn find_on_path(program: &str, path: &OsString) -> Option<PathBuf> {
             std::fs::metadata(candidate)
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn explain_script(body: &[u8], mode: u32) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("x.sh");
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let error = std::io::Error::from(std::io::ErrorKind::NotFound);
+        explain_start_failure(&path, "agents/x.sh", &error)
+    }
+
+    #[test]
+    fn a_start_failure_says_what_is_wrong_with_the_program() {
+        assert_eq!(
+            explain_script(b"#!/usr/bin/no-such-python\nprint(1)\n", 0o755),
+            "agents/x.sh: interpreter /usr/bin/no-such-python not found"
+        );
+        assert!(
+            explain_script(b"#!/bin/sh\r\necho hi\r\n", 0o755)
+                .starts_with("agents/x.sh has Windows line endings (\\r\\n)")
+        );
+        assert_eq!(
+            explain_script(b"#!/bin/sh\n", 0o644),
+            "agents/x.sh is not executable (run `chmod +x agents/x.sh`)"
+        );
+        let error = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert_eq!(
+            explain_start_failure(Path::new("/nowhere/x.sh"), "agents/x.sh", &error),
+            "agents/x.sh: no such file"
+        );
+    }
 }

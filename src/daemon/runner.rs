@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use tokio::process::Child;
 use tokio::sync::watch;
 
@@ -138,11 +138,11 @@ async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<(Child, u32, u32)> {
         let number = attempt.number;
         let agent = &ctx.cfg.agents[&task.agent];
         let before = crate::sys::boot_ticks();
-        let child = ctx
-            .launcher
-            .command(&ctx.ws, agent, task, attempt)?
-            .spawn()
-            .with_context(|| format!("starting agent `{}`", task.agent))?;
+        let out = attempt.out.clone();
+        let child = match ctx.launcher.command(&ctx.ws, agent, task, attempt)?.spawn() {
+            Ok(child) => child,
+            Err(e) => bail!("{}", ctx.launcher.explain(&ctx.ws, agent, task, &out, &e)),
+        };
         let pid = child
             .id()
             .context("the agent exited before it could be tracked")?;

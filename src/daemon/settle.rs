@@ -100,6 +100,9 @@ fn describe_exit(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(75), _) => "exited with 75 (EX_TEMPFAIL: try again later)".to_string(),
+        (Some(127), _) => {
+            "exited with status 127 (a command was not found: stderr.log says which)".to_string()
+        }
         (Some(c), _) => format!("exited with status {c}"),
         (None, Some(s)) => format!("killed by signal {s}"),
         (None, None) => "ended abnormally".to_string(),

@@ -194,6 +194,7 @@ impl State {
             }
             Record::Finished {
                 task,
+                attempt,
                 status,
                 outputs,
                 error,
@@ -210,7 +211,10 @@ impl State {
                         Status::Dead => TaskStatus::Dead,
                         Status::Held => TaskStatus::Held,
                     };
-                    if matches!(status, Status::Failed | Status::Dead) && info.attempt > 0 {
+                    // An attempt that could not start has no `task.started`: it is an
+                    // attempt all the same, counted and numbered.
+                    info.attempt = info.attempt.max(*attempt);
+                    if matches!(status, Status::Failed | Status::Dead) {
                         info.failures += 1;
                     }
                     info.outputs = outputs.clone();
@@ -322,6 +326,18 @@ impl State {
 mod tests {
     use super::*;
     use crate::testing::JournalBuilder;
+
+    #[test]
+    fn an_attempt_that_could_not_start_is_counted_and_numbered() {
+        let mut j = JournalBuilder::new();
+        j.queue("t-1", "writer", "briefs/a.md", None);
+        j.fail("t-1", 1, Some(100)); // no task.started: the program could not be run
+        let t = &j.state.tasks["t-1"];
+        assert_eq!((t.status, t.failures, t.attempt), (TaskStatus::Failed, 1, 1));
+        j.fail("t-1", 2, None);
+        let t = &j.state.tasks["t-1"];
+        assert_eq!((t.status, t.failures, t.attempt), (TaskStatus::Dead, 2, 2));
+    }
 
     #[test]
     fn replay_counts_failures_and_a_retry_resets_them() {

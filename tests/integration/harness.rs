@@ -37,6 +37,14 @@ impl TestWorkspace {
         TestWorkspace { _dir: dir, root }
     }
 
+    /// Writes `agents/NAME.sh` exactly as `bytes`, with mode `mode`.
+    pub(crate) fn raw_agent(self, name: &str, bytes: &[u8], mode: u32) -> TestWorkspace {
+        let path = self.root.join("agents").join(format!("{name}.sh"));
+        fs::write(&path, bytes).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        self
+    }
+
     /// Writes `agents/NAME.sh` (executable); use it as `run = ["agents/NAME.sh"]`.
     pub(crate) fn agent(self, name: &str, body: &str) -> TestWorkspace {
         let path = self.root.join("agents").join(format!("{name}.sh"));
@@ -124,10 +132,17 @@ impl TestWorkspace {
         out
     }
 
+    /// `baton run`, started once it has taken its lock and watches the stages; its
+    /// output goes to `daemon.log` in the workspace root.
     pub(crate) fn daemon(&self) -> Daemon {
+        self.daemon_with(&["run"])
+    }
+
+    /// [`TestWorkspace::daemon`] with other arguments (`run --once`).
+    pub(crate) fn daemon_with(&self, args: &[&str]) -> Daemon {
         let log = fs::File::create(self.root.join("daemon.log")).unwrap();
         let child = self
-            .command(&["run"])
+            .command(args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -230,6 +245,11 @@ impl Daemon {
     }
 
     /// SIGTERM and wait for the exit code.
+    /// The daemon's output so far.
+    pub(crate) fn log(&self, ws: &TestWorkspace) -> String {
+        fs::read_to_string(ws.path("daemon.log")).unwrap_or_default()
+    }
+
     pub(crate) fn stop(mut self) -> Option<i32> {
         self.signal(libc::SIGTERM);
         wait_exit(&mut self.child, Duration::from_secs(20))

@@ -15,3 +15,4 @@ mod readiness;
 mod recovery;
 mod regression;
 mod search;
+mod starting;
