@@ -16,7 +16,7 @@ use toml::Spanned;
 use crate::workspace::{CONFIG_FILE, RelPath, Workspace};
 
 /// A config error with its place in the file, rendered like a compiler diagnostic.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ConfigError {
     pub(crate) file: PathBuf,
     pub(crate) line: usize,
@@ -86,6 +86,9 @@ pub(crate) struct Agent {
     pub(crate) backoff: Duration,
     /// `None` means the agent may delegate to any agent.
     pub(crate) delegates_to: Option<Vec<String>>,
+    /// Why its program cannot be started, as found when the config was read: `baton
+    /// run` refuses to start on it; every other command warns and goes on.
+    pub(crate) broken: Option<ConfigError>,
 }
 
 impl Agent {
@@ -193,6 +196,15 @@ impl Config {
             stage_options,
             max_file_size,
         })
+    }
+
+    /// Every agent can be started, as far as can be told before starting it: the first
+    /// that cannot, otherwise.
+    pub(crate) fn check_runnable(&self) -> Result<(), ConfigError> {
+        match self.agents.values().find_map(|a| a.broken.clone()) {
+            Some(broken) => Err(broken),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn is_stage(&self, name: &str) -> bool {
@@ -332,7 +344,7 @@ impl Source<'_> {
                 ),
             ));
         };
-        let run = self.run(&name, run, known)?;
+        let (run, broken) = self.run(&name, run, known)?;
         let writes = self.names_of(
             &name,
             "writes",
@@ -378,6 +390,7 @@ impl Source<'_> {
             retries: raw.retries.unwrap_or(2),
             backoff,
             delegates_to,
+            broken,
         })
     }
 
@@ -421,15 +434,16 @@ impl Source<'_> {
         Ok((on, set))
     }
 
+    /// The agent's `run`, and why its program cannot be started, if it cannot.
     fn run(
         &self,
         name: &str,
         run: Spanned<toml::Value>,
         known: &Known,
-    ) -> Result<Run, ConfigError> {
+    ) -> Result<(Run, Option<ConfigError>), ConfigError> {
         let span = run.span();
         match run.into_inner() {
-            toml::Value::String(s) if !s.trim().is_empty() => Ok(Run::Shell(s)),
+            toml::Value::String(s) if !s.trim().is_empty() => Ok((Run::Shell(s), None)),
             toml::Value::Array(items) if !items.is_empty() => {
                 let mut argv = Vec::new();
                 for item in items {
@@ -452,9 +466,10 @@ impl Source<'_> {
                         format!("agent `{name}`: `run` starts with an empty program"),
                     ));
                 }
-                check_program(&argv[0], known.root)
-                    .map_err(|m| self.error(span, format!("agent `{name}`: {m}")))?;
-                Ok(Run::Argv(argv))
+                let broken = check_program(&argv[0], known.root)
+                    .err()
+                    .map(|m| self.error(span, format!("agent `{name}`: {m}")));
+                Ok((Run::Argv(argv), broken))
             }
             _ => Err(self.error(
                 span,
@@ -699,8 +714,11 @@ mod tests {
     }
 
     #[test]
-    fn missing_program() {
-        let e = parse("[agents.a]\nrun = [\"agents/missing.sh\"]\n").unwrap_err();
+    fn a_missing_program_is_found_at_load_and_refused_only_to_run() {
+        let c = parse("[agents.a]\nrun = [\"agents/missing.sh\"]\n[agents.b]\nrun = \"true\"\n")
+            .unwrap();
+        assert!(c.agents["b"].broken.is_none());
+        let e = c.check_runnable().unwrap_err();
         assert_eq!((e.line, e.column), (2, 7));
         assert!(e.message.contains("does not exist"));
     }

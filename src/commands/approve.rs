@@ -4,18 +4,17 @@
 use anyhow::Result;
 
 use crate::approval;
-use crate::config::Config;
 use crate::workspace::Workspace;
 
 pub(crate) fn approve(ws: &Workspace, task: &str, note: Option<&str>) -> Result<u8> {
-    let task = approval::approve(ws, &Config::load(ws)?, task, note)?;
+    let task = approval::approve(ws, &super::common::config(ws)?, task, note)?;
     let paths: Vec<&str> = task.outputs.iter().map(|o| o.path.as_str()).collect();
     println!("approved {}: committed {}", task.id, paths.join(", "));
     Ok(0)
 }
 
 pub(crate) fn reject(ws: &Workspace, task: &str, note: &str) -> Result<u8> {
-    Config::load(ws)?;
+    super::common::config(ws)?;
     let task = approval::reject(ws, task, note)?;
     println!(
         "rejected {}: nothing committed; its outputs stay in {}",

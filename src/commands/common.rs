@@ -10,6 +10,20 @@ use crate::error::usage;
 use crate::journal::{State, TaskInfo};
 use crate::workspace::{CONFIG_FILE, Workspace};
 
+/// The workspace's config, for a command: an agent whose program cannot be started
+/// now is reported, and the command goes on (only `baton run` refuses it).
+pub(crate) fn config(ws: &Workspace) -> Result<Config> {
+    let cfg = Config::load(ws)?;
+    for agent in cfg.agents.values() {
+        if let Some(broken) = &agent.broken {
+            let first = broken.to_string();
+            let first = first.lines().next().unwrap_or_default();
+            eprintln!("baton: warning: {first}; `baton run` refuses to start until it is fixed");
+        }
+    }
+    Ok(cfg)
+}
+
 /// The task a TASK argument names (any unique prefix of its id, DESIGN §9), or a usage
 /// error saying what it matched.
 pub(crate) fn find_task<'s>(state: &'s State, prefix: &str) -> Result<&'s TaskInfo> {

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use crate::config::Config;
 use crate::error::{unknown_agent, usage};
 use crate::identity::InTask;
 use crate::journal::Attribution;
@@ -25,7 +24,7 @@ pub(crate) fn run(
     note: Option<&str>,
     refs: &[PathBuf],
 ) -> Result<u8> {
-    let cfg = Config::load(ws)?;
+    let cfg = super::common::config(ws)?;
     if !cfg.agents.contains_key(to) {
         return Err(unknown_agent(&cfg, "--to", to));
     }

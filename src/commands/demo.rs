@@ -9,7 +9,6 @@ use anyhow::{Result, bail};
 use super::Style;
 use super::common::{Embedded, write_workspace};
 use super::feed::feed_line;
-use crate::config::Config;
 use crate::daemon::{self, Until};
 use crate::journal::{self, Attribution, State, TaskId, TaskStatus};
 use crate::workspace::RelPath;
@@ -87,7 +86,7 @@ pub(crate) fn run(dir: Option<PathBuf>) -> Result<u8> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     briefs.sort();
-    let cfg = Config::load(&ws)?;
+    let cfg = super::common::config(&ws)?;
     for brief in &briefs {
         let name = brief
             .file_name()

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use crate::config::Config;
 use crate::error::{no_such_stage, unknown_agent, usage};
 use crate::journal::Attribution;
 use crate::workspace::{RelPath, Workspace};
@@ -17,7 +16,7 @@ pub(crate) fn run(
     stage: Option<&str>,
     to: Option<&str>,
 ) -> Result<u8> {
-    let cfg = Config::load(ws)?;
+    let cfg = super::common::config(ws)?;
     let stage = match stage {
         Some(s) if cfg.is_stage(s) => s.to_string(),
         Some(s) => return Err(no_such_stage(&cfg, s)),

@@ -5,14 +5,13 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::config::Config;
 use crate::index::catch_up::Check;
 use crate::index::store::Store;
 use crate::journal::{self, State};
 use crate::workspace::Workspace;
 
 pub(crate) fn run(ws: &Workspace, rebuild: bool) -> Result<u8> {
-    let cfg = Config::load(ws)?;
+    let cfg = super::common::config(ws)?;
     let state = State::replay(&journal::read_all(ws)?);
     let store = Store::open(ws)?;
     if rebuild {

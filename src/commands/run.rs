@@ -14,6 +14,7 @@ const INTERRUPTED: u8 = 130;
 
 pub(crate) fn run(ws: &Workspace, once: bool) -> Result<u8> {
     let cfg = Config::load(ws)?;
+    cfg.check_runnable()?;
     let until = if once { Until::Idle } else { Until::Shutdown };
     let summary = daemon::run_in_foreground(ws, cfg, until)?;
     if until == Until::Idle {

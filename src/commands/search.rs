@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Style;
-use crate::config::Config;
 use crate::error::{no_such_stage, usage};
 use crate::index::catch_up::Check;
 use crate::index::search::{self, Hit, SearchOptions};
@@ -36,7 +35,7 @@ pub(crate) fn run(
         ));
     }
     let ws = &Workspace::locate(ws)?;
-    let cfg = Config::load(ws)?;
+    let cfg = super::common::config(ws)?;
     // Stage filters compare case-insensitively, as the index keeps them.
     if let Some(stage) = &opts.stage {
         if !cfg.stages.iter().any(|s| s.eq_ignore_ascii_case(stage)) {

@@ -7,13 +7,12 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::Style;
-use crate::config::Config;
 use crate::journal::{self, State, TaskInfo, TaskStatus};
 use crate::pidfile::running_daemon;
 use crate::workspace::Workspace;
 
 pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
-    let cfg = Config::load(ws)?;
+    let cfg = super::common::config(ws)?;
     let state = State::replay(&journal::read_all(ws)?);
     let daemon = running_daemon(ws);
     let tasks: Vec<&TaskInfo> = state

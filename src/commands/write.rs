@@ -8,7 +8,6 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use crate::config::Config;
 use crate::error::usage;
 use crate::identity::InTask;
 use crate::journal::Attribution;
@@ -16,7 +15,7 @@ use crate::publish;
 use crate::workspace::Workspace;
 
 pub(crate) fn run(ws: &Workspace, path: &Path) -> Result<u8> {
-    let cfg = Config::load(ws)?;
+    let cfg = super::common::config(ws)?;
     let target = ws.rel_from_user(path)?;
     if !cfg.is_artifact(&target) {
         return Err(usage!(

@@ -486,7 +486,10 @@ mod tests {
         assert!(s.finished());
         let summary = s.summary();
         assert!(summary.interrupted);
-        assert_eq!((summary.done, summary.dead, summary.failed_attempts), (0, 0, 0));
+        assert_eq!(
+            (summary.done, summary.dead, summary.failed_attempts),
+            (0, 0, 0)
+        );
     }
 
     #[tokio::test(start_paused = true)]

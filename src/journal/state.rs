@@ -333,7 +333,10 @@ mod tests {
         j.queue("t-1", "writer", "briefs/a.md", None);
         j.fail("t-1", 1, Some(100)); // no task.started: the program could not be run
         let t = &j.state.tasks["t-1"];
-        assert_eq!((t.status, t.failures, t.attempt), (TaskStatus::Failed, 1, 1));
+        assert_eq!(
+            (t.status, t.failures, t.attempt),
+            (TaskStatus::Failed, 1, 1)
+        );
         j.fail("t-1", 2, None);
         let t = &j.state.tasks["t-1"];
         assert_eq!((t.status, t.failures, t.attempt), (TaskStatus::Dead, 2, 2));

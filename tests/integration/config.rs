@@ -82,3 +82,32 @@ fn config_error_stops_every_command_that_needs_the_config() {
         );
     }
 }
+
+#[test]
+fn one_broken_agent_blocks_only_baton_run() {
+    let ws = TestWorkspace::new(
+        "[agents.good]\non = [\"briefs/*.md\"]\nrun = [\"agents/good.sh\"]\n\
+         [agents.broken]\nrun = [\"agents/missing.sh\"]\n",
+    )
+    .agent("good", "exit 0");
+    ws.write("note.md", "# a note\n");
+    let note = ws.path("note.md").display().to_string();
+    let warning = "baton: warning: baton.toml:5:7: agent `broken`: program `agents/missing.sh` does not exist";
+    for args in [
+        &["status"][..],
+        &["drop", &note],
+        &["index"],
+        &["search", "note"],
+    ] {
+        let out = ws.baton(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        assert!(stderr(&out).contains(warning), "{args:?}: {}", text(&out));
+        assert!(stderr(&out).contains("`baton run` refuses to start until it is fixed"));
+    }
+    let out = ws.baton(&["run", "--once"]);
+    fails_with(
+        &out,
+        2,
+        "baton: baton.toml:5:7: agent `broken`: program `agents/missing.sh` does not exist",
+    );
+}

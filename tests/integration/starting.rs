@@ -18,7 +18,10 @@ backoff = "50ms"
 /// The attempts `task.finished` recorded, and the dead task's error.
 fn attempts_and_error(ws: &TestWorkspace) -> (Vec<u64>, String) {
     let finished = ws.records("task.finished");
-    let attempts = finished.iter().map(|r| r["attempt"].as_u64().unwrap()).collect();
+    let attempts = finished
+        .iter()
+        .map(|r| r["attempt"].as_u64().unwrap())
+        .collect();
     let dead = ws.finished("dead");
     assert_eq!(dead.len(), 1, "{finished:?}");
     (attempts, dead[0]["error"].as_str().unwrap().to_string())
@@ -76,7 +79,9 @@ fn a_program_removed_or_made_non_executable_while_the_daemon_runs_is_dead_with_w
         .map(|r| r["error"].as_str().unwrap().to_string())
         .collect();
     assert!(
-        errors.iter().any(|e| e.contains("agents/x.sh: no such file")),
+        errors
+            .iter()
+            .any(|e| e.contains("agents/x.sh: no such file")),
         "{errors:?}"
     );
     assert!(
@@ -93,16 +98,19 @@ fn a_program_removed_or_made_non_executable_while_the_daemon_runs_is_dead_with_w
         .unwrap()
         .map(|task| fs::read_dir(task.unwrap().path()).unwrap().count())
         .max();
-    assert_eq!(x_attempts, Some(2), "x's two attempts, each in its own folder");
+    assert_eq!(
+        x_attempts,
+        Some(2),
+        "x's two attempts, each in its own folder"
+    );
     drop(daemon);
 }
 
 #[test]
 fn an_interrupted_run_once_exits_non_zero() {
-    let ws = TestWorkspace::new(
-        "[agents.slow]\non = [\"briefs/*.md\"]\nrun = [\"agents/slow.sh\"]\n",
-    )
-    .agent("slow", "sleep 600");
+    let ws =
+        TestWorkspace::new("[agents.slow]\non = [\"briefs/*.md\"]\nrun = [\"agents/slow.sh\"]\n")
+            .agent("slow", "sleep 600");
     ws.write("briefs/a.md", "x\n");
     let daemon = ws.daemon_with(&["run", "--once"]);
     wait_for("the agent to start", Duration::from_secs(10), || {
