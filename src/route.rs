@@ -9,4 +9,4 @@
 mod rules;
 mod version;
 
-pub(crate) use version::{Version, route_version};
+pub(crate) use version::{Takers, Version, check_from_person, route_version};

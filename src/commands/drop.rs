@@ -1,12 +1,15 @@
 //! `baton drop FILE [--stage S] [--to A]`: publish a file into a stage atomically, by
 //! rename, attributed to `human` in the journal.
 
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
 use crate::error::{no_such_stage, unknown_agent, usage};
+use crate::frontmatter::HEAD_BYTES;
 use crate::journal::Attribution;
+use crate::route::{self, Takers};
 use crate::workspace::{RelPath, Workspace};
 use crate::{frontmatter, publish};
 
@@ -37,25 +40,39 @@ pub(crate) fn run(
             "{name}: hidden, `*.tmp`, `*~` and `*.swp` files are never artifacts; rename it first"
         ));
     }
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let bytes = match to {
-        None => bytes,
-        Some(agent) => {
-            let text = String::from_utf8(bytes)
-                .map_err(|_| usage!("--to needs a text file; {} is not UTF-8", file.display()))?;
-            frontmatter::with_to(&text, agent)
-                .map_err(|e| usage!("{}: {e}", file.display()))?
-                .into_bytes()
-        }
-    };
-
-    if !publish::publish(ws, &target, &mut &bytes[..], Attribution::human())? {
+    let mut source =
+        std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+    // The head, for the checks the daemon makes; the rest is copied as it is read.
+    let mut head = Vec::new();
+    (&mut source)
+        .take(HEAD_BYTES as u64)
+        .read_to_end(&mut head)
+        .with_context(|| format!("reading {}", file.display()))?;
+    if let Some(agent) = to {
+        source
+            .read_to_end(&mut head)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let text = String::from_utf8(head)
+            .map_err(|_| usage!("--to needs a text file; {} is not UTF-8", file.display()))?;
+        head = frontmatter::with_to(&text, agent)
+            .map_err(|e| usage!("{}: {e}", file.display()))?
+            .into_bytes();
+    }
+    let takers = route::check_from_person(ws, &cfg, &target, frontmatter::from_head(&head))
+        .map_err(|e| usage!("{}: {e}; nothing was dropped", file.display()))?;
+    let mut content = std::io::Cursor::new(head).chain(source);
+    if !publish::publish(ws, &target, &mut content, Attribution::human())? {
         println!("{target} already holds this content; nothing to do");
         return Ok(0);
     }
     match to {
         Some(agent) => println!("dropped {} → {target} (for {agent})", file.display()),
         None => println!("dropped {} → {target}", file.display()),
+    }
+    if takers == Takers::None {
+        eprintln!(
+            "baton: warning: no agent's `on` matches {target}, and it names none with `to`: it starts nothing"
+        );
     }
     Ok(0)
 }

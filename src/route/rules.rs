@@ -38,15 +38,7 @@ pub(crate) fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Vec<Recor
     let (targets, reason): (Vec<&str>, Reason) = match arrival.to {
         Some(agent) if cfg.agents.contains_key(agent) => (vec![agent], routed_reason),
         Some(agent) => {
-            let known = cfg
-                .agents
-                .keys()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            routed.push(reject(format!(
-                "`to = \"{agent}\"` names no agent: known agents are {known}"
-            )));
+            routed.push(reject(unknown_to(cfg, agent)));
             return routed;
         }
         None => (
@@ -135,6 +127,18 @@ pub(crate) fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Vec<Recor
         });
     }
     routed
+}
+
+/// Why an artifact whose front matter says `to = "agent"` is refused, when no agent has
+/// that name.
+pub(crate) fn unknown_to(cfg: &Config, agent: &str) -> String {
+    let known = cfg
+        .agents
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("`to = \"{agent}\"` names no agent: known agents are {known}")
 }
 
 /// The ancestor task, if any, in which `agent` already ran on content `hash`.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use super::rules::{Arrival, route};
+use super::rules::{Arrival, route, unknown_to};
 use crate::config::Config;
 use crate::frontmatter::{FrontMatter, FrontMatterError};
 use crate::journal::{Record, State, TaskId};
@@ -48,16 +48,12 @@ pub(crate) fn route_version(
             error,
         }]
     };
-    let front = match front {
-        Err(e) => return reject(e.to_string()),
-        Ok(front) => front.unwrap_or_default(),
-    };
-    let refs = match resolve_refs(ws, path, &front.refs) {
-        Ok(refs) => refs,
+    let (front, refs) = match readable(ws, path, front) {
+        Ok(read) => read,
         Err(error) => return reject(error),
     };
     let delegation = producer.is_some_and(|p| front.reply_to.as_deref() == Some(p.as_str()));
-    route(
+    let routed = route(
         cfg,
         state,
         &Arrival {
@@ -68,7 +64,50 @@ pub(crate) fn route_version(
             delegation,
             refs: &refs,
         },
-    )
+    );
+    for record in &routed {
+        if let Record::Rejected { path, error, .. } = record {
+            tracing::warn!(%path, error, "rejected");
+        }
+    }
+    routed
+}
+
+/// The front matter and resolved `refs` of a version at `path`, or why it is rejected.
+fn readable(
+    ws: &Workspace,
+    path: &RelPath,
+    front: Result<Option<FrontMatter>, FrontMatterError>,
+) -> Result<(FrontMatter, Vec<RelPath>), String> {
+    let front = front.map_err(|e| e.to_string())?.unwrap_or_default();
+    let refs = resolve_refs(ws, path, &front.refs)?;
+    Ok((front, refs))
+}
+
+/// What the daemon would reject of a version with front matter `front` at `path`, from
+/// a person (`baton drop`): bad front matter, bad `refs`, or a `to` that names no agent.
+/// On success, whether any agent takes it (by `to`, or a glob).
+pub(crate) fn check_from_person(
+    ws: &Workspace,
+    cfg: &Config,
+    path: &RelPath,
+    front: Result<Option<FrontMatter>, FrontMatterError>,
+) -> Result<Takers, String> {
+    let (front, _) = readable(ws, path, front)?;
+    match front.to {
+        Some(agent) if cfg.agents.contains_key(&agent) => Ok(Takers::Some),
+        Some(agent) => Err(unknown_to(cfg, &agent)),
+        None if cfg.agents.values().any(|a| a.triggered_by(path)) => Ok(Takers::Some),
+        None => Ok(Takers::None),
+    }
+}
+
+/// Whether a version starts any agent.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Takers {
+    Some,
+    /// No agent's `on` matches it and it names none: it starts nothing.
+    None,
 }
 
 /// Front-matter `refs` as workspace paths: each must exist and stay inside the

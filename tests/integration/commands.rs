@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -189,4 +190,70 @@ fn demo_runs_the_content_factory_end_to_end() {
     // The thin brief was reviewed but not published.
     assert!(!root.join("published/tiny.md").exists());
     assert!(root.join("reviews/tiny.md").exists());
+}
+
+#[test]
+fn drop_refuses_what_the_daemon_would_reject_and_publishes_nothing() {
+    let ws = copier();
+    let cases = [
+        (
+            "bad.md",
+            "+++\ntitle = \"ok\"\nto = legal\n+++\nBody\n",
+            "front matter, line 3, column 6",
+        ),
+        (
+            "nobody.md",
+            "+++\nto = \"nobody\"\n+++\n",
+            "`to = \"nobody\"` names no agent: known agents are copier",
+        ),
+        (
+            "refs.md",
+            "+++\nrefs = [\"data/q3.csv\"]\n+++\n",
+            "refs: `data/q3.csv` (data/q3.csv) does not exist",
+        ),
+    ];
+    for (name, content, says) in cases {
+        ws.write(name, content);
+        let file = ws.path(name).display().to_string();
+        let out = ws.baton(&["drop", &file]);
+        fails_with(&out, 2, says);
+        assert!(
+            stderr(&out).contains("nothing was dropped"),
+            "{}",
+            text(&out)
+        );
+        assert!(
+            !ws.path(&format!("briefs/{name}")).exists(),
+            "{name} was published"
+        );
+    }
+    assert!(ws.journal().is_empty(), "{:?}", ws.journal());
+    // What starts no agent is published, with a warning that says so.
+    ws.write("note.md", "# just a note\n");
+    let file = ws.path("note.md").display().to_string();
+    let out = ws.baton(&["drop", &file, "--stage", "drafts"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("no agent's `on` matches drafts/note.md"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(ws.read("drafts/note.md"), "# just a note\n");
+}
+
+#[test]
+fn the_daemon_says_on_stderr_what_it_rejects_as_it_happens() {
+    let ws = copier();
+    let daemon = ws.daemon();
+    ws.publish("briefs/nobody.md", "+++\nto = \"nobody\"\n+++\n");
+    wait_for(
+        "the rejection in the daemon's log",
+        Duration::from_secs(10),
+        || {
+            let log = daemon.log(&ws);
+            log.contains("rejected")
+                && log.contains("briefs/nobody.md")
+                && log.contains("names no agent")
+        },
+    );
 }
