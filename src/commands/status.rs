@@ -1,103 +1,235 @@
 //! `baton status [--json]`: agents, queue, running, held and dead tasks, from the
-//! journal; works whether or not the daemon runs.
+//! journal; works whether or not the daemon runs. One report is built, then shown as
+//! text or as JSON, so both say the same.
 
-use std::time::SystemTime;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use serde_json::json;
+use serde::Serialize;
 
 use super::Style;
 use crate::journal::{self, State, TaskInfo, TaskStatus};
 use crate::pidfile::running_daemon;
-use crate::workspace::Workspace;
+use crate::workspace::{RelPath, Workspace};
+
+/// What `baton status` reports: what is true now.
+#[derive(Serialize)]
+struct Report<'a> {
+    workspace: &'a Path,
+    daemon: Daemon,
+    agents: Vec<AgentLoad<'a>>,
+    /// With a daemon running: its running tasks.
+    running: Vec<Row<'a>>,
+    committing: Vec<Row<'a>>,
+    /// Without a daemon: the tasks that were running when it stopped; they run again
+    /// at the next start.
+    interrupted: Vec<Row<'a>>,
+    queued: Vec<Row<'a>>,
+    retrying: Vec<Row<'a>>,
+    held: Vec<Row<'a>>,
+    waiting: Vec<Waiting<'a>>,
+    dead: Vec<Row<'a>>,
+    done: usize,
+    /// Versions rejected that are still what the stages hold.
+    rejected: Vec<Rejection<'a>>,
+}
+
+#[derive(Serialize)]
+struct Daemon {
+    running: bool,
+    pid: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct AgentLoad<'a> {
+    name: &'a str,
+    on: &'a [String],
+    writes: &'a [String],
+    concurrency: usize,
+    running: usize,
+    queued: usize,
+    /// Why its program cannot be started, if it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broken: Option<String>,
+}
+
+/// A task, with what is true of it now.
+#[derive(Serialize)]
+struct Row<'a> {
+    #[serde(flatten)]
+    task: &'a TaskInfo,
+    /// For a running task: how long its attempt has run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elapsed_ms: Option<u64>,
+    /// For a retrying task: when its next attempt is due (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_attempt_ts: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Waiting<'a> {
+    id: &'a str,
+    agent: &'a str,
+    input: &'a RelPath,
+    settled: usize,
+    delegated: usize,
+}
+
+#[derive(Serialize)]
+struct Rejection<'a> {
+    path: &'a RelPath,
+    hash: &'a str,
+    error: &'a str,
+}
 
 pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
     let cfg = super::common::config(ws)?;
     let state = State::replay(&journal::read_all(ws)?);
     let daemon = running_daemon(ws);
+    let now = SystemTime::now();
     let tasks: Vec<&TaskInfo> = state
         .order
         .iter()
         .filter_map(|id| state.tasks.get(id))
         .collect();
     let with = |s: TaskStatus| tasks.iter().copied().filter(move |t| t.status == s);
-
-    if as_json {
-        let list = |s: TaskStatus| with(s).map(task_json).collect::<Vec<_>>();
-        let agents: Vec<_> = cfg
+    let rows = |s: TaskStatus| -> Vec<Row> {
+        with(s)
+            .map(|t| Row {
+                task: t,
+                elapsed_ms: match s {
+                    TaskStatus::Running | TaskStatus::Committing => elapsed(t, now),
+                    _ => None,
+                },
+                next_attempt_ts: match s {
+                    TaskStatus::Failed => t
+                        .retry_at
+                        .map(|at| humantime::format_rfc3339_millis(at).to_string()),
+                    _ => None,
+                },
+            })
+            .collect()
+    };
+    let mut rejected: Vec<Rejection> = state
+        .standing_rejections()
+        .filter(|(path, _, _)| ws.abs(path).exists())
+        .map(|(path, hash, error)| Rejection { path, hash, error })
+        .collect();
+    rejected.sort_by(|a, b| a.path.cmp(b.path));
+    let (running, committing, interrupted) = match daemon {
+        Some(_) => (
+            rows(TaskStatus::Running),
+            rows(TaskStatus::Committing),
+            Vec::new(),
+        ),
+        None => {
+            let mut interrupted = rows(TaskStatus::Running);
+            interrupted.extend(rows(TaskStatus::Committing));
+            for row in &mut interrupted {
+                row.elapsed_ms = None;
+            }
+            (Vec::new(), Vec::new(), interrupted)
+        }
+    };
+    let report = Report {
+        workspace: &ws.root,
+        daemon: Daemon {
+            running: daemon.is_some(),
+            pid: daemon,
+        },
+        agents: cfg
             .agents
             .values()
-            .map(|a| {
-                let running = with(TaskStatus::Running).filter(|t| t.agent == a.name).count();
-                let queued = with(TaskStatus::Queued).filter(|t| t.agent == a.name).count();
-                json!({ "name": a.name, "on": a.on, "writes": a.writes, "concurrency": a.concurrency, "running": running, "queued": queued })
+            .map(|a| AgentLoad {
+                name: &a.name,
+                on: &a.on,
+                writes: &a.writes,
+                concurrency: a.concurrency,
+                running: with(TaskStatus::Running)
+                    .filter(|t| t.agent == a.name)
+                    .count(),
+                queued: with(TaskStatus::Queued)
+                    .filter(|t| t.agent == a.name)
+                    .count(),
+                broken: a.broken.as_ref().map(|e| e.message.clone()),
             })
-            .collect();
-        let rejected: Vec<_> = state
-            .rejected
+            .collect(),
+        running,
+        committing,
+        interrupted,
+        queued: rows(TaskStatus::Queued),
+        retrying: rows(TaskStatus::Failed),
+        held: rows(TaskStatus::Held),
+        waiting: tasks
             .iter()
-            .map(|((path, hash), error)| json!({ "path": path, "hash": hash, "error": error }))
-            .collect();
-        let doc = json!({
-            "workspace": ws.root,
-            "daemon": { "running": daemon.is_some(), "pid": daemon },
-            "agents": agents,
-            "running": list(TaskStatus::Running),
-            "committing": list(TaskStatus::Committing),
-            "queued": list(TaskStatus::Queued),
-            "retrying": list(TaskStatus::Failed),
-            "held": list(TaskStatus::Held),
-            "waiting": tasks
-                .iter()
-                .filter_map(|t| crate::join::waiting(&state, t).map(|(settled, total)| {
-                    json!({ "id": t.id, "agent": t.agent, "input": t.input, "settled": settled, "delegated": total })
-                }))
-                .collect::<Vec<_>>(),
-            "dead": list(TaskStatus::Dead),
-            "done": with(TaskStatus::Done).count(),
-            "rejected": rejected,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(0);
+            .filter_map(|t| {
+                let (settled, delegated) = crate::join::waiting(&state, t)?;
+                Some(Waiting {
+                    id: t.id.as_str(),
+                    agent: &t.agent,
+                    input: &t.input,
+                    settled,
+                    delegated,
+                })
+            })
+            .collect(),
+        dead: rows(TaskStatus::Dead),
+        done: with(TaskStatus::Done).count(),
+        rejected,
+    };
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report, now);
     }
+    Ok(0)
+}
 
+/// How long the attempt of a running task has run, from its `task.started` record.
+fn elapsed(t: &TaskInfo, now: SystemTime) -> Option<u64> {
+    let started = humantime::parse_rfc3339(t.started_ts.as_deref()?).ok()?;
+    Some(now.duration_since(started).unwrap_or_default().as_millis() as u64)
+}
+
+/// A duration as a person reads it, to the second.
+fn human(ms: u64) -> String {
+    humantime::format_duration(Duration::from_secs(ms / 1000)).to_string()
+}
+
+fn print_text(r: &Report, now: SystemTime) {
     let st = Style::stdout();
-    match daemon {
+    match r.daemon.pid {
         Some(pid) => println!(
             "{} {}  daemon running (pid {pid})",
             st.bold("workspace"),
-            ws.root.display()
+            r.workspace.display()
         ),
         None => println!(
             "{} {}  no daemon running",
             st.bold("workspace"),
-            ws.root.display()
+            r.workspace.display()
         ),
     }
     println!("\n{}", st.bold("agents"));
-    for a in cfg.agents.values() {
-        let running = with(TaskStatus::Running)
-            .filter(|t| t.agent == a.name)
-            .count();
-        let queued = with(TaskStatus::Queued)
-            .filter(|t| t.agent == a.name)
-            .count();
+    for a in &r.agents {
         let on = if a.on.is_empty() {
             "(routed only)".to_string()
         } else {
             a.on.join(" ")
         };
+        let writes = if a.writes.is_empty() {
+            "-".to_string()
+        } else {
+            a.writes.join(", ")
+        };
         println!(
-            "  {:<14} {} → {}   running {running}/{}  queued {queued}",
-            a.name,
-            on,
-            if a.writes.is_empty() {
-                "-".to_string()
-            } else {
-                a.writes.join(", ")
-            },
-            a.concurrency
+            "  {:<14} {on} → {writes}   running {}/{}  queued {}",
+            a.name, a.running, a.concurrency, a.queued
         );
+        if let Some(broken) = &a.broken {
+            println!("  {:<14} {}", "", st.red(&format!("cannot start: {broken}")));
+        }
     }
     let section = |title: &str, items: Vec<String>| {
         if !items.is_empty() {
@@ -107,74 +239,64 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
             }
         }
     };
-    let running_title = if daemon.is_some() {
-        "running"
-    } else {
-        "interrupted (they run again at the next start)"
-    };
+    let line = |row: &Row| format!("{}  {:<12} {}", row.task.id, row.task.agent, row.task.input);
     section(
-        running_title,
-        with(TaskStatus::Running)
-            .chain(with(TaskStatus::Committing))
-            .map(|t| {
-                format!(
-                    "{}  {:<12} {}  attempt {}",
-                    t.id, t.agent, t.input, t.attempt
-                )
+        "running",
+        r.running
+            .iter()
+            .chain(&r.committing)
+            .map(|row| {
+                let for_how_long = row
+                    .elapsed_ms
+                    .map_or(String::new(), |ms| format!(", for {}", human(ms)));
+                format!("{}  attempt {}{for_how_long}", line(row), row.task.attempt)
             })
+            .collect(),
+    );
+    section(
+        "interrupted (they run again at the next start)",
+        r.interrupted
+            .iter()
+            .map(|row| format!("{}  attempt {}", line(row), row.task.attempt))
             .collect(),
     );
     section(
         "waiting for delegated work (then their join runs)",
-        tasks
+        r.waiting
             .iter()
-            .filter_map(|t| crate::join::waiting(&state, t).map(|w| (t, w)))
-            .map(|(t, (settled, total))| {
+            .map(|w| {
                 format!(
-                    "{}  {:<12} {}  {settled} of {total} delegated briefs settled",
-                    t.id, t.agent, t.input
+                    "{}  {:<12} {}  {} of {} delegated briefs settled",
+                    w.id, w.agent, w.input, w.settled, w.delegated
                 )
             })
             .collect(),
     );
-    section(
-        "queued",
-        with(TaskStatus::Queued)
-            .map(|t| format!("{}  {:<12} {}", t.id, t.agent, t.input))
-            .collect(),
-    );
+    section("queued", r.queued.iter().map(line).collect());
     section(
         "retrying",
-        with(TaskStatus::Failed)
-            .map(|t| {
-                let due = t
+        r.retrying
+            .iter()
+            .map(|row| {
+                let due = row
+                    .task
                     .retry_at
-                    .and_then(|at| at.duration_since(SystemTime::now()).ok())
+                    .and_then(|at| at.duration_since(now).ok())
                     .map_or_else(
                         || "due now".to_string(),
-                        |d| {
-                            format!(
-                                "next attempt in {}",
-                                humantime::format_duration(std::time::Duration::from_secs(
-                                    d.as_secs()
-                                ))
-                            )
-                        },
+                        |d| format!("next attempt in {}", human(d.as_millis() as u64)),
                     );
-                format!(
-                    "{}  {:<12} {}  {}; {due}",
-                    t.id,
-                    t.agent,
-                    t.input,
-                    t.error.as_deref().unwrap_or("failed")
-                )
+                let error = row.task.error.as_deref().unwrap_or("failed");
+                format!("{}  {error}; {due}", line(row))
             })
             .collect(),
     );
     section(
         "held for approval",
-        with(TaskStatus::Held)
-            .map(|t| {
+        r.held
+            .iter()
+            .map(|row| {
+                let t = row.task;
                 let outs: Vec<&str> = t.outputs.iter().map(|o| o.path.as_str()).collect();
                 format!(
                     "{}  {:<12} → {}   baton approve {}",
@@ -188,8 +310,10 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
     );
     section(
         "dead",
-        with(TaskStatus::Dead)
-            .map(|t| {
+        r.dead
+            .iter()
+            .map(|row| {
+                let t = row.task;
                 format!(
                     "{}  {:<12} {}  {}   {}",
                     st.red(t.id.as_str()),
@@ -201,25 +325,20 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
             })
             .collect(),
     );
-    let mut rejected: Vec<String> = state
-        .rejected
-        .iter()
-        .map(|((p, _), e)| format!("{p}  {e}"))
-        .collect();
-    rejected.sort();
-    section("rejected", rejected);
+    section(
+        "rejected",
+        r.rejected
+            .iter()
+            .map(|j| format!("{}  {}", j.path, j.error))
+            .collect(),
+    );
     println!(
         "\n{} done, {} queued, {} running, {} retrying, {} held, {} dead",
-        with(TaskStatus::Done).count(),
-        with(TaskStatus::Queued).count(),
-        with(TaskStatus::Running).count() + with(TaskStatus::Committing).count(),
-        with(TaskStatus::Failed).count(),
-        with(TaskStatus::Held).count(),
-        with(TaskStatus::Dead).count(),
+        r.done,
+        r.queued.len(),
+        r.running.len() + r.committing.len() + r.interrupted.len(),
+        r.retrying.len(),
+        r.held.len(),
+        r.dead.len(),
     );
-    Ok(0)
-}
-
-fn task_json(t: &TaskInfo) -> serde_json::Value {
-    serde_json::to_value(t).unwrap_or_default()
 }

@@ -47,7 +47,12 @@ pub(crate) struct TaskInfo {
     /// Failed attempts since the task was last queued; `retries` bounds them.
     pub(crate) failures: u32,
     pub(crate) pid: Option<u32>,
+    /// The agent process's start time in clock ticks since boot, to recognise it after
+    /// a crash; not for people (see `started_ts`).
+    #[serde(skip)]
     pub(crate) start_time: Option<u64>,
+    /// When the last attempt started (RFC 3339).
+    pub(crate) started_ts: Option<String>,
     pub(crate) error: Option<String>,
     pub(crate) outputs: Vec<Output>,
     /// Outputs that are delegated briefs (see [`Record::Finished`]).
@@ -161,6 +166,7 @@ impl State {
                         failures: 0,
                         pid: None,
                         start_time: None,
+                        started_ts: None,
                         error: None,
                         outputs: Vec::new(),
                         delegated: Vec::new(),
@@ -183,6 +189,7 @@ impl State {
                     info.attempt = *attempt;
                     info.pid = Some(*pid);
                     info.start_time = Some(*start_time);
+                    info.started_ts = Some(entry.ts.clone());
                     info.updated_ts = entry.ts.clone();
                 }
             }
@@ -270,6 +277,15 @@ impl State {
             Some(task)
         })
         .take(10_000)
+    }
+
+    /// The rejections that still stand: those of the version the journal last saw at
+    /// each path. A rejection of an earlier version, fixed since, is not one.
+    pub(crate) fn standing_rejections(&self) -> impl Iterator<Item = (&RelPath, &str, &str)> {
+        self.rejected.iter().filter_map(|((path, hash), error)| {
+            let current = self.artifacts.get(path).is_none_or(|a| a.hash == *hash);
+            current.then_some((path, hash.as_str(), error.as_str()))
+        })
     }
 
     /// The delegation chain from task `first` up, nearest first, as task.json and

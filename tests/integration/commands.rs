@@ -257,3 +257,57 @@ fn the_daemon_says_on_stderr_what_it_rejects_as_it_happens() {
         },
     );
 }
+
+#[test]
+fn status_shows_only_the_rejections_that_still_stand() {
+    let ws = copier();
+    ws.publish("briefs/a.md", "+++\nto = \"nobody\"\n+++\n");
+    ws.publish("briefs/b.md", "+++\nto = legal\n+++\n");
+    ws.run_once(0);
+    let rejected = |ws: &TestWorkspace| -> Vec<String> {
+        ws.status_json()["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(rejected(&ws), ["briefs/a.md", "briefs/b.md"]);
+    // a.md is fixed; b.md is removed: neither is rejected any more.
+    ws.publish("briefs/a.md", "# fixed\n");
+    fs::remove_file(ws.path("briefs/b.md")).unwrap();
+    ws.run_once(0);
+    assert_eq!(rejected(&ws), Vec::<String>::new());
+    assert!(!stdout(&ws.baton(&["status"])).contains("rejected"));
+}
+
+#[test]
+fn status_says_what_is_true_now_running_for_how_long_or_interrupted() {
+    let ws = TestWorkspace::new(
+        "[agents.slow]\non = [\"briefs/*.md\"]\nrun = [\"agents/slow.sh\"]\n",
+    )
+    .agent("slow", "sleep 600");
+    let daemon = ws.daemon();
+    ws.publish("briefs/a.md", "x\n");
+    wait_for("the agent to start", Duration::from_secs(10), || {
+        !ws.records("task.started").is_empty()
+    });
+    let doc = ws.status_json();
+    let running = &doc["running"][0];
+    assert!(running["elapsed_ms"].as_u64().is_some(), "{doc:#}");
+    assert!(running.get("start_time").is_none(), "no clock ticks: {doc:#}");
+    let started = running["started_ts"].as_str().unwrap();
+    assert!(started.ends_with('Z') && started.contains('T'), "{started}");
+    assert!(stdout(&ws.baton(&["status"])).contains("attempt 1, for "));
+    // The daemon dies: its task is not running any more, whatever the journal says.
+    daemon.kill9();
+    let doc = ws.status_json();
+    assert_eq!(doc["running"].as_array().unwrap().len(), 0, "{doc:#}");
+    assert_eq!(doc["interrupted"][0]["agent"], "slow", "{doc:#}");
+    let text = stdout(&ws.baton(&["status"]));
+    assert!(text.contains("interrupted (they run again at the next start) (1)"), "{text}");
+    // Leave nothing behind: the killed daemon's agent and its group.
+    let pid = ws.records("task.started")[0]["pid"].as_i64().unwrap() as i32;
+    // SAFETY: kill(2) of a process group; no memory involved.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+}
