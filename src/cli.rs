@@ -77,13 +77,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// An agent run's stdout and stderr.
+    /// An agent run's stdout and stderr, and how the attempt ended.
     Logs {
-        /// A task id or any unique prefix of one.
-        task: String,
+        /// A task id (any unique prefix), or a path: the latest task that read or wrote it.
+        target: String,
         /// Which attempt (default: the last).
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         attempt: Option<u32>,
+        /// Only the last N lines of each log.
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+        /// Keep printing what the agent writes until its attempt ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Run a task again (a failed, dead or done one).
     Retry { task: String },

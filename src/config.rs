@@ -86,6 +86,8 @@ pub(crate) struct Agent {
     pub(crate) backoff: Duration,
     /// `None` means the agent may delegate to any agent.
     pub(crate) delegates_to: Option<Vec<String>>,
+    /// Each of stdout and stderr is kept up to this many bytes per attempt.
+    pub(crate) max_log_bytes: u64,
     /// Why its program cannot be started, as found when the config was read: `baton
     /// run` refuses to start on it; every other command warns and goes on.
     pub(crate) broken: Option<ConfigError>,
@@ -222,6 +224,9 @@ impl Config {
 }
 
 const DEFAULT_STAGES: [&str; 4] = ["briefs", "drafts", "reviews", "published"];
+
+/// An agent's stdout and stderr are each kept up to this per attempt, by default.
+const DEFAULT_MAX_LOG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Files above this are indexed by path and metadata only (DESIGN §8).
 pub(crate) const DEFAULT_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
@@ -373,6 +378,15 @@ impl Source<'_> {
             ));
         }
         let backoff = self.duration(raw.backoff, Duration::from_secs(2), &name, "backoff")?;
+        let max_log_bytes = match raw.max_log_bytes {
+            None => DEFAULT_MAX_LOG_BYTES,
+            Some(value) => parse_size(value.get_ref()).ok_or_else(|| {
+                self.error(
+                    value.span(),
+                    format!("agent `{name}`: `max_log_bytes` must be a number of bytes or a size like \"16MiB\" or \"1GB\""),
+                )
+            })?,
+        };
         let delegates_to = match raw.delegates_to {
             None => None,
             Some(list) => {
@@ -390,6 +404,7 @@ impl Source<'_> {
             retries: raw.retries.unwrap_or(2),
             backoff,
             delegates_to,
+            max_log_bytes,
             broken,
         })
     }
@@ -591,6 +606,7 @@ struct RawAgent {
     retries: Option<u32>,
     backoff: Option<Spanned<String>>,
     delegates_to: Option<Vec<Spanned<String>>>,
+    max_log_bytes: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -24,6 +24,21 @@ pub(crate) fn config(ws: &Workspace) -> Result<Config> {
     Ok(cfg)
 }
 
+/// The task a TASK|PATH argument names: the latest task that read or wrote a path the
+/// journal knows, else the task whose id it is a prefix of.
+pub(crate) fn find_task_or_path<'s>(
+    ws: &Workspace,
+    state: &'s State,
+    target: &str,
+) -> Result<&'s TaskInfo> {
+    if let Ok(path) = ws.rel_from_user(Path::new(target)) {
+        if let Some(task) = state.tasks_touching(&path).last() {
+            return Ok(task);
+        }
+    }
+    find_task(state, target)
+}
+
 /// The task a TASK argument names (any unique prefix of its id, DESIGN §9), or a usage
 /// error saying what it matched.
 pub(crate) fn find_task<'s>(state: &'s State, prefix: &str) -> Result<&'s TaskInfo> {

@@ -1,25 +1,47 @@
-//! `baton logs TASK [--attempt N]`: an agent run's stdout and stderr.
+//! `baton logs TASK|PATH [--attempt N] [--tail N] [--follow]`: an agent run's stdout
+//! and stderr, and how the attempt ended.
 
-use anyhow::Result;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
 
 use super::Style;
-use super::common::find_task;
+use super::common::find_task_or_path;
 use crate::error::usage;
-use crate::journal::{self, State};
+use crate::journal::{self, Entry, Record, State, Tail, TaskId, TaskInfo, TaskStatus};
 use crate::workspace::Workspace;
 
-pub(crate) fn run(ws: &Workspace, task: &str, attempt: Option<u32>) -> Result<u8> {
-    let state = State::replay(&journal::read_all(ws)?);
-    let task = find_task(&state, task)?;
+const LOGS: [&str; 2] = ["stdout.log", "stderr.log"];
+
+/// What to show.
+pub(crate) struct Shown {
+    pub(crate) attempt: Option<u32>,
+    /// Only the last this many lines of each log.
+    pub(crate) tail: Option<usize>,
+    /// Go on printing what the agent writes until its attempt ends.
+    pub(crate) follow: bool,
+}
+
+pub(crate) fn run(ws: &Workspace, target: &str, shown: Shown) -> Result<u8> {
+    let entries = journal::read_all(ws)?;
+    let state = State::replay(&entries);
+    let task = find_task_or_path(ws, &state, target)?;
     if task.attempt == 0 {
-        println!("{} has not started yet ({:?})", task.id, task.status);
+        let status = serde_json::to_value(task.status)?;
+        println!(
+            "{} has not started yet ({})",
+            task.id,
+            status.as_str().unwrap_or("?")
+        );
         return Ok(0);
     }
-    let attempt = attempt.unwrap_or(task.attempt);
+    let attempt = shown.attempt.unwrap_or(task.attempt);
     let dir = ws.attempt_dir(task.id.as_str(), attempt);
-    if !dir.is_dir() {
+    if attempt == 0 || attempt > task.attempt || !dir.is_dir() {
         return Err(usage!(
-            "{} has no attempt {attempt} (attempts: 1..={})",
+            "{} has no attempt {attempt} (attempts: 1 to {})",
             task.id,
             task.attempt
         ));
@@ -36,16 +58,130 @@ pub(crate) fn run(ws: &Workspace, task: &str, attempt: Option<u32>) -> Result<u8
             dir.display()
         ))
     );
-    for name in ["stdout.log", "stderr.log"] {
-        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        println!("{}", st.dim(&format!("── {name} ({} bytes)", text.len())));
-        print!("{text}");
-        if !text.is_empty() && !text.ends_with('\n') {
-            println!();
+    let mut out = std::io::stdout().lock();
+    let mut read_to = [0u64; 2];
+    for (i, name) in LOGS.iter().enumerate() {
+        let bytes = std::fs::read(dir.join(name)).unwrap_or_default();
+        read_to[i] = bytes.len() as u64;
+        let text = String::from_utf8_lossy(&bytes);
+        let shown_text = match shown.tail {
+            Some(n) => last_lines(&text, n),
+            None => &text,
+        };
+        writeln!(
+            out,
+            "{}",
+            st.dim(&format!("── {name} ({} bytes)", bytes.len()))
+        )?;
+        write!(out, "{shown_text}")?;
+        if !shown_text.is_empty() && !shown_text.ends_with('\n') {
+            writeln!(out)?;
         }
     }
-    if let Some(e) = &task.error {
-        println!("{}", st.dim(&format!("── error: {e}")));
+    let running = task.attempt == attempt
+        && matches!(task.status, TaskStatus::Running | TaskStatus::Committing);
+    if shown.follow && running {
+        follow(ws, task, attempt, &dir, read_to, &mut out, st)?;
+        return Ok(0);
+    }
+    if let Some(end) = ending(&entries, &task.id, attempt) {
+        writeln!(out, "{}", st.dim(&format!("── {end}")))?;
     }
     Ok(0)
+}
+
+/// How attempt `attempt` of `task` ended, as its `task.finished` record says.
+fn ending(entries: &[Entry], task: &TaskId, attempt: u32) -> Option<String> {
+    entries.iter().rev().find_map(|e| match &e.record {
+        Record::Finished {
+            task: t,
+            attempt: a,
+            status,
+            error,
+            ..
+        } if t == task && *a == attempt => {
+            let status = serde_json::to_value(status).ok()?;
+            let status = status.as_str()?.to_string();
+            Some(match error {
+                Some(error) => format!("{status}: {error}"),
+                None => status,
+            })
+        }
+        _ => None,
+    })
+}
+
+/// The last `n` lines of `text`.
+fn last_lines(text: &str, n: usize) -> &str {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    match body.rmatch_indices('\n').nth(n.saturating_sub(1)) {
+        Some((at, _)) if n > 0 => &text[at + 1..],
+        _ if n == 0 => "",
+        _ => text,
+    }
+}
+
+/// Prints what the agent writes to its logs from `read_to` on, until the journal says
+/// the attempt ended (or the daemon that ran it is gone).
+fn follow(
+    ws: &Workspace,
+    task: &TaskInfo,
+    attempt: u32,
+    dir: &Path,
+    mut read_to: [u64; 2],
+    out: &mut impl Write,
+    st: Style,
+) -> Result<()> {
+    let mut tail = Tail::open(ws)?.context("the journal is gone")?;
+    tail.read_new()?; // what is there was read already
+    let mut last_shown: Option<usize> = None;
+    loop {
+        let (entries, _) = tail.read_new()?;
+        let ended = ending(&entries, &task.id, attempt);
+        let gone = crate::pidfile::running_daemon(ws).is_none();
+        for (i, name) in LOGS.iter().enumerate() {
+            let Ok(mut file) = std::fs::File::open(dir.join(name)) else {
+                continue;
+            };
+            file.seek(SeekFrom::Start(read_to[i]))?;
+            let mut new = Vec::new();
+            file.read_to_end(&mut new)?;
+            if new.is_empty() {
+                continue;
+            }
+            if last_shown != Some(i) {
+                writeln!(out, "{}", st.dim(&format!("── {name}")))?;
+                last_shown = Some(i);
+            }
+            out.write_all(&new)?;
+            read_to[i] += new.len() as u64;
+        }
+        out.flush()?;
+        if let Some(end) = ended {
+            writeln!(out, "{}", st.dim(&format!("── {end}")))?;
+            return Ok(());
+        }
+        if gone {
+            writeln!(
+                out,
+                "{}",
+                st.dim("── the daemon stopped; the attempt runs again at its next start")
+            )?;
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_lines;
+
+    #[test]
+    fn the_last_lines_of_a_log() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(last_lines("a\nb\nc", 2), "b\nc");
+        assert_eq!(last_lines("a\nb\n", 5), "a\nb\n");
+        assert_eq!(last_lines("a\nb\n", 0), "");
+    }
 }

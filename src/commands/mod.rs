@@ -52,7 +52,20 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Write { path } => write::run(&Workspace::locate(ws)?, &path),
         Command::Read { path } => read::run(&Workspace::locate(ws)?, &path),
         Command::Lock { path, command } => lock::run(&Workspace::locate(ws)?, &path, &command),
-        Command::Logs { task, attempt } => logs::run(&Workspace::locate(ws)?, &task, attempt),
+        Command::Logs {
+            target,
+            attempt,
+            tail,
+            follow,
+        } => logs::run(
+            &Workspace::locate(ws)?,
+            &target,
+            logs::Shown {
+                attempt,
+                tail,
+                follow,
+            },
+        ),
         Command::Retry { task } => retry::run(&Workspace::locate(ws)?, &task),
         Command::Delegate {
             to,

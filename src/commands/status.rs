@@ -228,7 +228,11 @@ fn print_text(r: &Report, now: SystemTime) {
             a.name, a.running, a.concurrency, a.queued
         );
         if let Some(broken) = &a.broken {
-            println!("  {:<14} {}", "", st.red(&format!("cannot start: {broken}")));
+            println!(
+                "  {:<14} {}",
+                "",
+                st.red(&format!("cannot start: {broken}"))
+            );
         }
     }
     let section = |title: &str, items: Vec<String>| {

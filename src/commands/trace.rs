@@ -67,13 +67,7 @@ fn find_roots(ws: &Workspace, state: &State, target: &str) -> Result<(Vec<TaskId
                 .and_then(|a| a.attribution.task.clone())
                 .into_iter()
                 .collect();
-            ids.extend(
-                state
-                    .order
-                    .iter()
-                    .filter(|id| state.tasks[*id].input == path || state.tasks[*id].outputs.iter().any(|o| o.path == path))
-                    .cloned(),
-            );
+            ids.extend(state.tasks_touching(&path).map(|t| t.id.clone()));
             ids
         }
         None => vec![

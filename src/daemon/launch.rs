@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 use anyhow::{Context as _, Result};
 use tokio::process::Command;
@@ -97,13 +98,14 @@ impl Launcher {
     }
 
     /// The command that runs `agent` on `task` in `attempt`: in the workspace root, in a
-    /// process group of its own, stdin from /dev/null, output to the attempt's logs.
+    /// process group of its own, stdin from /dev/null, stdout and stderr to pipes (the
+    /// runner copies them into the attempt's logs).
     pub(crate) fn command(
         &self,
         ws: &Workspace,
         agent: &Agent,
         task: &TaskInfo,
-        attempt: Attempt,
+        attempt: &Attempt,
     ) -> Result<Command> {
         let mut command = match &agent.run {
             Run::Shell(script) => {
@@ -122,8 +124,8 @@ impl Launcher {
             .current_dir(&ws.root)
             .process_group(0)
             .stdin(self.dev_null.try_clone().context("duplicating /dev/null")?)
-            .stdout(attempt.stdout)
-            .stderr(attempt.stderr)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .env("BATON_WORKSPACE", &ws.root)
             .env("BATON_INPUT", task.input.as_str())
             .env("BATON_OUT", &attempt.out)

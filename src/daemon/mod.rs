@@ -9,9 +9,11 @@
 //!   [`deadlines`] and [`queues`].
 //! - [`ingest`]: an artifact arriving, or a walk of the stages.
 //! - [`runner`]: one attempt of one agent in its folder ([`attempt`]), started by the
-//!   [`launch`]er, stopped by [`process`], journalled by [`settle`].
+//!   [`launch`]er, its output [`capture`]d, stopped by [`process`], journalled by
+//!   [`settle`].
 
 mod attempt;
+mod capture;
 mod context;
 mod deadlines;
 mod ingest;

@@ -4,14 +4,16 @@
 //! in its own process group, waits for it, its timeout or the daemon's shutdown, stops
 //! whatever the agent left running, then settles the attempt on the blocking pool.
 
+use std::fs::File;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use tokio::process::Child;
 use tokio::sync::watch;
 
 use super::attempt::{Attempt, TaskFile};
+use super::capture::capture;
 use super::context::Ctx;
 use super::process;
 use super::settle::{self, Outcome};
@@ -46,9 +48,33 @@ pub(crate) async fn run(
     let mut attempt = job.attempt;
     let outcome = match spawn(&ctx, &job).await {
         Err(e) => Some(Outcome::SpawnFailed(e)),
-        Ok((child, pgid, number)) => {
-            attempt = number;
-            wait(&ctx, &job, child, pgid, &mut stop).await
+        Ok(mut spawned) => {
+            attempt = spawned.number;
+            let cap = ctx.cfg.agents[&job.task.agent].max_log_bytes;
+            let stdout = spawned.child.stdout.take();
+            let stderr = spawned.child.stderr.take();
+            let [out_log, err_log] = spawned.logs;
+            let captured = tokio::spawn(async move {
+                let out = async {
+                    if let Some(pipe) = stdout {
+                        capture(pipe, out_log, cap, "stdout").await;
+                    }
+                };
+                let err = async {
+                    if let Some(pipe) = stderr {
+                        capture(pipe, err_log, cap, "stderr").await;
+                    }
+                };
+                tokio::join!(out, err);
+            });
+            let outcome = wait(&ctx, &job, spawned.child, spawned.pgid, &mut stop).await;
+            // The group is gone, so the pipes are closed, unless a process that left
+            // the group holds them: the logs are not waited for past a moment.
+            let drained = tokio::time::timeout(LOGS_AFTER_EXIT, captured).await;
+            if drained.is_err() {
+                tracing::warn!(task = %job.task.id, "a process outside the agent's group still holds its output open; its logs end here");
+            }
+            outcome
         }
     };
     exited();
@@ -122,10 +148,23 @@ async fn wait(
     }
 }
 
+/// How long an attempt's logs are copied after its process group is gone.
+const LOGS_AFTER_EXIT: Duration = Duration::from_secs(1);
+
+/// An agent just started.
+struct Spawned {
+    child: Child,
+    /// Its process group (its pid).
+    pgid: u32,
+    /// The attempt's number.
+    number: u32,
+    /// `stdout.log` and `stderr.log`, for [`capture`].
+    logs: [File; 2],
+}
+
 /// Claims the attempt's folder, starts the agent and journals `task.started`, in one
-/// trip to the blocking pool. Returns the child, its process group and the attempt's
-/// number.
-async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<(Child, u32, u32)> {
+/// trip to the blocking pool.
+async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<Spawned> {
     let ctx = ctx.clone();
     let job = job.clone();
     tokio::task::spawn_blocking(move || {
@@ -139,7 +178,11 @@ async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<(Child, u32, u32)> {
         let agent = &ctx.cfg.agents[&task.agent];
         let before = crate::sys::boot_ticks();
         let out = attempt.out.clone();
-        let child = match ctx.launcher.command(&ctx.ws, agent, task, attempt)?.spawn() {
+        let child = match ctx
+            .launcher
+            .command(&ctx.ws, agent, task, &attempt)?
+            .spawn()
+        {
             Ok(child) => child,
             Err(e) => bail!("{}", ctx.launcher.explain(&ctx.ws, agent, task, &out, &e)),
         };
@@ -167,7 +210,12 @@ async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<(Child, u32, u32)> {
             start_time,
         };
         ctx.ledger.append(vec![started], Durability::Buffered)?;
-        Ok((child, pid, number))
+        Ok(Spawned {
+            child,
+            pgid: pid,
+            number,
+            logs: [attempt.stdout, attempt.stderr],
+        })
     })
     .await?
 }

@@ -279,6 +279,18 @@ impl State {
         .take(10_000)
     }
 
+    /// The tasks that read `path` as their input or wrote it, first queued first.
+    pub(crate) fn tasks_touching<'a>(
+        &'a self,
+        path: &RelPath,
+    ) -> impl Iterator<Item = &'a TaskInfo> + use<'a> {
+        let path = path.clone();
+        self.order
+            .iter()
+            .filter_map(|id| self.tasks.get(id))
+            .filter(move |t| t.input == path || t.outputs.iter().any(|o| o.path == path))
+    }
+
     /// The rejections that still stand: those of the version the journal last saw at
     /// each path. A rejection of an earlier version, fixed since, is not one.
     pub(crate) fn standing_rejections(&self) -> impl Iterator<Item = (&RelPath, &str, &str)> {

@@ -283,10 +283,9 @@ fn status_shows_only_the_rejections_that_still_stand() {
 
 #[test]
 fn status_says_what_is_true_now_running_for_how_long_or_interrupted() {
-    let ws = TestWorkspace::new(
-        "[agents.slow]\non = [\"briefs/*.md\"]\nrun = [\"agents/slow.sh\"]\n",
-    )
-    .agent("slow", "sleep 600");
+    let ws =
+        TestWorkspace::new("[agents.slow]\non = [\"briefs/*.md\"]\nrun = [\"agents/slow.sh\"]\n")
+            .agent("slow", "sleep 600");
     let daemon = ws.daemon();
     ws.publish("briefs/a.md", "x\n");
     wait_for("the agent to start", Duration::from_secs(10), || {
@@ -295,7 +294,10 @@ fn status_says_what_is_true_now_running_for_how_long_or_interrupted() {
     let doc = ws.status_json();
     let running = &doc["running"][0];
     assert!(running["elapsed_ms"].as_u64().is_some(), "{doc:#}");
-    assert!(running.get("start_time").is_none(), "no clock ticks: {doc:#}");
+    assert!(
+        running.get("start_time").is_none(),
+        "no clock ticks: {doc:#}"
+    );
     let started = running["started_ts"].as_str().unwrap();
     assert!(started.ends_with('Z') && started.contains('T'), "{started}");
     assert!(stdout(&ws.baton(&["status"])).contains("attempt 1, for "));
@@ -305,7 +307,10 @@ fn status_says_what_is_true_now_running_for_how_long_or_interrupted() {
     assert_eq!(doc["running"].as_array().unwrap().len(), 0, "{doc:#}");
     assert_eq!(doc["interrupted"][0]["agent"], "slow", "{doc:#}");
     let text = stdout(&ws.baton(&["status"]));
-    assert!(text.contains("interrupted (they run again at the next start) (1)"), "{text}");
+    assert!(
+        text.contains("interrupted (they run again at the next start) (1)"),
+        "{text}"
+    );
     // Leave nothing behind: the killed daemon's agent and its group.
     let pid = ws.records("task.started")[0]["pid"].as_i64().unwrap() as i32;
     // SAFETY: kill(2) of a process group; no memory involved.

@@ -11,6 +11,7 @@ mod delegation;
 mod examples;
 mod joins;
 mod locks;
+mod logs;
 mod readiness;
 mod recovery;
 mod regression;
