@@ -56,6 +56,10 @@ pub enum Command {
         /// Route it to this agent only (sets `to` in its front matter).
         #[arg(long)]
         to: Option<String>,
+        /// Wait for the tasks it sets off (and theirs) to end; print how each ended.
+        /// Exits 1 if one ended dead.
+        #[arg(long)]
+        wait: bool,
     },
     /// Agents, queue, running, held and dead tasks.
     Status {

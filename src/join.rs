@@ -83,6 +83,12 @@ pub(crate) fn waiting(state: &State, task: &TaskInfo) -> Option<(usize, usize)> 
     Some((settled_briefs, task.delegated.len()))
 }
 
+/// A done task whose delegated work is settled but whose join is not queued yet (its
+/// agent is about to run again).
+pub(crate) fn awaits_unqueued_join(state: &State, task: &TaskInfo) -> bool {
+    awaits_join(task) && !state.tasks.contains_key(&join_id(task))
+}
+
 /// A done task that delegated: it gets a join.
 fn awaits_join(task: &TaskInfo) -> bool {
     task.status == TaskStatus::Done && !task.delegated.is_empty()

@@ -15,28 +15,44 @@ use crate::journal::{Appender, Attribution, Durability, Record};
 use crate::lock::{self, Mode};
 use crate::workspace::{RelPath, Workspace};
 
+/// What [`publish`] did.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Published {
+    /// The path held exactly this content already: nothing was written.
+    Unchanged { hash: String },
+    /// A new version, of content `hash`; `replaced` is the hash of the version it
+    /// replaced (kept in `objects/`), if there was one.
+    New {
+        hash: String,
+        replaced: Option<String>,
+    },
+}
+
 /// Publishes what `content` yields at `target` atomically, under the path's exclusive
 /// lock (unless an enclosing `baton lock` holds it), journalled (fsynced) as written by
-/// `who` before the lock is released, so the daemon's ingest attributes it. Returns
-/// false when `target` already holds exactly this content.
+/// `who` before the lock is released, so the daemon's ingest attributes it.
 pub(crate) fn publish(
     ws: &Workspace,
     target: &RelPath,
     content: &mut impl Read,
     who: Attribution,
-) -> Result<bool> {
+) -> Result<Published> {
     ws.ensure_state_dirs()?;
     let (staged, hash, size) = stage_copy(ws, content)?;
     let _guard = lock::lock_unless_held(ws, target, Mode::Exclusive)?;
-    if hash_file(&ws.abs(target)).is_ok_and(|(h, _)| h == hash) {
+    let current = hash_file(&ws.abs(target)).ok().map(|(h, _)| h);
+    if current.as_deref() == Some(hash.as_str()) {
         let _ = std::fs::remove_file(&staged);
-        return Ok(false);
+        return Ok(Published::Unchanged { hash });
     }
     let dirs = replace(ws, &staged, target)?;
     sync_dirs(&dirs)?;
-    let record = Record::artifact(target.clone(), hash, size, who);
+    let record = Record::artifact(target.clone(), hash.clone(), size, who);
     Appender::open_at_end(ws)?.append(vec![record], Durability::Synced)?;
-    Ok(true)
+    Ok(Published::New {
+        hash,
+        replaced: current,
+    })
 }
 
 /// The blake3 hash (hex) and size of a file's content.

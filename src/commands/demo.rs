@@ -2,7 +2,7 @@
 //! drop the sample briefs, run the daemon until the work is drained, show the feed and
 //! the published files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
@@ -152,15 +152,13 @@ pub(crate) fn run(dir: Option<PathBuf>) -> Result<u8> {
     if files.is_empty() {
         println!("  (nothing)");
     }
-    println!(
-        "\n{} done, {} dead. Explore: baton -w {} status | log | who {}",
-        done,
-        dead,
-        ws.root.display(),
-        files
-            .first()
-            .map_or_else(|| Path::new("published").to_path_buf(), |f| f.clone())
-            .display()
-    );
+    println!("\n{done} done, {dead} dead. Explore it:");
+    let root = ws.root.display();
+    println!("  baton -w {root} status");
+    println!("  baton -w {root} log");
+    if let Some(first) = files.first() {
+        println!("  baton -w {root} who {}", first.display());
+        println!("  baton -w {root} trace {}", first.display());
+    }
     Ok(if dead > 0 { 1 } else { 0 })
 }

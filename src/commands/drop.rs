@@ -3,21 +3,33 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
 use crate::error::{no_such_stage, unknown_agent, usage};
 use crate::frontmatter::HEAD_BYTES;
 use crate::journal::Attribution;
+use crate::journal::{State, Tail, TaskId, TaskInfo, TaskStatus};
+use crate::pidfile::running_daemon;
+use crate::publish::Published;
 use crate::route::{self, Takers};
 use crate::workspace::{RelPath, Workspace};
 use crate::{frontmatter, publish};
+
+/// Whether `drop` returns at once or once the work it set off is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    No,
+    ForTasks,
+}
 
 pub(crate) fn run(
     ws: &Workspace,
     file: &Path,
     stage: Option<&str>,
     to: Option<&str>,
+    wait: Wait,
 ) -> Result<u8> {
     let cfg = super::common::config(ws)?;
     let stage = match stage {
@@ -61,18 +73,141 @@ pub(crate) fn run(
     let takers = route::check_from_person(ws, &cfg, &target, frontmatter::from_head(&head))
         .map_err(|e| usage!("{}: {e}; nothing was dropped", file.display()))?;
     let mut content = std::io::Cursor::new(head).chain(source);
-    if !publish::publish(ws, &target, &mut content, Attribution::human())? {
-        println!("{target} already holds this content; nothing to do");
-        return Ok(0);
-    }
-    match to {
-        Some(agent) => println!("dropped {} → {target} (for {agent})", file.display()),
-        None => println!("dropped {} → {target}", file.display()),
-    }
+    let published = publish::publish(ws, &target, &mut content, Attribution::human())?;
+    let hash = match &published {
+        Published::Unchanged { hash } => {
+            println!("{target} already holds this content; nothing to do");
+            hash.clone()
+        }
+        Published::New { hash, replaced } => {
+            match to {
+                Some(agent) => println!("dropped {} → {target} (for {agent})", file.display()),
+                None => println!("dropped {} → {target}", file.display()),
+            }
+            if let Some(old) = replaced {
+                println!(
+                    "  it replaced another version of {target} ({}), which is kept: \
+                     `baton restore {target} --version {}` puts it back",
+                    short(old),
+                    short(old)
+                );
+            }
+            hash.clone()
+        }
+    };
     if takers == Takers::None {
         eprintln!(
             "baton: warning: no agent's `on` matches {target}, and it names none with `to`: it starts nothing"
         );
+        return Ok(0);
+    }
+    if wait == Wait::ForTasks {
+        return wait_for_tasks(ws, &target, &hash);
     }
     Ok(0)
+}
+
+/// The first 12 digits of a content hash, as `baton who` and `baton versions` show it.
+fn short(hash: &str) -> &str {
+    &hash[..12.min(hash.len())]
+}
+
+/// A tree of tasks is at rest once nothing about it was journalled for this long: a
+/// commit journals a task's end and the tasks its outputs start one after the other.
+const AT_REST: Duration = Duration::from_millis(250);
+
+/// Waits for the tasks the version `hash` of `target` set off, and everything they set
+/// off in turn, to end (or be held for approval); prints how each ended. 1 if one ended
+/// dead, or the version was rejected.
+fn wait_for_tasks(ws: &Workspace, target: &RelPath, hash: &str) -> Result<u8> {
+    if running_daemon(ws).is_none() {
+        eprintln!(
+            "baton: no daemon runs on {}: `baton run` (or `baton run --once`) runs what this sets off",
+            ws.root.display()
+        );
+        return Ok(1);
+    }
+    let mut tail = Tail::open(ws)?.context("the journal is gone")?;
+    let mut state = State::default();
+    let mut quiet_since = Instant::now();
+    loop {
+        let (entries, _) = tail.read_new()?;
+        for entry in &entries {
+            state.apply(entry);
+        }
+        if !entries.is_empty() {
+            quiet_since = Instant::now();
+        }
+        if let Some(error) = state.rejected.get(&(target.clone(), hash.to_string())) {
+            eprintln!("baton: {target} was rejected: {error}");
+            return Ok(1);
+        }
+        let tree = tree_of(&state, target, hash);
+        let at_rest = !tree.is_empty()
+            && tree.iter().all(|t| {
+                (t.status.is_final() || t.status == TaskStatus::Held)
+                    && !crate::join::awaits_unqueued_join(&state, t)
+            });
+        if at_rest && quiet_since.elapsed() >= AT_REST {
+            return Ok(report(&tree));
+        }
+        if running_daemon(ws).is_none() {
+            eprintln!(
+                "baton: the daemon stopped before the work was done; `baton status` shows where it is"
+            );
+            return Ok(1);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The tasks queued on version `hash` of `target`, and every task they set off, in the
+/// order they were queued.
+fn tree_of<'s>(state: &'s State, target: &RelPath, hash: &str) -> Vec<&'s TaskInfo> {
+    let mut ids: Vec<&TaskId> = state
+        .order
+        .iter()
+        .filter(|id| state.tasks[*id].input == *target && state.tasks[*id].input_hash == hash)
+        .collect();
+    let mut i = 0;
+    while i < ids.len() && ids.len() < 100_000 {
+        if let Some(children) = state.children.get(ids[i]) {
+            for child in children {
+                if !ids.contains(&child) {
+                    ids.push(child);
+                }
+            }
+        }
+        i += 1;
+    }
+    ids.into_iter()
+        .filter_map(|id| state.tasks.get(id))
+        .collect()
+}
+
+/// Prints how each task ended; 1 if one is dead.
+fn report(tree: &[&TaskInfo]) -> u8 {
+    let mut dead = false;
+    for t in tree {
+        let status = serde_json::to_value(t.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let outputs: Vec<&str> = t.outputs.iter().map(|o| o.path.as_str()).collect();
+        let detail = match t.status {
+            TaskStatus::Dead => {
+                dead = true;
+                format!(": {}", t.error.as_deref().unwrap_or("dead"))
+            }
+            TaskStatus::Held => format!(
+                " → {} waits for `baton approve {}`",
+                outputs.join(", "),
+                t.id
+            ),
+            _ if outputs.is_empty() => String::new(),
+            _ => format!(" → {}", outputs.join(", ")),
+        };
+        println!("  {}  {:<12} {status}{detail}", t.id, t.agent);
+    }
+    if dead { 1 } else { 0 }
 }

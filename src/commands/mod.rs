@@ -40,11 +40,21 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Init { dir } => init::run(dir.as_deref().or(ws)),
         Command::Demo { dir } => demo::run(dir),
         Command::Run { once } => run::run(&Workspace::locate(ws)?, once),
-        Command::Drop { file, stage, to } => drop::run(
+        Command::Drop {
+            file,
+            stage,
+            to,
+            wait,
+        } => drop::run(
             &Workspace::locate(ws)?,
             &file,
             stage.as_deref(),
             to.as_deref(),
+            if wait {
+                drop::Wait::ForTasks
+            } else {
+                drop::Wait::No
+            },
         ),
         Command::Status { json } => status::run(&Workspace::locate(ws)?, json),
         Command::Log { follow, json } => log::run(&Workspace::locate(ws)?, follow, json),

@@ -55,7 +55,7 @@ pub(crate) fn run(ws: &Workspace, path: &Path) -> Result<u8> {
         .read_to_end(&mut bytes)
         .context("reading stdin")?;
     let by = who.by.clone();
-    if publish::publish(ws, &target, &mut &bytes[..], who)? {
+    if let publish::Published::New { .. } = publish::publish(ws, &target, &mut &bytes[..], who)? {
         eprintln!("wrote {target} ({} bytes, by {by})", bytes.len());
     } else {
         eprintln!("{target} already holds this content; nothing to do");

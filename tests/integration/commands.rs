@@ -190,6 +190,20 @@ fn demo_runs_the_content_factory_end_to_end() {
     // The thin brief was reviewed but not published.
     assert!(!root.join("published/tiny.md").exists());
     assert!(root.join("reviews/tiny.md").exists());
+    // The closing hints run as printed.
+    let hints: Vec<&str> = printed
+        .lines()
+        .skip_while(|l| !l.contains("Explore it:"))
+        .skip(1)
+        .map(str::trim)
+        .collect();
+    assert_eq!(hints.len(), 4, "{printed}");
+    for hint in hints {
+        let words: Vec<&str> = hint.split(' ').collect();
+        assert_eq!(words[0], "baton", "{hint}");
+        let out = Command::new(BATON).args(&words[1..]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{hint}: {}", text(&out));
+    }
 }
 
 #[test]
@@ -315,4 +329,46 @@ fn status_says_what_is_true_now_running_for_how_long_or_interrupted() {
     let pid = ws.records("task.started")[0]["pid"].as_i64().unwrap() as i32;
     // SAFETY: kill(2) of a process group; no memory involved.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
+}
+
+#[test]
+fn drop_wait_returns_once_the_work_it_set_off_is_done() {
+    let ws = copier();
+    ws.write("plan.md", "# Launch plan\n");
+    let plan = ws.path("plan.md").display().to_string();
+    let out = ws.baton(&["drop", "--wait", &plan]);
+    fails_with(&out, 1, "no daemon runs on");
+    let _daemon = ws.daemon();
+    ws.write("plan.md", "# Launch plan, second cut\n");
+    let out = ws.baton(&["drop", "--wait", &plan]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("copier       done → drafts/plan.md"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout(&out).contains("it replaced another version of briefs/plan.md"),
+        "{}",
+        text(&out)
+    );
+    // Right after it returns, the output is there: no race with the agent.
+    assert_eq!(ws.read("drafts/plan.md"), "# Launch plan, second cut\n");
+}
+
+#[test]
+fn drop_wait_exits_1_when_a_task_it_set_off_ends_dead() {
+    let ws = TestWorkspace::new(
+        "[agents.bad]\non = [\"briefs/*.md\"]\nrun = [\"agents/bad.sh\"]\nretries = 0\n",
+    )
+    .agent("bad", "echo nope >&2; exit 3");
+    let _daemon = ws.daemon();
+    ws.write("x.md", "x\n");
+    let out = ws.baton(&["drop", "--wait", &ws.path("x.md").display().to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("bad          dead: exited with status 3"),
+        "{}",
+        text(&out)
+    );
 }

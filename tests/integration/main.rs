@@ -8,6 +8,7 @@ mod agents;
 mod commands;
 mod config;
 mod delegation;
+mod docs;
 mod examples;
 mod joins;
 mod locks;
