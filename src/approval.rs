@@ -103,11 +103,7 @@ fn held_task(
     accept: Accept,
 ) -> Result<TaskInfo> {
     let ledger = ledger.lock();
-    let task = ledger
-        .state
-        .find_task(prefix)
-        .map_err(|e| usage!("{e}"))?
-        .clone();
+    let task = ledger.state.find_task(prefix)?.clone();
     match task.status {
         TaskStatus::Held => Ok(task),
         TaskStatus::Committing

@@ -7,6 +7,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::index::search::BadQuery;
+use crate::journal::FindTaskError;
 
 /// An error in what the user asked for (exit code 2), as opposed to an operation that
 /// failed (exit code 1).
@@ -22,11 +23,16 @@ macro_rules! usage {
 }
 pub(crate) use usage;
 
-/// The exit code for an error: 2 for usage, config and query errors, 1 otherwise.
+/// The exit code for an error: 2 for usage, config and query errors (a task prefix that
+/// names several tasks among them), 1 otherwise: a failed operation, or something not
+/// found.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    let usage = err
-        .chain()
-        .any(|e| e.is::<UsageError>() || e.is::<ConfigError>() || e.is::<BadQuery>());
+    let usage = err.chain().any(|e| {
+        e.is::<UsageError>()
+            || e.is::<ConfigError>()
+            || e.is::<BadQuery>()
+            || matches!(e.downcast_ref(), Some(FindTaskError::Ambiguous { .. }))
+    });
     if usage { 2 } else { 1 }
 }
 

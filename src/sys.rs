@@ -41,6 +41,13 @@ pub(crate) fn parent_pid(pid: u32) -> Option<u32> {
     stat_fields(pid)?.get(1)?.parse().ok()
 }
 
+/// Sends `signal` to process `pid`; false if there is no such process (or it is not
+/// ours to signal).
+pub(crate) fn signal_process(pid: u32, signal: i32) -> bool {
+    // SAFETY: kill(2) with a positive pid signals one process; no memory involved.
+    unsafe { libc::kill(pid as i32, signal) == 0 }
+}
+
 /// Sends `signal` to every process in group `pgid`.
 pub(crate) fn signal_group(pgid: u32, signal: i32) {
     // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.

@@ -6,7 +6,6 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 
 use crate::config::Config;
-use crate::error::usage;
 use crate::journal::{State, TaskInfo};
 use crate::workspace::{CONFIG_FILE, Workspace};
 
@@ -39,10 +38,9 @@ pub(crate) fn find_task_or_path<'s>(
     find_task(state, target)
 }
 
-/// The task a TASK argument names (any unique prefix of its id, DESIGN §9), or a usage
-/// error saying what it matched.
+/// The task a TASK argument names (any unique prefix of its id, DESIGN §9).
 pub(crate) fn find_task<'s>(state: &'s State, prefix: &str) -> Result<&'s TaskInfo> {
-    state.find_task(prefix).map_err(|e| usage!("{e}"))
+    Ok(state.find_task(prefix)?)
 }
 
 /// A file to write: path inside the workspace, content, executable or not.

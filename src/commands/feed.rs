@@ -106,6 +106,9 @@ pub(crate) fn feed_line(state: &State, entry: &Entry, st: Style) -> Option<Strin
             let note = note.as_ref().map_or(String::new(), |n| format!(": {n}"));
             (by.to_string(), format!("{verb}  {task}{note}"))
         }
+        Record::Cancelled { task, by } => {
+            (by.to_string(), format!("{}  {task}", st.red("cancelled")))
+        }
         Record::Rejected { path, error, .. } => (
             "baton".to_string(),
             format!("{}  {path}: {error}", st.red("rejected")),

@@ -5,11 +5,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 use super::Style;
 use super::common::find_task_or_path;
-use crate::error::usage;
 use crate::journal::{self, Entry, Record, State, Tail, TaskId, TaskInfo, TaskStatus};
 use crate::workspace::Workspace;
 
@@ -40,11 +39,11 @@ pub(crate) fn run(ws: &Workspace, target: &str, shown: Shown) -> Result<u8> {
     let attempt = shown.attempt.unwrap_or(task.attempt);
     let dir = ws.attempt_dir(task.id.as_str(), attempt);
     if attempt == 0 || attempt > task.attempt || !dir.is_dir() {
-        return Err(usage!(
+        bail!(
             "{} has no attempt {attempt} (attempts: 1 to {})",
             task.id,
             task.attempt
-        ));
+        );
     }
     let st = Style::stdout();
     println!(

@@ -3,11 +3,13 @@
 //! feed's lines) and [`common`].
 
 mod approve;
+mod cancel;
 mod common;
 mod delegate;
 mod demo;
 mod drop;
 mod feed;
+mod help;
 mod index;
 mod init;
 mod lock;
@@ -18,8 +20,10 @@ mod retry;
 mod run;
 mod search;
 mod status;
+mod stop;
 mod style;
 mod trace;
+mod versions;
 mod who;
 mod write;
 
@@ -39,14 +43,14 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Init { dir } => init::run(dir.as_deref().or(ws)),
         Command::Demo { dir } => demo::run(dir),
-        Command::Run { once } => run::run(&Workspace::locate(ws)?, once),
+        Command::Run { once } => run::run(&locate(ws)?, once),
         Command::Drop {
             file,
             stage,
             to,
             wait,
         } => drop::run(
-            &Workspace::locate(ws)?,
+            &locate(ws)?,
             &file,
             stage.as_deref(),
             to.as_deref(),
@@ -56,19 +60,19 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 drop::Wait::No
             },
         ),
-        Command::Status { json } => status::run(&Workspace::locate(ws)?, json),
-        Command::Log { follow, json } => log::run(&Workspace::locate(ws)?, follow, json),
-        Command::Who { path, json } => who::run(&Workspace::locate(ws)?, &path, json),
-        Command::Write { path } => write::run(&Workspace::locate(ws)?, &path),
-        Command::Read { path } => read::run(&Workspace::locate(ws)?, &path),
-        Command::Lock { path, command } => lock::run(&Workspace::locate(ws)?, &path, &command),
+        Command::Status { json } => status::run(&locate(ws)?, json),
+        Command::Log { follow, json } => log::run(&locate(ws)?, follow, json),
+        Command::Who { path, json } => who::run(&locate(ws)?, &path, json),
+        Command::Write { path } => write::run(&locate(ws)?, &path),
+        Command::Read { path } => read::run(&locate(ws)?, &path),
+        Command::Lock { path, command } => lock::run(&locate(ws)?, &path, &command),
         Command::Logs {
             target,
             attempt,
             tail,
             follow,
         } => logs::run(
-            &Workspace::locate(ws)?,
+            &locate(ws)?,
             &target,
             logs::Shown {
                 attempt,
@@ -76,18 +80,16 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 follow,
             },
         ),
-        Command::Retry { task } => retry::run(&Workspace::locate(ws)?, &task),
+        Command::Retry { task } => retry::run(&locate(ws)?, &task),
         Command::Delegate {
             to,
             path,
             note,
             refs,
-        } => delegate::run(&Workspace::locate(ws)?, &to, &path, note.as_deref(), &refs),
-        Command::Approve { task, note } => {
-            approve::approve(&Workspace::locate(ws)?, &task, note.as_deref())
-        }
-        Command::Reject { task, note } => approve::reject(&Workspace::locate(ws)?, &task, &note),
-        Command::Trace { target, json } => trace::run(&Workspace::locate(ws)?, &target, json),
+        } => delegate::run(&locate(ws)?, &to, &path, note.as_deref(), &refs),
+        Command::Approve { task, note } => approve::approve(&locate(ws)?, &task, note.as_deref()),
+        Command::Reject { task, note } => approve::reject(&locate(ws)?, &task, &note),
+        Command::Trace { target, json } => trace::run(&locate(ws)?, &target, json),
         Command::Search {
             query,
             stage,
@@ -106,8 +108,19 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             };
             search::run(ws, &query, opts, json, repeat)
         }
-        Command::Index { rebuild } => index::run(&Workspace::locate(ws)?, rebuild),
+        Command::Index { rebuild } => index::run(&locate(ws)?, rebuild),
+        Command::Stop => stop::run(&locate(ws)?),
+        Command::Cancel { target } => cancel::run(&locate(ws)?, &target),
+        Command::Versions { path, json } => versions::list(&locate(ws)?, &path, json),
+        Command::Restore { path, version } => versions::restore(&locate(ws)?, &path, &version),
+        Command::Completions { shell } => help::completions(shell),
+        Command::Man { dir } => help::man(&dir),
     }
+}
+
+/// The workspace a command runs on; none there is a usage error (exit code 2).
+fn locate(dir: Option<&std::path::Path>) -> Result<Workspace> {
+    Workspace::locate(dir).map_err(|e| crate::error::usage!("{e:#}"))
 }
 
 /// Logs go to stderr: `RUST_LOG` sets levels (default: info for the daemon, warnings

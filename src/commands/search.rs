@@ -17,7 +17,7 @@ use crate::index::search::{self, Hit, SearchOptions};
 use crate::index::store::Store;
 use crate::journal::LazyAuthors;
 use crate::pidfile::running_daemon;
-use crate::workspace::{RelPath, Workspace};
+use crate::workspace::RelPath;
 
 /// `ws` is the `-w` given, if any: an empty query is refused before a workspace is
 /// looked for.
@@ -34,7 +34,7 @@ pub(crate) fn run(
              (narrowed with --stage or --author)"
         ));
     }
-    let ws = &Workspace::locate(ws)?;
+    let ws = &super::locate(ws)?;
     let cfg = super::common::config(ws)?;
     // Stage filters compare case-insensitively, as the index keeps them.
     if let Some(stage) = &opts.stage {

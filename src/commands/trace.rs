@@ -5,12 +5,11 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use super::Style;
-use crate::error::usage;
-use crate::journal::{self, Author, State, TaskId, TaskInfo};
+use crate::journal::{self, Author, FindTaskError, State, TaskId, TaskInfo};
 use crate::workspace::{RelPath, Workspace};
 
 /// Bounds recursion over a corrupt journal whose parent links loop.
@@ -73,10 +72,11 @@ fn find_roots(ws: &Workspace, state: &State, target: &str) -> Result<(Vec<TaskId
         None => vec![
             state
                 .find_task(target)
-                .map_err(|_| {
-                    usage!(
+                .map_err(|e| match e {
+                    FindTaskError::NotFound(_) => anyhow!(
                         "`{target}` is neither a path the journal knows nor a task id (see `baton log`)"
-                    )
+                    ),
+                    ambiguous => ambiguous.into(),
                 })?
                 .id
                 .clone(),
@@ -91,9 +91,7 @@ fn find_roots(ws: &Workspace, state: &State, target: &str) -> Result<(Vec<TaskId
         }
     }
     if roots.is_empty() {
-        return Err(usage!(
-            "{target} was written by no task and read by none yet"
-        ));
+        bail!("{target} was written by no task and read by none yet");
     }
     Ok((focus, roots))
 }

@@ -46,6 +46,7 @@ impl Ctx {
             agent: t.agent.clone(),
             status: t.status,
             retry_in,
+            cancelled: t.cancelled,
         })
     }
 }

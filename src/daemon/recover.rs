@@ -10,13 +10,19 @@ use super::process;
 use crate::journal::{TaskInfo, TaskStatus};
 
 pub(crate) fn recover(ctx: &Ctx) -> Result<()> {
+    // Started and never journalled as ended: running or committing, or cancelled while
+    // no daemon ran.
     let stale: Vec<TaskInfo> = {
         let ledger = ctx.ledger.lock();
         ledger
             .state
             .tasks
             .values()
-            .filter(|t| matches!(t.status, TaskStatus::Running | TaskStatus::Committing))
+            .filter(|t| match t.status {
+                TaskStatus::Running | TaskStatus::Committing => true,
+                TaskStatus::Dead => t.pid.is_some(),
+                _ => false,
+            })
             .cloned()
             .collect()
     };

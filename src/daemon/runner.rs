@@ -36,18 +36,36 @@ pub(crate) struct Ended {
     pub(crate) status: Option<Status>,
 }
 
+/// What stops a runner's agent before it ends by itself (besides its timeout).
+pub(crate) struct Stops {
+    /// The daemon's shutdown: the attempt is interrupted, and runs again at the next
+    /// start.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// `baton cancel`: the task is dead already; the agent is stopped.
+    pub(crate) cancel: watch::Receiver<bool>,
+}
+
+/// How waiting for the agent ended.
+enum Waited {
+    /// It ended (or could not be waited for): journal this.
+    Ended(Outcome),
+    /// Stopped by the daemon's shutdown: not the agent's doing; nothing is journalled.
+    Interrupted,
+    /// Stopped because a person cancelled the task, which is journalled already.
+    Cancelled,
+}
+
 /// Runs `job`. `exited` is called once the agent's process group is gone, before the
 /// attempt is settled: the scheduler may start the next agent meanwhile.
-pub(crate) async fn run(
-    ctx: Arc<Ctx>,
-    job: Job,
-    mut stop: watch::Receiver<bool>,
-    exited: impl FnOnce(),
-) -> Ended {
+pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl FnOnce()) -> Ended {
     let started = Instant::now();
     let mut attempt = job.attempt;
-    let outcome = match spawn(&ctx, &job).await {
-        Err(e) => Some(Outcome::SpawnFailed(e)),
+    let waited = match spawn(&ctx, &job).await {
+        Err(NotStarted::InputGone) => {
+            attempt = job.task.attempt; // no new attempt was made
+            Waited::Ended(Outcome::InputGone)
+        }
+        Err(NotStarted::Failed(e)) => Waited::Ended(Outcome::SpawnFailed(e)),
         Ok(mut spawned) => {
             attempt = spawned.number;
             let cap = ctx.cfg.agents[&job.task.agent].max_log_bytes;
@@ -67,25 +85,26 @@ pub(crate) async fn run(
                 };
                 tokio::join!(out, err);
             });
-            let outcome = wait(&ctx, &job, spawned.child, spawned.pgid, &mut stop).await;
+            let waited = wait(&ctx, &job, spawned.child, spawned.pgid, &mut stops).await;
             // The group is gone, so the pipes are closed, unless a process that left
             // the group holds them: the logs are not waited for past a moment.
             let drained = tokio::time::timeout(LOGS_AFTER_EXIT, captured).await;
             if drained.is_err() {
                 tracing::warn!(task = %job.task.id, "a process outside the agent's group still holds its output open; its logs end here");
             }
-            outcome
+            waited
         }
     };
     exited();
     // Let the scheduler start the next agent before this attempt is settled.
     tokio::task::yield_now().await;
-    let status = match outcome {
-        None => {
+    let status = match waited {
+        Waited::Interrupted => {
             tracing::info!(task = %job.task.id, "interrupted by shutdown; it runs again at the next start");
             None
         }
-        Some(outcome) => {
+        Waited::Cancelled => Some(Status::Dead),
+        Waited::Ended(outcome) => {
             let ms = started.elapsed().as_millis() as u64;
             let (ctx, task) = (ctx.clone(), job.task.clone());
             let settled = tokio::task::spawn_blocking(move || {
@@ -111,20 +130,15 @@ pub(crate) async fn run(
     }
 }
 
-/// Waits for the agent, its timeout or the shutdown, then for its whole group to be
-/// gone. `None`: interrupted by the daemon's shutdown, which is not the agent's doing.
-async fn wait(
-    ctx: &Ctx,
-    job: &Job,
-    mut child: Child,
-    pgid: u32,
-    stop: &mut watch::Receiver<bool>,
-) -> Option<Outcome> {
+/// Waits for the agent, its timeout, the shutdown or a cancel, then for its whole group
+/// to be gone.
+async fn wait(ctx: &Ctx, job: &Job, mut child: Child, pgid: u32, stops: &mut Stops) -> Waited {
     let timeout = ctx.cfg.agents[&job.task.agent].timeout;
     let exit = tokio::select! {
         status = child.wait() => Some(status),
         _ = tokio::time::sleep(timeout) => None,
-        _ = stop.wait_for(|stopping| *stopping) => None,
+        _ = stops.shutdown.wait_for(|stopping| *stopping) => None,
+        _ = stops.cancel.wait_for(|cancelled| *cancelled) => None,
     };
     match &exit {
         None => {
@@ -137,14 +151,17 @@ async fn wait(
         Some(Ok(_)) => process::kill_leftovers(pgid).await,
         Some(Err(_)) => {}
     }
-    let stopping = *stop.borrow();
+    let stopping = *stops.shutdown.borrow();
+    let cancelled = *stops.cancel.borrow();
     match exit {
-        None if stopping => None,
-        None => Some(Outcome::TimedOut(timeout)),
-        Some(Err(e)) => Some(Outcome::Lost(e)),
-        // Killed along with the daemon's shutdown: not the agent's failure.
-        Some(Ok(status)) if stopping && !status.success() => None,
-        Some(Ok(status)) => Some(Outcome::Exited(status)),
+        None if cancelled => Waited::Cancelled,
+        None if stopping => Waited::Interrupted,
+        None => Waited::Ended(Outcome::TimedOut(timeout)),
+        Some(Err(e)) => Waited::Ended(Outcome::Lost(e)),
+        // Killed along with the daemon's shutdown, or a cancel: not the agent's failure.
+        Some(Ok(status)) if cancelled && !status.success() => Waited::Cancelled,
+        Some(Ok(status)) if stopping && !status.success() => Waited::Interrupted,
+        Some(Ok(status)) => Waited::Ended(Outcome::Exited(status)),
     }
 }
 
@@ -162,12 +179,30 @@ struct Spawned {
     logs: [File; 2],
 }
 
+/// Why an attempt did not start.
+enum NotStarted {
+    /// The task's input is gone from the workspace: there is nothing to run it on.
+    InputGone,
+    Failed(anyhow::Error),
+}
+
 /// Claims the attempt's folder, starts the agent and journals `task.started`, in one
 /// trip to the blocking pool.
-async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<Spawned> {
+async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<Spawned, NotStarted> {
     let ctx = ctx.clone();
     let job = job.clone();
-    tokio::task::spawn_blocking(move || {
+    let started = tokio::task::spawn_blocking(move || {
+        if std::fs::symlink_metadata(ctx.ws.abs(&job.task.input)).is_err() {
+            return Err(NotStarted::InputGone);
+        }
+        start(&ctx, &job).map_err(NotStarted::Failed)
+    })
+    .await;
+    started.unwrap_or_else(|e| Err(NotStarted::Failed(e.into())))
+}
+
+fn start(ctx: &Ctx, job: &Job) -> Result<Spawned> {
+    {
         let task = &job.task;
         let attempt = Attempt::claim(&ctx.ws, &task.id, job.attempt)?;
         {
@@ -216,6 +251,5 @@ async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<Spawned> {
             number,
             logs: [attempt.stdout, attempt.stderr],
         })
-    })
-    .await?
+    }
 }

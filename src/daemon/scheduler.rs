@@ -56,6 +56,8 @@ pub(crate) enum Action {
     ReadJournal,
     /// Shutdown: every runner stops its agent.
     StopRunners,
+    /// A person cancelled this running task: its runner stops its agent.
+    Cancel(TaskId),
 }
 
 /// A task as the journal has it, for [`Scheduler::consider`].
@@ -65,6 +67,8 @@ pub(crate) struct TaskView {
     pub(crate) status: TaskStatus,
     /// For a failed task: how long until its next attempt is due.
     pub(crate) retry_in: Duration,
+    /// A person cancelled it.
+    pub(crate) cancelled: bool,
 }
 
 /// How the attempts of a run ended, for `baton run --once`'s closing line.
@@ -320,10 +324,13 @@ impl Scheduler {
     /// Brings one task's place in line with its journal state (`None`: the journal
     /// does not know it).
     pub(crate) fn consider(&mut self, task: &TaskId, view: Option<TaskView>) {
+        let Some(view) = view else { return };
         if self.queues.is_running(task) {
+            if view.cancelled {
+                self.actions.push(Action::Cancel(task.clone()));
+            }
             return; // its runner reports when it ends
         }
-        let Some(view) = view else { return };
         match view.status {
             TaskStatus::Queued => {
                 self.retries.remove(task);
@@ -404,6 +411,7 @@ mod tests {
             agent: "writer".into(),
             status,
             retry_in: Duration::ZERO,
+            cancelled: false,
         })
     }
 

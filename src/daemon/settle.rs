@@ -21,6 +21,8 @@ pub(crate) enum Outcome {
     TimedOut(Duration),
     /// Waiting for the process failed.
     Lost(std::io::Error),
+    /// The task's input was removed before the attempt: the task is dead, not retried.
+    InputGone,
 }
 
 /// Journals how attempt `attempt` of `task` ended, after `duration_ms`.
@@ -49,6 +51,18 @@ pub(crate) fn settle(
             format!("timed out after {}", humantime::format_duration(after)),
         ),
         Outcome::Lost(e) => (None, format!("lost the agent process: {e}")),
+        Outcome::InputGone => {
+            let error = format!("its input {} was removed", task.input);
+            tracing::warn!(agent = task.agent, task = %task.id, error, "dropped");
+            let record = Record::finished(
+                &task.id,
+                attempt,
+                duration_ms,
+                Finish::Dead { exit: None, error },
+            );
+            ctx.ledger.append(vec![record], Durability::Buffered)?;
+            return Ok(Status::Dead);
+        }
     };
     record_failure(ctx, task, attempt, exit, error, duration_ms)
 }

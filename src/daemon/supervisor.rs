@@ -56,6 +56,8 @@ struct Supervisor {
     runners: JoinSet<Ended>,
     /// By the runner's tokio task id.
     running: HashMap<tokio::task::Id, Running>,
+    /// Each running task's cancel switch, for `baton cancel`.
+    cancels: HashMap<TaskId, watch::Sender<bool>>,
     /// Each returns the paths still being written.
     ingests: JoinSet<Vec<RelPath>>,
 }
@@ -80,6 +82,7 @@ pub(crate) async fn run(
         stop_tx: watch::channel(false).0,
         runners: JoinSet::new(),
         running: HashMap::new(),
+        cancels: HashMap::new(),
         ingests: JoinSet::new(),
     };
     let open = s.open_tasks();
@@ -205,6 +208,12 @@ impl Supervisor {
             Action::StopRunners => {
                 let _ = self.stop_tx.send(true);
             }
+            Action::Cancel(task) => {
+                if let Some(cancel) = self.cancels.get(&task) {
+                    tracing::info!(%task, "cancelled by human: stopping its agent");
+                    let _ = cancel.send(true);
+                }
+            }
         }
     }
 
@@ -220,10 +229,16 @@ impl Supervisor {
             task: task.clone(),
         };
         let tx = self.inbox_tx.clone();
+        let (cancel_tx, cancel) = watch::channel(false);
+        self.cancels.insert(id.clone(), cancel_tx);
         let exited = move || {
             let _ = tx.send(Msg::Exited(id));
         };
-        let runner = runner::run(self.ctx.clone(), job, self.stop_tx.subscribe(), exited);
+        let stops = runner::Stops {
+            shutdown: self.stop_tx.subscribe(),
+            cancel,
+        };
+        let runner = runner::run(self.ctx.clone(), job, stops, exited);
         let handle = self.runners.spawn(runner);
         let attempt = task.attempt + 1;
         self.running.insert(
@@ -245,6 +260,7 @@ impl Supervisor {
             Err(e) => return self.on_runner_panicked(e),
         };
         self.running.remove(&id);
+        self.cancels.remove(&ended.task);
         let view = self.ctx.view(&ended.task);
         self.scheduler.on_ended(&ended.task, ended.status, view);
     }
@@ -261,6 +277,7 @@ impl Supervisor {
             recovering,
         } = running;
         tracing::error!(task = %task.id, "the runner failed: {e}");
+        self.cancels.remove(&task.id);
         if recovering {
             let view = self.ctx.view(&task.id);
             self.scheduler.on_ended(&task.id, None, view);

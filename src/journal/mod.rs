@@ -19,4 +19,4 @@ pub(crate) use lookup::LazyAuthors;
 pub(crate) use record::{
     Committed, Decision, Entry, Finish, Output, Reason, Record, Status, TaskId, now_rfc3339,
 };
-pub(crate) use state::{ChainLink, State, TaskInfo, TaskStatus};
+pub(crate) use state::{ChainLink, FindTaskError, State, TaskInfo, TaskStatus};

@@ -152,6 +152,9 @@ pub(crate) enum Record {
         by: Author,
         note: Option<String>,
     },
+    /// A person ended a queued, retrying or running task: it is dead.
+    #[serde(rename = "task.cancelled")]
+    Cancelled { task: TaskId, by: Author },
     /// An artifact that could not be handled (bad front matter, unknown agent, …). It is
     /// left where it is; the record names the version so it is not reported again.
     #[serde(rename = "rejected")]
@@ -255,7 +258,8 @@ impl Record {
             | Record::Started { task, .. }
             | Record::Committing { task, .. }
             | Record::Finished { task, .. }
-            | Record::Approval { task, .. } => Some(task),
+            | Record::Approval { task, .. }
+            | Record::Cancelled { task, .. } => Some(task),
             Record::Artifact { .. } | Record::Rejected { .. } => None,
         }
     }
@@ -327,6 +331,7 @@ mod tests {
             r#"{"seq":8,"ts":"2026-11-20T10:00:00.000Z","kind":"task.finished","task":"t-0123456789ab","attempt":2,"status":"failed","exit":3,"duration_ms":5,"outputs":[],"error":"exited with status 3","retry_in_ms":2000}"#,
             r#"{"seq":9,"ts":"2026-11-20T10:00:00.000Z","kind":"approval","task":"t-0123456789ab","decision":"rejected","by":"human","note":"not yet"}"#,
             r#"{"seq":10,"ts":"2026-11-20T10:00:00.000Z","kind":"rejected","path":"briefs/b.md","hash":"ef78","error":"front matter, line 2, column 6: invalid string"}"#,
+            r#"{"seq":11,"ts":"2026-11-20T10:00:00.000Z","kind":"task.cancelled","task":"t-0123456789ab","by":"human"}"#,
         ];
         for line in lines {
             let entry: Entry = serde_json::from_str(line).unwrap();

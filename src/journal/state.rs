@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use anyhow::Result;
 use serde::Serialize;
 
 use super::{Attribution, Decision, Entry, Output, Reason, Record, Status, TaskId};
@@ -53,6 +52,9 @@ pub(crate) struct TaskInfo {
     pub(crate) start_time: Option<u64>,
     /// When the last attempt started (RFC 3339).
     pub(crate) started_ts: Option<String>,
+    /// A person cancelled it (`baton cancel`).
+    #[serde(skip)]
+    pub(crate) cancelled: bool,
     pub(crate) error: Option<String>,
     pub(crate) outputs: Vec<Output>,
     /// Outputs that are delegated briefs (see [`Record::Finished`]).
@@ -138,6 +140,7 @@ impl State {
                 if let Some(info) = self.tasks.get_mut(task) {
                     // Requeued (`baton retry`): a fresh retry budget.
                     info.status = TaskStatus::Queued;
+                    info.cancelled = false;
                     info.failures = 0;
                     info.error = None;
                     info.updated_ts = entry.ts.clone();
@@ -167,6 +170,7 @@ impl State {
                         pid: None,
                         start_time: None,
                         started_ts: None,
+                        cancelled: false,
                         error: None,
                         outputs: Vec::new(),
                         delegated: Vec::new(),
@@ -255,6 +259,18 @@ impl State {
                     info.updated_ts = entry.ts.clone();
                 }
             }
+            Record::Cancelled { task, by } => {
+                if let Some(info) = self.tasks.get_mut(task) {
+                    // Too late for a task that ended meanwhile.
+                    if !info.status.is_final() {
+                        info.status = TaskStatus::Dead;
+                        info.cancelled = true;
+                        // `pid` stays: if no daemon stopped the agent, the next one does.
+                        info.error = Some(format!("cancelled by {by}"));
+                        info.updated_ts = entry.ts.clone();
+                    }
+                }
+            }
             Record::Rejected { path, hash, error } => {
                 self.rejected.insert(
                     (path.clone(), hash.clone().unwrap_or_default()),
@@ -322,7 +338,7 @@ impl State {
     }
 
     /// The one task whose id starts with `prefix` (DESIGN §9: any unique prefix).
-    pub(crate) fn find_task(&self, prefix: &str) -> Result<&TaskInfo> {
+    pub(crate) fn find_task(&self, prefix: &str) -> Result<&TaskInfo, FindTaskError> {
         let wanted = prefix.trim();
         let matches: Vec<&TaskInfo> = self
             .order
@@ -336,18 +352,34 @@ impl State {
             .collect();
         match matches.as_slice() {
             [one] => Ok(one),
-            [] => anyhow::bail!("no task matches `{prefix}` (see `baton status` or `baton log`)"),
-            many => anyhow::bail!(
-                "`{prefix}` matches {} tasks ({}…): give more of the id",
-                many.len(),
-                many.iter()
+            [] => Err(FindTaskError::NotFound(prefix.to_string())),
+            many => Err(FindTaskError::Ambiguous {
+                prefix: prefix.to_string(),
+                count: many.len(),
+                some: many
+                    .iter()
                     .take(4)
                     .map(|t| t.id.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+                    .join(", "),
+            }),
         }
     }
+}
+
+/// Why a TASK argument names no one task.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FindTaskError {
+    /// Nothing by that name: exit code 1, as for anything not found.
+    #[error("no task matches `{0}` (see `baton status` or `baton log`)")]
+    NotFound(String),
+    /// More than one: a usage error (exit code 2), give more of the id.
+    #[error("`{prefix}` matches {count} tasks ({some}…): give more of the id")]
+    Ambiguous {
+        prefix: String,
+        count: usize,
+        some: String,
+    },
 }
 
 #[cfg(test)]

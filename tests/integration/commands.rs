@@ -63,7 +63,8 @@ fn the_workspace_is_found_upward_from_the_current_folder() {
         .current_dir("/")
         .output()
         .unwrap();
-    assert_eq!(lost.status.code(), Some(1));
+    // No workspace here is a usage error (issue 11: one exit-code rule).
+    assert_eq!(lost.status.code(), Some(2));
     assert!(
         stderr(&lost).contains("no baton.toml in / or any folder above it"),
         "{}",

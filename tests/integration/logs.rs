@@ -51,7 +51,7 @@ fn each_attempt_shows_its_own_ending_and_tail_its_last_lines() {
     );
     assert!(!tail.contains("line 3"), "{tail}");
     let out = ws.baton(&["logs", "briefs/a.md", "--attempt", "3"]);
-    fails_with(&out, 2, "has no attempt 3 (attempts: 1 to 2)");
+    fails_with(&out, 1, "has no attempt 3 (attempts: 1 to 2)");
 }
 
 #[test]
