@@ -109,6 +109,14 @@ pub(crate) fn feed_line(state: &State, entry: &Entry, st: Style) -> Option<Strin
         Record::Cancelled { task, by } => {
             (by.to_string(), format!("{}  {task}", st.red("cancelled")))
         }
+        Record::ConfigLoaded { hash } => (
+            "baton".to_string(),
+            format!(
+                "{}  baton.toml ({})",
+                st.dim("config"),
+                &hash[..12.min(hash.len())]
+            ),
+        ),
         Record::Rejected { path, error, .. } => (
             "baton".to_string(),
             format!("{}  {path}: {error}", st.red("rejected")),

@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Style;
+use crate::config::ConfigError;
 use crate::journal::{self, State, TaskInfo, TaskStatus};
 use crate::pidfile::running_daemon;
 use crate::workspace::{RelPath, Workspace};
@@ -18,6 +19,9 @@ use crate::workspace::{RelPath, Workspace};
 struct Report<'a> {
     workspace: &'a Path,
     daemon: Daemon,
+    /// What is wrong with `baton.toml` as it is now, if it does not load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_error: Option<&'a str>,
     agents: Vec<AgentLoad<'a>>,
     /// With a daemon running: its running tasks.
     running: Vec<Row<'a>>,
@@ -39,6 +43,17 @@ struct Report<'a> {
 struct Daemon {
     running: bool,
     pid: Option<u32>,
+    /// The config the daemon last said it runs (the hash of `baton.toml`), and whether
+    /// that is what the file holds now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<ConfigRun>,
+}
+
+#[derive(Serialize)]
+struct ConfigRun {
+    hash: String,
+    loaded_ts: String,
+    matches_file: bool,
 }
 
 #[derive(Serialize)]
@@ -84,9 +99,15 @@ struct Rejection<'a> {
 }
 
 pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
-    let cfg = super::common::config(ws)?;
-    let state = State::replay(&journal::read_all(ws)?);
     let daemon = running_daemon(ws);
+    // A broken baton.toml stops every command but this one while a daemon runs: the
+    // daemon goes on with the config it has, and status says so.
+    let (cfg, config_error) = match super::common::config(ws) {
+        Ok(cfg) => (Some(cfg), None),
+        Err(e) if daemon.is_some() && e.is::<ConfigError>() => (None, Some(format!("{e:#}"))),
+        Err(e) => return Err(e),
+    };
+    let state = State::replay(&journal::read_all(ws)?);
     let now = SystemTime::now();
     let tasks: Vec<&TaskInfo> = state
         .order
@@ -137,10 +158,16 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
         daemon: Daemon {
             running: daemon.is_some(),
             pid: daemon,
+            config: state.config.clone().map(|(hash, loaded_ts)| ConfigRun {
+                matches_file: hash == crate::daemon::config_hash(ws),
+                hash,
+                loaded_ts,
+            }),
         },
+        config_error: config_error.as_deref(),
         agents: cfg
-            .agents
-            .values()
+            .iter()
+            .flat_map(|cfg| cfg.agents.values())
             .map(|a| AgentLoad {
                 name: &a.name,
                 on: &a.on,
@@ -210,6 +237,20 @@ fn print_text(r: &Report, now: SystemTime) {
             st.bold("workspace"),
             r.workspace.display()
         ),
+    }
+    if let (Some(_), Some(config)) = (r.daemon.pid, &r.daemon.config) {
+        if config.matches_file {
+            println!("  it runs baton.toml as loaded at {}", config.loaded_ts);
+        } else {
+            println!(
+                "  it runs baton.toml as loaded at {}; {}",
+                config.loaded_ts,
+                st.yellow("the file differs now (an edit it could not apply is in its log)")
+            );
+        }
+    }
+    if let Some(error) = r.config_error {
+        println!("  {}\n{error}", st.red("baton.toml does not load now:"));
     }
     println!("\n{}", st.bold("agents"));
     for a in &r.agents {

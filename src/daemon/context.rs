@@ -1,6 +1,10 @@
 //! What every part of the daemon shares: the floor the scheduler, runners, ingest and
 //! recovery stand on. It is built once by [`super::run`] and handed around in an `Arc`.
+//!
+//! The config and what is built from it ([`Setup`]) can be replaced while the daemon
+//! runs (an edited `baton.toml`): each attempt keeps the setup it was started with.
 
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use super::launch::Launcher;
@@ -12,26 +16,66 @@ use crate::journal::TaskId;
 use crate::ledger::SharedLedger;
 use crate::workspace::Workspace;
 
+/// The config the daemon runs, and what is built from it.
+pub(crate) struct Setup {
+    pub(crate) cfg: Config,
+    /// How agents are started.
+    pub(crate) launcher: Launcher,
+    /// blake3 of `baton.toml` as read, as journalled in the `config` record.
+    pub(crate) hash: String,
+}
+
+impl Setup {
+    /// Commits task outputs by this config, feeding the daemon's index.
+    pub(crate) fn committer<'a>(&'a self, ctx: &'a Ctx) -> Committer<'a> {
+        Committer {
+            ws: &ctx.ws,
+            cfg: &self.cfg,
+            ledger: &ctx.ledger,
+            index: Some(&ctx.index),
+        }
+    }
+}
+
 pub(crate) struct Ctx {
     pub(crate) ws: Workspace,
-    pub(crate) cfg: Config,
+    /// The setup new work uses; replaced when `baton.toml` changes.
+    setup: RwLock<Arc<Setup>>,
     /// The journal and its replayed state, kept in step; held for microseconds.
     pub(crate) ledger: SharedLedger,
     /// The search index's writer thread, fed with what arrives and is committed.
     pub(crate) index: IndexHandle,
-    /// How agents are started.
-    pub(crate) launcher: Launcher,
 }
 
 impl Ctx {
-    /// Commits task outputs, feeding the daemon's index.
-    pub(crate) fn committer(&self) -> Committer<'_> {
-        Committer {
-            ws: &self.ws,
-            cfg: &self.cfg,
-            ledger: &self.ledger,
-            index: Some(&self.index),
+    pub(crate) fn new(
+        ws: Workspace,
+        setup: Setup,
+        ledger: SharedLedger,
+        index: IndexHandle,
+    ) -> Ctx {
+        Ctx {
+            ws,
+            setup: RwLock::new(Arc::new(setup)),
+            ledger,
+            index,
         }
+    }
+
+    /// The setup as it is now.
+    pub(crate) fn setup(&self) -> Arc<Setup> {
+        self.setup
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// New work uses `setup` from now on.
+    pub(crate) fn replace_setup(&self, setup: Setup) {
+        *self
+            .setup
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(setup);
     }
 
     /// The task as the journal has it now, for the scheduler.

@@ -12,6 +12,7 @@ use std::fs::File;
 use anyhow::{Context as _, Result};
 
 use super::context::Ctx;
+use crate::config::Config;
 use crate::frontmatter::{self, HEAD_BYTES};
 use crate::index::store::FileRead;
 use crate::index::writer::IndexOp;
@@ -64,6 +65,8 @@ enum TellIndex {
 /// Ingests a batch of jobs; returns the paths still being written. `progress` is called
 /// whenever something was journalled (tasks may have been queued).
 pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()) -> Vec<RelPath> {
+    let setup = ctx.setup();
+    let cfg = &setup.cfg;
     let mut busy = Vec::new();
     let mut paths: VecDeque<(RelPath, TellIndex)> = VecDeque::new();
     for job in batch {
@@ -75,13 +78,13 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
                 } else {
                     TellIndex::No
                 };
-                paths.extend(list(ctx, dir.as_ref()).into_iter().map(|p| (p, tell)));
+                paths.extend(list(ctx, cfg, dir.as_ref()).into_iter().map(|p| (p, tell)));
             }
         }
     }
     while let Some((path, tell)) = paths.pop_front() {
         tracing::debug!(%path, "ingesting");
-        match ingest(ctx, &path) {
+        match ingest(ctx, cfg, &path) {
             Ok(Ingested::Handled(journalled, read)) => {
                 if tell == TellIndex::Yes {
                     ctx.index.send(IndexOp::Upsert(path.clone(), read));
@@ -92,7 +95,7 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
             }
             Ok(Ingested::Busy) => busy.push(path),
             Ok(Ingested::Folder) => {
-                let found = list(ctx, Some(&path));
+                let found = list(ctx, cfg, Some(&path));
                 paths.extend(found.into_iter().map(|p| (p, TellIndex::Yes)));
             }
             Ok(Ingested::Nothing) => {}
@@ -102,7 +105,7 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
     busy
 }
 
-fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
+fn ingest(ctx: &Ctx, cfg: &Config, path: &RelPath) -> Result<Ingested> {
     let abs = ctx.ws.abs(path);
     let meta = match std::fs::symlink_metadata(&abs) {
         Ok(meta) => meta,
@@ -111,7 +114,7 @@ fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
     if meta.is_dir() {
         return Ok(Ingested::Folder);
     }
-    if !meta.is_file() || !ctx.cfg.is_artifact(path) {
+    if !meta.is_file() || !cfg.is_artifact(path) {
         return Ok(Ingested::Nothing);
     }
     // Writers (`drop`, `write`, the committer) hold the exclusive lock until they have
@@ -158,12 +161,7 @@ fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
         producer: producer.as_ref(),
         front,
     };
-    records.extend(route::route_version(
-        &ctx.ws,
-        &ctx.cfg,
-        &ledger.state,
-        version,
-    ));
+    records.extend(route::route_version(&ctx.ws, cfg, &ledger.state, version));
     if records.is_empty() {
         return Ok(Ingested::Handled(Journalled::No, read));
     }
@@ -173,11 +171,10 @@ fn ingest(ctx: &Ctx, path: &RelPath) -> Result<Ingested> {
 
 /// The artifact paths under `dir` (a stage or a folder in one), or under every stage.
 /// Hidden folders are not entered.
-fn list(ctx: &Ctx, dir: Option<&RelPath>) -> Vec<RelPath> {
+fn list(ctx: &Ctx, cfg: &Config, dir: Option<&RelPath>) -> Vec<RelPath> {
     let roots: Vec<RelPath> = match dir {
         Some(dir) => vec![dir.clone()],
-        None => ctx
-            .cfg
+        None => cfg
             .stages
             .iter()
             .filter_map(|s| RelPath::new(s).ok())
@@ -200,7 +197,7 @@ fn list(ctx: &Ctx, dir: Option<&RelPath>) -> Vec<RelPath> {
                 continue;
             };
             match RelPath::from_path(rel) {
-                Ok(path) if ctx.cfg.is_artifact(&path) => out.push(path),
+                Ok(path) if cfg.is_artifact(&path) => out.push(path),
                 Ok(_) => {}
                 Err(e) => tracing::warn!("skipping {}: {e}", entry.path().display()),
             }

@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::index::writer::Who;
+use crate::journal::{Durability, Record};
 use crate::ledger::{Ledger, SharedLedger};
 use crate::workspace::Workspace;
 use context::Ctx;
@@ -61,18 +62,21 @@ pub(crate) async fn run(
             .with_context(|| format!("creating the stage folder {}", dir.display()))?;
     }
     let launcher = launch::Launcher::new(&cfg)?;
+    let setup = context::Setup {
+        cfg,
+        launcher,
+        hash: config_hash(&ws),
+    };
     let ledger = SharedLedger::new(Ledger::open(&ws)?);
     let who_ledger = ledger.clone();
     let who: Who = Arc::new(move |path, hash| who_ledger.lock().state.attribution_of(path, hash));
-    let (index, index_thread) =
-        crate::index::writer::spawn(ws.clone(), cfg.stages.clone(), cfg.max_file_size, who)?;
-    let ctx = Arc::new(Ctx {
-        ws,
-        cfg,
-        ledger,
-        index,
-        launcher,
-    });
+    let (index, index_thread) = crate::index::writer::spawn(
+        ws.clone(),
+        setup.cfg.stages.clone(),
+        setup.cfg.max_file_size,
+        who,
+    )?;
+    let ctx = Arc::new(Ctx::new(ws, setup, ledger, index));
 
     let recovering = ctx.clone();
     tokio::task::spawn_blocking(move || recover::recover(&recovering)).await??;
@@ -80,8 +84,19 @@ pub(crate) async fn run(
     // Watch before the first scan, so nothing falls between the two.
     let (hint_tx, hint_rx) = mpsc::channel(HINTS);
     let flags = Arc::new(watcher::Flags::default());
-    let watcher = watcher::Watcher::start(&ctx.ws, &ctx.cfg, hint_tx, flags.clone())?;
-    tracing::info!(workspace = %ctx.ws.root.display(), agents = ctx.cfg.agents.len(), "daemon started");
+    let setup = ctx.setup();
+    let watcher = watcher::Watcher::start(&ctx.ws, &setup.cfg, hint_tx, flags.clone())?;
+    // Journalled when it differs from the config last journalled, so a restart with
+    // nothing new journals nothing.
+    let journalled = ctx.ledger.lock().state.config.clone().map(|(hash, _)| hash);
+    if journalled.as_deref() != Some(setup.hash.as_str()) {
+        let loaded = Record::ConfigLoaded {
+            hash: setup.hash.clone(),
+        };
+        ctx.ledger.append(vec![loaded], Durability::Buffered)?;
+    }
+    tracing::info!(workspace = %ctx.ws.root.display(), agents = setup.cfg.agents.len(), "daemon started");
+    drop(setup);
     let summary = supervisor::run(ctx.clone(), watcher, flags, hint_rx, until, shutdown).await;
     // Records that were not synced one by one (no commit depended on them) reach the
     // disk now, not whenever the kernel gets to them.
@@ -89,6 +104,13 @@ pub(crate) async fn run(
     ctx.index.stop();
     let _ = tokio::task::spawn_blocking(move || index_thread.join()).await;
     Ok(summary)
+}
+
+/// blake3 of `baton.toml` as it is now, to say which config the daemon runs.
+pub(crate) fn config_hash(ws: &Workspace) -> String {
+    crate::publish::hash_file(&ws.config_path())
+        .map(|(hash, _)| hash)
+        .unwrap_or_default()
 }
 
 /// Runs the daemon in this process until SIGINT or SIGTERM or, with [`Until::Idle`],

@@ -66,10 +66,49 @@ impl AgentQueues {
         }
     }
 
+    /// Takes the agents and limits of an edited config: new agents get a queue, limits
+    /// change, and the tasks waiting or queued for an agent that is gone are let go
+    /// (returned; they stay queued in the journal). Running tasks run on.
+    pub(crate) fn configure<'a>(
+        &mut self,
+        limits: impl IntoIterator<Item = (&'a str, usize)>,
+    ) -> Vec<TaskId> {
+        let limits: HashMap<&str, usize> = limits.into_iter().collect();
+        for (name, limit) in &limits {
+            let queue = self
+                .agents
+                .entry(name.to_string())
+                .or_insert_with(|| AgentQueue {
+                    pending: VecDeque::new(),
+                    alive: 0,
+                    limit: *limit,
+                });
+            queue.limit = *limit;
+        }
+        let gone: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, h)| !limits.contains_key(h.agent.as_str()))
+            .filter(|(_, h)| !matches!(h.place, Place::Running { .. }))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for task in &gone {
+            self.forget(task);
+        }
+        // A queue whose agent is gone keeps counting its running processes until they
+        // end; it takes no new tasks.
+        for (name, queue) in self.agents.iter_mut() {
+            if !limits.contains_key(name.as_str()) {
+                queue.limit = 0;
+            }
+        }
+        gone
+    }
+
     /// Holds `task` of `agent` until its next attempt is due (see [`AgentQueues::push`]).
     /// A task already queued or running stays where it is.
     pub(crate) fn wait(&mut self, task: &TaskId, agent: &str) -> Result<(), UnknownAgent> {
-        if !self.agents.contains_key(agent) {
+        if self.agents.get(agent).is_none_or(|q| q.limit == 0) {
             return Err(UnknownAgent);
         }
         self.tasks.entry(task.clone()).or_insert_with(|| Held {
@@ -93,7 +132,11 @@ impl AgentQueues {
             (_, Some(agent)) => agent.to_string(),
             (None, None) => return Ok(false),
         };
-        let queue = self.agents.get_mut(&agent).ok_or(UnknownAgent)?;
+        let queue = self
+            .agents
+            .get_mut(&agent)
+            .filter(|q| q.limit > 0)
+            .ok_or(UnknownAgent)?;
         queue.pending.push_back(task.clone());
         self.tasks.insert(
             task.clone(),
@@ -220,6 +263,23 @@ mod tests {
         q.ended(&t("c"));
         q.ended(&t("d"));
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn an_edited_config_adds_agents_changes_limits_and_lets_go_of_removed_ones() {
+        let mut q = AgentQueues::new([("writer", 1), ("old", 1)]);
+        q.push(&t("a"), Some("writer")).unwrap();
+        q.push(&t("b"), Some("writer")).unwrap();
+        q.push(&t("o"), Some("old")).unwrap();
+        let gone = q.configure([("writer", 2), ("new", 1)]);
+        assert_eq!(gone, [t("o")], "queued for an agent that is gone");
+        assert_eq!(q.push(&t("n"), Some("new")), Ok(true));
+        assert_eq!(q.push(&t("x"), Some("old")), Err(UnknownAgent));
+        let mut started: Vec<String> = std::iter::from_fn(|| q.start_next())
+            .map(|t| t.to_string())
+            .collect();
+        started.sort();
+        assert_eq!(started, ["a", "b", "n"], "writer's limit is 2 now");
     }
 
     #[test]

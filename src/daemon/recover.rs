@@ -31,7 +31,8 @@ pub(crate) fn recover(ctx: &Ctx) -> Result<()> {
             process::stop_stale_group(pid, start);
         }
     }
-    let committer = ctx.committer();
+    let setup = ctx.setup();
+    let committer = setup.committer(ctx);
     for task in stale.iter().filter(|t| t.status == TaskStatus::Committing) {
         if !committer.roll_forward(task)? {
             tracing::warn!(task = %task.id, "an interrupted commit's staged files are gone; the task runs again");

@@ -14,17 +14,20 @@ use tokio::sync::watch;
 
 use super::attempt::{Attempt, TaskFile};
 use super::capture::capture;
-use super::context::Ctx;
+use super::context::{Ctx, Setup};
 use super::process;
 use super::settle::{self, Outcome};
 use crate::journal::{Durability, Record, Status, TaskId, TaskInfo};
 
 /// One attempt to run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Job {
     pub(crate) task: TaskInfo,
     /// The attempt's number: one more than the journal's last.
     pub(crate) attempt: u32,
+    /// The config (and launcher) the attempt runs and is judged by, whatever edits
+    /// `baton.toml` sees meanwhile.
+    pub(crate) setup: Arc<Setup>,
 }
 
 /// How a runner ended, for the scheduler.
@@ -68,7 +71,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
         Err(NotStarted::Failed(e)) => Waited::Ended(Outcome::SpawnFailed(e)),
         Ok(mut spawned) => {
             attempt = spawned.number;
-            let cap = ctx.cfg.agents[&job.task.agent].max_log_bytes;
+            let cap = job.setup.cfg.agents[&job.task.agent].max_log_bytes;
             let stdout = spawned.child.stdout.take();
             let stderr = spawned.child.stderr.take();
             let [out_log, err_log] = spawned.logs;
@@ -85,7 +88,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
                 };
                 tokio::join!(out, err);
             });
-            let waited = wait(&ctx, &job, spawned.child, spawned.pgid, &mut stops).await;
+            let waited = wait(&job, spawned.child, spawned.pgid, &mut stops).await;
             // The group is gone, so the pipes are closed, unless a process that left
             // the group holds them: the logs are not waited for past a moment.
             let drained = tokio::time::timeout(LOGS_AFTER_EXIT, captured).await;
@@ -106,9 +109,9 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
         Waited::Cancelled => Some(Status::Dead),
         Waited::Ended(outcome) => {
             let ms = started.elapsed().as_millis() as u64;
-            let (ctx, task) = (ctx.clone(), job.task.clone());
+            let (ctx, task, setup) = (ctx.clone(), job.task.clone(), job.setup.clone());
             let settled = tokio::task::spawn_blocking(move || {
-                settle::settle(&ctx, &task, attempt, outcome, ms)
+                settle::settle(&ctx, &setup, &task, attempt, outcome, ms)
             })
             .await;
             match settled {
@@ -132,8 +135,8 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
 
 /// Waits for the agent, its timeout, the shutdown or a cancel, then for its whole group
 /// to be gone.
-async fn wait(ctx: &Ctx, job: &Job, mut child: Child, pgid: u32, stops: &mut Stops) -> Waited {
-    let timeout = ctx.cfg.agents[&job.task.agent].timeout;
+async fn wait(job: &Job, mut child: Child, pgid: u32, stops: &mut Stops) -> Waited {
+    let timeout = job.setup.cfg.agents[&job.task.agent].timeout;
     let exit = tokio::select! {
         status = child.wait() => Some(status),
         _ = tokio::time::sleep(timeout) => None,
@@ -210,16 +213,20 @@ fn start(ctx: &Ctx, job: &Job) -> Result<Spawned> {
             attempt.write_task_file(&TaskFile::new(&ctx.ws, &ledger.state, task, &attempt))?;
         }
         let number = attempt.number;
-        let agent = &ctx.cfg.agents[&task.agent];
+        let agent = &job.setup.cfg.agents[&task.agent];
         let before = crate::sys::boot_ticks();
         let out = attempt.out.clone();
-        let child = match ctx
+        let child = match job
+            .setup
             .launcher
             .command(&ctx.ws, agent, task, &attempt)?
             .spawn()
         {
             Ok(child) => child,
-            Err(e) => bail!("{}", ctx.launcher.explain(&ctx.ws, agent, task, &out, &e)),
+            Err(e) => bail!(
+                "{}",
+                job.setup.launcher.explain(&ctx.ws, agent, task, &out, &e)
+            ),
         };
         let pid = child
             .id()

@@ -33,6 +33,9 @@ const INGEST_BATCH: usize = 64;
 /// if longer): notify adds the new folder's watch only after delivering its event, so
 /// files made in it meanwhile have no events of their own.
 const FOLDER_AGAIN: Duration = Duration::from_millis(50);
+/// An edited `baton.toml` is read once it has been quiet this long, at the least (an
+/// editor's save can be several writes).
+const CONFIG_QUIET: Duration = Duration::from_millis(100);
 /// A file found open for writing is looked at again after this, at the least.
 const BUSY_AGAIN: Duration = Duration::from_millis(20);
 
@@ -54,6 +57,8 @@ pub(crate) enum Action {
     Watch(String),
     /// Another process appended to the journal: read it.
     ReadJournal,
+    /// `baton.toml` was edited and is quiet now: read it, and apply it if it is valid.
+    ReloadConfig,
     /// Shutdown: every runner stops its agent.
     StopRunners,
     /// A person cancelled this running task: its runner stops its agent.
@@ -98,6 +103,8 @@ enum Due {
     Path(RelPath),
     /// A folder that appeared: scan it once more, after its watch surely exists.
     Folder(RelPath),
+    /// `baton.toml` was written: read it once the writing is over.
+    Config,
 }
 
 pub(crate) struct Scheduler {
@@ -216,6 +223,21 @@ impl Scheduler {
         self.summary.clone()
     }
 
+    /// Takes an edited config: the settle time and the agents' limits. Tasks of agents
+    /// no longer in it are let go (they stay queued in the journal); the supervisor then
+    /// considers every open task again, so tasks of new agents are queued.
+    pub(crate) fn reconfigure(&mut self, cfg: &Config) {
+        self.settle = cfg.settle;
+        let limits = cfg
+            .agents
+            .values()
+            .map(|a| (a.name.as_str(), a.concurrency));
+        for task in self.queues.configure(limits) {
+            self.retries.remove(&task);
+            tracing::warn!(%task, "the task's agent is no longer in baton.toml; it stays queued");
+        }
+    }
+
     pub(crate) fn begin_stop(&mut self) {
         tracing::info!(
             running = self.queues.running(),
@@ -258,6 +280,9 @@ impl Scheduler {
             }
             Hint::Rescan => self.rescan(),
             Hint::Journal => self.actions.push(Action::ReadJournal),
+            Hint::Config => self
+                .settling
+                .set(Due::Config, now + self.settle.max(CONFIG_QUIET)),
         }
     }
 
@@ -265,6 +290,11 @@ impl Scheduler {
     pub(crate) fn on_lost_events(&mut self) {
         tracing::warn!("file events were lost (queue overflow); rescanning the stages");
         self.rescan();
+    }
+
+    /// Walks every stage (after an edited config, which may name new ones).
+    pub(crate) fn rescan_stages(&mut self) {
+        self.enqueue_ingest(IngestJob::Walk(None));
     }
 
     fn rescan(&mut self) {
@@ -278,6 +308,7 @@ impl Scheduler {
             match due {
                 Due::Path(path) => self.enqueue_ingest(IngestJob::Path(path)),
                 Due::Folder(dir) => self.enqueue_ingest(IngestJob::Walk(Some(dir))),
+                Due::Config => self.actions.push(Action::ReloadConfig),
             }
         }
         for task in self.retries.pop_due(now) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::context::Ctx;
+use super::context::{Ctx, Setup};
 use crate::commit;
 use crate::journal::{Durability, Finish, Record, Status, TaskInfo};
 
@@ -28,6 +28,7 @@ pub(crate) enum Outcome {
 /// Journals how attempt `attempt` of `task` ended, after `duration_ms`.
 pub(crate) fn settle(
     ctx: &Ctx,
+    setup: &Setup,
     task: &TaskInfo,
     attempt: u32,
     outcome: Outcome,
@@ -35,7 +36,7 @@ pub(crate) fn settle(
 ) -> Result<Status> {
     let (exit, error) = match outcome {
         Outcome::Exited(status) if status.success() => {
-            match ctx.committer().commit(task, attempt, duration_ms)? {
+            match setup.committer(ctx).commit(task, attempt, duration_ms)? {
                 commit::Outcome::Done => return Ok(Status::Done),
                 commit::Outcome::Held => return Ok(Status::Held),
                 commit::Outcome::Refused(violation) => (
@@ -64,20 +65,22 @@ pub(crate) fn settle(
             return Ok(Status::Dead);
         }
     };
-    record_failure(ctx, task, attempt, exit, error, duration_ms)
+    record_failure(ctx, setup, task, attempt, exit, error, duration_ms)
 }
 
 /// Records a failed attempt: `failed` with the backoff before the next one, or `dead`
 /// once the agent's retries are spent.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn record_failure(
     ctx: &Ctx,
+    setup: &Setup,
     task: &TaskInfo,
     attempt: u32,
     exit: Option<i32>,
     error: String,
     duration_ms: u64,
 ) -> Result<Status> {
-    let agent = &ctx.cfg.agents[&task.agent];
+    let agent = &setup.cfg.agents[&task.agent];
     let failures = task.failures + 1;
     let (status, finish) = if failures > agent.retries {
         let error = format!(

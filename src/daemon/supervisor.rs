@@ -12,14 +12,16 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::context::Ctx;
+use super::context::{Ctx, Setup};
 use super::ingest::ingest_batch;
+use super::launch::Launcher;
 use super::runner::{self, Ended, Job};
 use super::scheduler::{Action, Scheduler, Summary, TaskView, Until};
 use super::settle::record_failure;
 use super::watcher::{Flags, Hint, Watcher};
+use crate::config::Config;
 use crate::index::writer::IndexOp;
-use crate::journal::{TaskId, TaskInfo};
+use crate::journal::{Durability, Record, TaskId, TaskInfo};
 use crate::workspace::RelPath;
 
 /// What runners and ingest workers tell the loop before they end.
@@ -34,6 +36,8 @@ enum Msg {
 struct Running {
     task: TaskInfo,
     attempt: u32,
+    /// The setup it ran by.
+    setup: Arc<Setup>,
     /// This is the job recording an earlier runner's panic: if it panics too, the task
     /// is left for the next start, never retried in a loop.
     recovering: bool,
@@ -74,7 +78,7 @@ pub(crate) async fn run(
 ) -> Summary {
     let (inbox_tx, mut inbox) = mpsc::unbounded_channel();
     let mut s = Supervisor {
-        scheduler: Scheduler::new(&ctx.cfg, until),
+        scheduler: Scheduler::new(&ctx.setup().cfg, until),
         ctx,
         watcher,
         flags,
@@ -205,6 +209,7 @@ impl Supervisor {
                     tracing::warn!("reading the journal: {e:#}");
                 }
             }
+            Action::ReloadConfig => self.reload_config(),
             Action::StopRunners => {
                 let _ = self.stop_tx.send(true);
             }
@@ -217,6 +222,62 @@ impl Supervisor {
         }
     }
 
+    /// Reads an edited `baton.toml`: a valid one is applied to new work (what runs goes
+    /// on by the config it started with) and journalled; an invalid one is reported
+    /// with its place in the file, and the daemon keeps the config it runs.
+    fn reload_config(&mut self) {
+        let hash = super::config_hash(&self.ctx.ws);
+        if hash == self.ctx.setup().hash {
+            return;
+        }
+        let cfg = match Config::load(&self.ctx.ws).and_then(|c| c.check_runnable().map(|()| c)) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                let first = e.to_string();
+                let first = first.lines().next().unwrap_or_default().to_string();
+                tracing::warn!("{first}; the daemon keeps running the config it had");
+                return;
+            }
+        };
+        let launcher = match Launcher::new(&cfg) {
+            Ok(launcher) => launcher,
+            Err(e) => {
+                tracing::warn!(
+                    "applying the edited baton.toml: {e:#}; the daemon keeps running the config it had"
+                );
+                return;
+            }
+        };
+        for stage in &cfg.stages {
+            let dir = self.ctx.ws.root.join(stage);
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                tracing::warn!("creating the stage folder {}: {e}", dir.display());
+            }
+        }
+        if let Err(e) = self.watcher.set_stages(&cfg.stages) {
+            tracing::warn!("{e:#}");
+        }
+        self.ctx.index.send(IndexOp::Stages(cfg.stages.clone()));
+        self.scheduler.reconfigure(&cfg);
+        let agents: Vec<String> = cfg.agents.keys().cloned().collect();
+        self.ctx.replace_setup(Setup {
+            cfg,
+            launcher,
+            hash: hash.clone(),
+        });
+        let loaded = Record::ConfigLoaded { hash };
+        if let Err(e) = self.ctx.ledger.append(vec![loaded], Durability::Buffered) {
+            tracing::error!("journalling the config: {e:#}");
+        }
+        tracing::info!(agents = agents.join(", "), "applied the edited baton.toml");
+        // Tasks of new agents, queued in the journal, are queued here now; and new
+        // stages are walked.
+        for (task, view) in self.open_tasks() {
+            self.scheduler.consider(&task, Some(view));
+        }
+        self.scheduler.rescan_stages();
+    }
+
     fn start(&mut self, id: TaskId) {
         let task = self.ctx.ledger.lock().state.tasks.get(&id).cloned();
         let Some(task) = task else {
@@ -224,9 +285,16 @@ impl Supervisor {
             self.scheduler.on_ended(&id, None, None);
             return;
         };
+        let setup = self.ctx.setup();
+        if !setup.cfg.agents.contains_key(&task.agent) {
+            tracing::warn!(task = %id, agent = task.agent, "the task's agent is no longer in baton.toml; it stays queued");
+            self.scheduler.on_ended(&id, None, None);
+            return;
+        }
         let job = Job {
             attempt: task.attempt + 1,
             task: task.clone(),
+            setup: setup.clone(),
         };
         let tx = self.inbox_tx.clone();
         let (cancel_tx, cancel) = watch::channel(false);
@@ -246,6 +314,7 @@ impl Supervisor {
             Running {
                 task,
                 attempt,
+                setup,
                 recovering: false,
             },
         );
@@ -274,6 +343,7 @@ impl Supervisor {
         let Running {
             task,
             attempt,
+            setup,
             recovering,
         } = running;
         tracing::error!(task = %task.id, "the runner failed: {e}");
@@ -286,10 +356,11 @@ impl Supervisor {
         let ctx = self.ctx.clone();
         let error = format!("internal error: the runner failed: {e}");
         let recorded = task.clone();
+        let recording = setup.clone();
         let handle = self.runners.spawn(async move {
             let id = recorded.id.clone();
             let status = tokio::task::spawn_blocking(move || {
-                record_failure(&ctx, &recorded, attempt, None, error, 0)
+                record_failure(&ctx, &recording, &recorded, attempt, None, error, 0)
             })
             .await;
             Ended {
@@ -302,6 +373,7 @@ impl Supervisor {
             Running {
                 task,
                 attempt,
+                setup,
                 recovering: true,
             },
         );

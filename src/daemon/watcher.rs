@@ -6,8 +6,8 @@
 //! same as the kernel queue's own overflow.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context as _, Result};
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
@@ -15,7 +15,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::workspace::{RelPath, Workspace};
+use crate::workspace::{CONFIG_FILE, RelPath, Workspace};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Hint {
@@ -35,6 +35,8 @@ pub(crate) enum Hint {
     Rescan,
     /// Another process appended to the journal.
     Journal,
+    /// `baton.toml` was written or replaced.
+    Config,
 }
 
 /// Shared between the callback and the readiness loop.
@@ -54,6 +56,8 @@ impl Flags {
 pub(crate) struct Watcher {
     inner: RecommendedWatcher,
     root: PathBuf,
+    /// The stages, as the callback reads them: an edited config can add some.
+    stages: Arc<RwLock<Vec<String>>>,
 }
 
 impl Watcher {
@@ -66,11 +70,15 @@ impl Watcher {
         flags: Arc<Flags>,
     ) -> Result<Watcher> {
         let root = ws.root.clone();
-        let stages = cfg.stages.clone();
+        let stages = Arc::new(RwLock::new(cfg.stages.clone()));
+        let seen_stages = stages.clone();
         let doorbell = ws.doorbell_dir();
         let handler = move |event: notify::Result<notify::Event>| {
             let hints = match event {
-                Ok(event) => classify(&root, &stages, &doorbell, &event),
+                Ok(event) => {
+                    let stages = seen_stages.read().unwrap_or_else(|p| p.into_inner());
+                    classify(&root, &stages, &doorbell, &event)
+                }
                 Err(e) => {
                     tracing::warn!("file watcher error: {e}; rescanning");
                     vec![Hint::Rescan]
@@ -96,11 +104,30 @@ impl Watcher {
         let mut watcher = Watcher {
             inner,
             root: ws.root.clone(),
+            stages,
         };
         for stage in &cfg.stages {
             watcher.watch_stage(stage)?;
         }
         Ok(watcher)
+    }
+
+    /// Takes the stages of an edited config, watching the new ones.
+    pub(crate) fn set_stages(&mut self, stages: &[String]) -> Result<()> {
+        let new: Vec<String> = {
+            let mut known = self.stages.write().unwrap_or_else(|p| p.into_inner());
+            let new = stages
+                .iter()
+                .filter(|s| !known.contains(s))
+                .cloned()
+                .collect();
+            *known = stages.to_vec();
+            new
+        };
+        for stage in new {
+            self.watch_stage(&stage)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn watch_stage(&mut self, stage: &str) -> Result<()> {
@@ -142,6 +169,19 @@ fn classify(root: &Path, stages: &[String], doorbell: &Path, event: &notify::Eve
         let Ok(rel) = RelPath::from_path(rel) else {
             continue;
         };
+        if rel.as_str() == CONFIG_FILE {
+            let written = matches!(
+                event.kind,
+                EventKind::Access(AccessKind::Close(AccessMode::Write))
+                    | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Any))
+            ) || (event.kind
+                == EventKind::Modify(ModifyKind::Name(RenameMode::Both))
+                && i == 1);
+            if written {
+                hints.push(Hint::Config);
+            }
+            continue;
+        }
         if !stages.iter().any(|s| s == rel.first()) {
             continue;
         }
@@ -256,6 +296,20 @@ mod tests {
                 &["/ws/.baton/doorbell/ring"]
             ),
             vec![Hint::Journal]
+        );
+        assert_eq!(
+            classify_one(
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+                &["/ws/.baton.toml.swp", "/ws/baton.toml"]
+            ),
+            vec![Hint::Config]
+        );
+        assert!(
+            classify_one(
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                &["/ws/daemon.log"]
+            )
+            .is_empty()
         );
     }
 }

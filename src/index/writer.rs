@@ -33,6 +33,8 @@ pub(crate) enum IndexOp {
     Remove(RelPath),
     /// Events were lost: compare the whole index with the stages.
     CatchUp,
+    /// An edited config names these stages: catch up with them from now on.
+    Stages(Vec<String>),
     /// Commit what is pending and stop.
     Stop,
 }
@@ -98,6 +100,8 @@ fn serve(
     overflow: &AtomicBool,
 ) -> Result<()> {
     let store = Store::open(ws)?;
+    let mut stages = stages.to_vec();
+    let stages = &mut stages;
     let mut writer = loop {
         match store.daemon_writer() {
             Ok(w) => break w,
@@ -151,6 +155,7 @@ fn serve(
                 first_pending.get_or_insert_with(Instant::now);
             }
             Ok(IndexOp::CatchUp) => catch_up = true,
+            Ok(IndexOp::Stages(new)) => *stages = new,
             Ok(IndexOp::Stop) | Err(RecvTimeoutError::Disconnected) => stop = true,
             Err(RecvTimeoutError::Timeout) => idle = true,
         }

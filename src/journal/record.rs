@@ -155,6 +155,10 @@ pub(crate) enum Record {
     /// A person ended a queued, retrying or running task: it is dead.
     #[serde(rename = "task.cancelled")]
     Cancelled { task: TaskId, by: Author },
+    /// The daemon runs the config whose `baton.toml` has this content hash: at its
+    /// start, and after each edit it applied.
+    #[serde(rename = "config")]
+    ConfigLoaded { hash: String },
     /// An artifact that could not be handled (bad front matter, unknown agent, …). It is
     /// left where it is; the record names the version so it is not reported again.
     #[serde(rename = "rejected")]
@@ -260,7 +264,7 @@ impl Record {
             | Record::Finished { task, .. }
             | Record::Approval { task, .. }
             | Record::Cancelled { task, .. } => Some(task),
-            Record::Artifact { .. } | Record::Rejected { .. } => None,
+            Record::Artifact { .. } | Record::Rejected { .. } | Record::ConfigLoaded { .. } => None,
         }
     }
 }
@@ -332,6 +336,7 @@ mod tests {
             r#"{"seq":9,"ts":"2026-11-20T10:00:00.000Z","kind":"approval","task":"t-0123456789ab","decision":"rejected","by":"human","note":"not yet"}"#,
             r#"{"seq":10,"ts":"2026-11-20T10:00:00.000Z","kind":"rejected","path":"briefs/b.md","hash":"ef78","error":"front matter, line 2, column 6: invalid string"}"#,
             r#"{"seq":11,"ts":"2026-11-20T10:00:00.000Z","kind":"task.cancelled","task":"t-0123456789ab","by":"human"}"#,
+            r#"{"seq":12,"ts":"2026-11-20T10:00:00.000Z","kind":"config","hash":"c0ff"}"#,
         ];
         for line in lines {
             let entry: Entry = serde_json::from_str(line).unwrap();

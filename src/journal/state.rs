@@ -95,6 +95,8 @@ pub(crate) struct State {
     /// Versions already rejected, so a rescan does not report them again.
     pub(crate) rejected: HashMap<(RelPath, String), String>,
     pub(crate) last_seq: u64,
+    /// The config the daemon last said it runs: the hash of `baton.toml`, and when.
+    pub(crate) config: Option<(String, String)>,
 }
 
 impl State {
@@ -270,6 +272,9 @@ impl State {
                         info.updated_ts = entry.ts.clone();
                     }
                 }
+            }
+            Record::ConfigLoaded { hash } => {
+                self.config = Some((hash.clone(), entry.ts.clone()));
             }
             Record::Rejected { path, hash, error } => {
                 self.rejected.insert(

@@ -1,5 +1,8 @@
 //! DESIGN §2: config errors name the file, line and column and what was expected; exit 2.
 
+use std::time::Duration;
+
+use super::fixtures::*;
 use super::harness::*;
 
 fn config_error(config: &str) -> String {
@@ -110,4 +113,57 @@ fn one_broken_agent_blocks_only_baton_run() {
         2,
         "baton: baton.toml:5:7: agent `broken`: program `agents/missing.sh` does not exist",
     );
+}
+
+#[test]
+fn an_edited_config_is_applied_while_the_daemon_runs_and_a_broken_one_is_not() {
+    let ws = copier();
+    let daemon = ws.daemon();
+    // A valid edit, saved in place: a new agent, on what the copier writes.
+    let edited = format!(
+        "{COPIER}\n[agents.reviewer]\non = [\"drafts/*.md\"]\nrun = [\"agents/reviewer.sh\"]\nwrites = [\"reviews\"]\n"
+    );
+    let ws = ws.agent(
+        "reviewer",
+        "mkdir -p \"$BATON_OUT/reviews\"; echo reviewed > \"$BATON_OUT/reviews/$(basename \"$BATON_INPUT\")\"",
+    );
+    std::fs::write(ws.path("baton.toml"), &edited).unwrap();
+    wait_for(
+        "the daemon to apply the edit",
+        Duration::from_secs(10),
+        || ws.records("config").len() == 2,
+    );
+    ws.publish("briefs/a.md", "# A\n");
+    wait_for("the new agent to run", Duration::from_secs(10), || {
+        ws.path("reviews/a.md").exists()
+    });
+    let status = ws.status_json();
+    assert_eq!(
+        status["daemon"]["config"]["matches_file"], true,
+        "{status:#}"
+    );
+    // A broken edit, saved by rename: reported with its place, and not applied.
+    ws.write(
+        "baton.toml.new",
+        &edited.replace("retries = 0", "retries = 0\ntimeout = \"soon\""),
+    );
+    std::fs::rename(ws.path("baton.toml.new"), ws.path("baton.toml")).unwrap();
+    wait_for(
+        "the daemon to report the broken edit",
+        Duration::from_secs(10),
+        || {
+            let log = daemon.log(&ws);
+            log.contains("baton.toml:8:11: agent `copier`: bad duration `soon`")
+                && log.contains("keeps running the config it had")
+        },
+    );
+    ws.publish("briefs/b.md", "# B\n");
+    wait_for(
+        "the old config to go on working",
+        Duration::from_secs(10),
+        || ws.path("reviews/b.md").exists(),
+    );
+    assert_eq!(ws.records("config").len(), 2);
+    let status = stdout(&ws.baton(&["status"]));
+    assert!(status.contains("the file differs now"), "{status}");
 }
