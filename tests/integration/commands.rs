@@ -373,3 +373,75 @@ fn drop_wait_exits_1_when_a_task_it_set_off_ends_dead() {
         text(&out)
     );
 }
+
+#[test]
+fn baton_run_on_a_terminal_says_what_it_watches_and_how_to_stop() {
+    let ws = copier();
+    let cmd = format!("{BATON} -w {} run --once", ws.root.display());
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let shown = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        shown.contains("baton: watching briefs/, drafts/, reviews/, published/ in"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("copier         briefs/**/*.md → drafts"),
+        "{shown}"
+    );
+    assert!(shown.contains("Ctrl-C stops it sooner"), "{shown}");
+    // Not on a pipe: logs and scripts get no banner.
+    assert!(!stderr(&ws.run_once(0)).contains("watching"));
+}
+
+#[test]
+fn the_systemd_unit_starts_and_stops_the_daemon() {
+    let unit = fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/systemd/baton.service"),
+    )
+    .unwrap();
+    let value = |key: &str| -> String {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key}= in the unit"))
+            .to_string()
+    };
+    assert_eq!(value("KillMode"), "mixed");
+    let home = tempfile::tempdir().unwrap();
+    let expand = |s: String| s.replace("%h", &home.path().display().to_string());
+    fs::create_dir_all(home.path().join(".cargo/bin")).unwrap();
+    std::os::unix::fs::symlink(BATON, home.path().join(".cargo/bin/baton")).unwrap();
+    let out = Command::new(BATON)
+        .args(["init", &home.path().join("my-team").display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let dir = expand(value("WorkingDirectory"));
+    let run = |line: String| {
+        let mut words = line.split(' ');
+        let mut c = Command::new(words.next().unwrap());
+        c.args(words).current_dir(&dir);
+        c
+    };
+    let log = home.path().join("daemon.log");
+    let child = run(expand(value("ExecStart")))
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(fs::File::create(home.path().join("daemon.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon { child };
+    wait_for("the daemon to start", Duration::from_secs(10), || {
+        fs::read_to_string(home.path().join("daemon.err"))
+            .is_ok_and(|l| l.contains("daemon started"))
+    });
+    let stop = run(expand(value("ExecStop"))).output().unwrap();
+    assert_eq!(stop.status.code(), Some(0), "{}", text(&stop));
+    assert_eq!(
+        wait_exit(&mut daemon.child, Duration::from_secs(10)),
+        Some(0)
+    );
+}

@@ -165,3 +165,40 @@ fn example_content_factory_holds_published_until_approved_or_rejected() {
     ws.run_once(0);
     assert_eq!(ws.records("task.queued").len(), 12);
 }
+
+#[test]
+fn example_llm_agents_runs_claude_codex_and_llm_by_their_calling_conventions() {
+    let ws = example("llm-agents");
+    let stand_ins = ws.path("stand-ins");
+    let path = format!("{}:{}", stand_ins.display(), std::env::var("PATH").unwrap());
+    let out = ws.baton(&[
+        "drop",
+        &ws.path("sample-briefs/launch.md").display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = ws
+        .command(&["run", "--once"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        ws.read("drafts/launch.md")
+            .starts_with("# Launch post\n\n(A draft by the claude stand-in")
+    );
+    assert!(ws.read("reviews/launch.md").contains("verdict: approve"));
+    assert_eq!(
+        ws.read("summaries/launch.md"),
+        "The reviewer says: approve.\n"
+    );
+    // Each agent's result.toml summary reached the journal.
+    let summaries: Vec<String> = ws
+        .finished("done")
+        .iter()
+        .filter_map(|r| r["result"]["summary"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        summaries.contains(&"drafted launch.md with claude".to_string()),
+        "{summaries:?}"
+    );
+}
