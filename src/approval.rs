@@ -7,12 +7,12 @@
 //! Only the daemon queues what the committed outputs route to; it reads these records
 //! through the journal's doorbell (or at its next start).
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::error::usage;
-use crate::journal::{Author, Decision, Durability, Record, TaskInfo, TaskStatus};
+use crate::journal::{Author, Decision, Durability, History, Record, TaskInfo, TaskStatus};
 use crate::ledger::{Ledger, SharedLedger};
 use crate::pidfile::running_daemon;
 use crate::workspace::Workspace;
@@ -56,7 +56,11 @@ pub(crate) fn approve(
         ];
         ledger.append(records, Durability::Synced)?;
     }
-    let committing = ledger.lock().state.tasks[&task.id].clone();
+    let committing = ledger
+        .lock()
+        .task(&task.id)?
+        .map(std::borrow::Cow::into_owned)
+        .with_context(|| format!("{} is not in the journal", task.id))?;
     let committer = Committer {
         ws,
         cfg,
@@ -103,7 +107,7 @@ fn held_task(
     accept: Accept,
 ) -> Result<TaskInfo> {
     let ledger = ledger.lock();
-    let task = ledger.state.find_task(prefix)?.clone();
+    let task = ledger.store().find_task(prefix)?;
     match task.status {
         TaskStatus::Held => Ok(task),
         TaskStatus::Committing

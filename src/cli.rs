@@ -290,7 +290,8 @@ pub enum Command {
     /// Bring the search index up to date, checking every file.
     #[command(after_help = "Examples:\n  baton index\n  baton index --rebuild")]
     Index {
-        /// Start from an empty index.
+        /// Start from an empty index, and rebuild the state store (.baton/state.db)
+        /// from the journal.
         #[arg(long)]
         rebuild: bool,
     },

@@ -10,9 +10,10 @@
 //! The join's id is derived from the delegating task's, so queuing it is idempotent: it
 //! runs once however many children finish together, and after any crash.
 
+use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::journal::{Reason, Record, State, TaskId, TaskInfo, TaskStatus};
+use crate::journal::{History, Reason, Record, TaskId, TaskInfo, TaskStatus};
 
 /// Bounds recursion over a corrupt journal whose parent links loop.
 const MAX_NESTING: usize = 10_000;
@@ -28,32 +29,35 @@ pub(crate) fn join_id(task: &TaskInfo) -> TaskId {
 }
 
 /// The joins due now that task `changed` moved: its own, and its ancestors'.
-pub(crate) fn due(state: &State, changed: &TaskId) -> Vec<Record> {
-    state
-        .ancestors(Some(changed))
-        .filter_map(|t| due_for(state, t))
-        .collect()
+pub(crate) fn due(state: &dyn History, changed: &TaskId) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    for t in state.ancestors(Some(changed))? {
+        out.extend(due_for(state, &t)?);
+    }
+    Ok(out)
 }
 
-/// Every join due in `state`: used at start, for joins a crash kept from being queued.
-pub(crate) fn all_due(state: &State) -> Vec<Record> {
-    state
-        .order
-        .iter()
-        .filter_map(|id| state.tasks.get(id))
-        .filter_map(|t| due_for(state, t))
-        .collect()
+/// The joins due among `candidates` (at start: the done tasks whose join is not queued,
+/// which a crash may have kept from being queued).
+pub(crate) fn due_among(state: &dyn History, candidates: &[TaskInfo]) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    for t in candidates {
+        out.extend(due_for(state, t)?);
+    }
+    Ok(out)
 }
 
 /// The join of `task`, if it is due and not queued yet.
-fn due_for(state: &State, task: &TaskInfo) -> Option<Record> {
-    if !awaits_join(task) || state.tasks.contains_key(&join_id(task)) {
-        return None;
+fn due_for(state: &dyn History, task: &TaskInfo) -> Result<Option<Record>> {
+    if !awaits_join(task) || state.contains_task(&join_id(task))? {
+        return Ok(None);
     }
-    if !children(state, task).all(|c| settled(state, c, 0)) {
-        return None;
+    for c in children(state, task)? {
+        if !settled(state, &c, 0)? {
+            return Ok(None);
+        }
     }
-    Some(Record::Queued {
+    Ok(Some(Record::Queued {
         task: join_id(task),
         agent: task.agent.clone(),
         input: task.input.clone(),
@@ -62,31 +66,31 @@ fn due_for(state: &State, task: &TaskInfo) -> Option<Record> {
         depth: task.depth + 1,
         reason: Reason::Join,
         refs: task.refs.clone(),
-    })
+    }))
 }
 
 /// For a task waiting for its join: how many of its delegated briefs are settled, of
 /// how many. `None` when it awaits no join (or its join is queued already).
-pub(crate) fn waiting(state: &State, task: &TaskInfo) -> Option<(usize, usize)> {
-    if !awaits_join(task) || state.tasks.contains_key(&join_id(task)) {
-        return None;
+pub(crate) fn waiting(state: &dyn History, task: &TaskInfo) -> Result<Option<(usize, usize)>> {
+    if !awaits_join(task) || state.contains_task(&join_id(task))? {
+        return Ok(None);
     }
-    let settled_briefs = task
-        .delegated
-        .iter()
-        .filter(|brief| {
-            children(state, task)
-                .filter(|c| &c.input == *brief)
-                .all(|c| settled(state, c, 0))
-        })
-        .count();
-    Some((settled_briefs, task.delegated.len()))
+    let children = children(state, task)?;
+    let mut settled_briefs = 0;
+    for brief in &task.delegated {
+        let mut all = true;
+        for c in children.iter().filter(|c| &c.input == brief) {
+            all &= settled(state, c, 0)?;
+        }
+        settled_briefs += usize::from(all);
+    }
+    Ok(Some((settled_briefs, task.delegated.len())))
 }
 
 /// A done task whose delegated work is settled but whose join is not queued yet (its
 /// agent is about to run again).
-pub(crate) fn awaits_unqueued_join(state: &State, task: &TaskInfo) -> bool {
-    awaits_join(task) && !state.tasks.contains_key(&join_id(task))
+pub(crate) fn awaits_unqueued_join(state: &dyn History, task: &TaskInfo) -> Result<bool> {
+    Ok(awaits_join(task) && !state.contains_task(&join_id(task))?)
 }
 
 /// A done task that delegated: it gets a join.
@@ -95,52 +99,51 @@ fn awaits_join(task: &TaskInfo) -> bool {
 }
 
 /// The tasks started on the briefs `task` delegated.
-fn children<'a>(state: &'a State, task: &'a TaskInfo) -> impl Iterator<Item = &'a TaskInfo> {
-    descendants_of(state, &task.id)
-        .filter(|c| c.reason != Reason::Join && task.delegated.contains(&c.input))
-}
-
-/// The tasks queued with `id` as their parent.
-fn descendants_of<'a>(state: &'a State, id: &TaskId) -> impl Iterator<Item = &'a TaskInfo> {
-    state
-        .children
-        .get(id)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| state.tasks.get(c))
+fn children(state: &dyn History, task: &TaskInfo) -> Result<Vec<TaskInfo>> {
+    let mut children = state.children(&task.id)?;
+    children.retain(|c| c.reason != Reason::Join && task.delegated.contains(&c.input));
+    Ok(children)
 }
 
 /// Whether `task` and everything descending from it reached a final state, its own
 /// join included.
-fn settled(state: &State, task: &TaskInfo, nesting: usize) -> bool {
+fn settled(state: &dyn History, task: &TaskInfo, nesting: usize) -> Result<bool> {
     if nesting > MAX_NESTING || !task.status.is_final() {
-        return false;
+        return Ok(false);
     }
-    if awaits_join(task) && !state.tasks.contains_key(&join_id(task)) {
-        return false;
+    if awaits_unqueued_join(state, task)? {
+        return Ok(false);
     }
-    descendants_of(state, &task.id).all(|c| settled(state, c, nesting + 1))
+    for c in state.children(&task.id)? {
+        if !settled(state, &c, nesting + 1)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// What a join is told about the children of the task it joins, for task.json: per
 /// delegated brief, its agent, task, status, outputs and `result.toml`; a brief that
 /// was refused appears with the reason.
-pub(crate) fn report(state: &State, join: &TaskInfo) -> Vec<Value> {
-    let Some(parent) = join.parent.as_ref().and_then(|p| state.tasks.get(p)) else {
-        return Vec::new();
+pub(crate) fn report(state: &dyn History, join: &TaskInfo) -> Result<Vec<Value>> {
+    let parent = match &join.parent {
+        Some(p) => state.task(p)?,
+        None => None,
     };
+    let Some(parent) = parent else {
+        return Ok(Vec::new());
+    };
+    let children = children(state, &parent)?;
     let mut out = Vec::new();
     for brief in &parent.delegated {
-        let tasks: Vec<&TaskInfo> = children(state, parent)
-            .filter(|c| &c.input == brief)
-            .collect();
+        let tasks: Vec<&TaskInfo> = children.iter().filter(|c| &c.input == brief).collect();
         if tasks.is_empty() {
             let hash = parent
                 .outputs
                 .iter()
                 .find(|o| &o.path == brief)
                 .map_or("", |o| o.hash.as_str());
-            let error = state.rejected.get(&(brief.clone(), hash.to_string()));
+            let error = state.rejection(brief, hash)?;
             out.push(json!({
                 "brief": brief,
                 "agent": null,
@@ -156,7 +159,7 @@ pub(crate) fn report(state: &State, join: &TaskInfo) -> Vec<Value> {
         }
         for child in tasks {
             let mut all_outputs = Vec::new();
-            subtree_outputs(state, child, 0, &mut all_outputs);
+            subtree_outputs(state, child, 0, &mut all_outputs)?;
             out.push(json!({
                 "brief": brief,
                 "agent": child.agent,
@@ -170,22 +173,28 @@ pub(crate) fn report(state: &State, join: &TaskInfo) -> Vec<Value> {
             }));
         }
     }
-    out
+    Ok(out)
 }
 
 /// The output paths of `task` and of every task descending from it, in journal order.
-fn subtree_outputs(state: &State, task: &TaskInfo, nesting: usize, out: &mut Vec<String>) {
+fn subtree_outputs(
+    state: &dyn History,
+    task: &TaskInfo,
+    nesting: usize,
+    out: &mut Vec<String>,
+) -> Result<()> {
     if nesting > MAX_NESTING {
-        return;
+        return Ok(());
     }
     for o in &task.outputs {
         if !out.iter().any(|p| p == o.path.as_str()) {
             out.push(o.path.to_string());
         }
     }
-    for child in descendants_of(state, &task.id) {
-        subtree_outputs(state, child, nesting + 1, out);
+    for child in state.children(&task.id)? {
+        subtree_outputs(state, &child, nesting + 1, out)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -197,6 +206,16 @@ mod tests {
 
     fn id(task: &str) -> TaskId {
         TaskId::from(task)
+    }
+
+    /// Every join due: as the daemon finds them at start.
+    fn all_due(state: &crate::journal::State) -> Vec<Record> {
+        let all: Vec<TaskInfo> = state
+            .order
+            .iter()
+            .map(|id| state.tasks[id].clone())
+            .collect();
+        due_among(state, &all).unwrap()
     }
 
     fn joins(records: &[Record]) -> Vec<String> {
@@ -231,14 +250,20 @@ mod tests {
     #[test]
     fn a_join_is_due_once_every_child_is_final() {
         let mut j = manager();
-        assert!(due(&j.state, &id("m")).is_empty(), "children still queued");
+        assert!(
+            due(&j.state, &id("m")).unwrap().is_empty(),
+            "children still queued"
+        );
         j.finish("wa", Status::Done, &["drafts/a.md"], &[]);
-        assert!(due(&j.state, &id("wa")).is_empty(), "one child left");
+        assert!(
+            due(&j.state, &id("wa")).unwrap().is_empty(),
+            "one child left"
+        );
         j.finish("wb", Status::Dead, &[], &[]);
-        let records = due(&j.state, &id("wb"));
+        let records = due(&j.state, &id("wb")).unwrap();
         assert_eq!(joins(&records), ["m"]);
         j.push_all(records);
-        assert!(due(&j.state, &id("wa")).is_empty(), "queued once");
+        assert!(due(&j.state, &id("wa")).unwrap().is_empty(), "queued once");
         assert!(all_due(&j.state).is_empty());
         let join = &j.state.tasks[&join_id(&j.state.tasks["m"])];
         assert_eq!(
@@ -276,13 +301,13 @@ mod tests {
         j.queue("s", "helper", "briefs/sub.md", Some("wa"));
         j.finish("s", Status::Done, &[], &[]);
         // wa's join is due; m's is not, until wa's join has run.
-        let records = due(&j.state, &id("s"));
+        let records = due(&j.state, &id("s")).unwrap();
         assert_eq!(joins(&records), ["wa"]);
         j.push_all(records);
         let wa_join = join_id(&j.state.tasks["wa"]);
-        assert!(due(&j.state, &wa_join).is_empty());
+        assert!(due(&j.state, &wa_join).unwrap().is_empty());
         j.finish(wa_join.as_str(), Status::Done, &[], &[]);
-        assert_eq!(joins(&due(&j.state, &wa_join)), ["m"]);
+        assert_eq!(joins(&due(&j.state, &wa_join).unwrap()), ["m"]);
     }
 
     #[test]
@@ -295,11 +320,11 @@ mod tests {
             hash: Some("h-briefs/x.md".into()),
             error: "not sent to `legal`: …".into(),
         });
-        let records = due(&j.state, &id("m"));
+        let records = due(&j.state, &id("m")).unwrap();
         assert_eq!(joins(&records), ["m"]);
         j.push_all(records);
         let join = j.state.tasks[&join_id(&j.state.tasks["m"])].clone();
-        let report = report(&j.state, &join);
+        let report = report(&j.state, &join).unwrap();
         assert_eq!(report.len(), 1);
         assert_eq!(report[0]["status"], "rejected");
         assert_eq!(report[0]["error"], "not sent to `legal`: …");
@@ -310,10 +335,10 @@ mod tests {
         let mut j = manager();
         j.finish("wa", Status::Done, &["drafts/a.md"], &[]);
         j.finish("wb", Status::Done, &["drafts/b.md"], &[]);
-        let records = due(&j.state, &id("wb"));
+        let records = due(&j.state, &id("wb")).unwrap();
         j.push_all(records);
         let join = j.state.tasks[&join_id(&j.state.tasks["m"])].clone();
-        let report = report(&j.state, &join);
+        let report = report(&j.state, &join).unwrap();
         let got: Vec<(String, String, String)> = report
             .iter()
             .map(|c| {

@@ -14,6 +14,8 @@
 //!   when a delegator runs again.
 //! - `ledger`: the journal and its replayed state in step; `journal`: records, append,
 //!   read, replay.
+//! - `store`: the journal's state in SQLite, derived and rebuildable, for reports and
+//!   the daemon's questions about the past.
 //! - `index`: the tantivy search index.
 //! - `pidfile`: the daemon lock, and which daemon runs on a workspace.
 //! - `publish`: atomic replacement of an artifact; `lock`: sidecar path locks;
@@ -29,6 +31,7 @@ mod approval;
 mod commit;
 mod config;
 mod daemon;
+mod failpoint;
 mod frontmatter;
 mod identity;
 mod index;
@@ -40,6 +43,7 @@ mod pidfile;
 mod progress;
 mod publish;
 mod route;
+mod store;
 mod sys;
 #[cfg(test)]
 mod testing;

@@ -63,6 +63,15 @@ impl Progress {
         }
     }
 
+    /// `bytes` more done, of work that is not counted in files.
+    pub(crate) fn advance(&mut self, bytes: u64) {
+        self.bar.inc(bytes);
+        if !self.shown && self.terminal && self.started.elapsed() >= self.delay {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.shown = true;
+        }
+    }
+
     pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }

@@ -5,14 +5,14 @@ use anyhow::Result;
 
 use super::common::find_task_or_path;
 use crate::error::usage;
-use crate::journal::{Appender, Author, Durability, Record, State, TaskStatus};
+use crate::journal::{Appender, Author, Durability, Record, TaskStatus};
 use crate::pidfile::running_daemon;
+use crate::store::Store;
 use crate::workspace::Workspace;
 
 pub(crate) fn run(ws: &Workspace, target: &str) -> Result<u8> {
-    let mut appender = Appender::open(ws)?;
-    let state = State::replay(&appender.poll()?);
-    let task = find_task_or_path(ws, &state, target)?;
+    let store = Store::open(ws)?;
+    let task = find_task_or_path(ws, &store, target)?;
     match task.status {
         TaskStatus::Queued | TaskStatus::Failed | TaskStatus::Running => {}
         TaskStatus::Held => {
@@ -41,7 +41,7 @@ pub(crate) fn run(ws: &Workspace, target: &str) -> Result<u8> {
         task: task.id.clone(),
         by: Author::Human,
     };
-    appender.append(vec![record], Durability::Synced)?;
+    Appender::open_at_end(ws)?.append(vec![record], Durability::Synced)?;
     println!("cancelled {} ({} on {})", task.id, task.agent, task.input);
     if task.status == TaskStatus::Running {
         match running_daemon(ws) {

@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 
 use crate::config::Config;
-use crate::journal::{State, TaskInfo};
+use crate::journal::TaskInfo;
+use crate::store::Store;
 use crate::workspace::{CONFIG_FILE, Workspace};
 
 /// The workspace's config, for a command: an agent whose program cannot be started
@@ -25,22 +26,18 @@ pub(crate) fn config(ws: &Workspace) -> Result<Config> {
 
 /// The task a TASK|PATH argument names: the latest task that read or wrote a path the
 /// journal knows, else the task whose id it is a prefix of.
-pub(crate) fn find_task_or_path<'s>(
-    ws: &Workspace,
-    state: &'s State,
-    target: &str,
-) -> Result<&'s TaskInfo> {
+pub(crate) fn find_task_or_path(ws: &Workspace, store: &Store, target: &str) -> Result<TaskInfo> {
     if let Ok(path) = ws.rel_from_user(Path::new(target)) {
-        if let Some(task) = state.tasks_touching(&path).last() {
+        if let Some(task) = store.tasks_touching(&path)?.pop() {
             return Ok(task);
         }
     }
-    find_task(state, target)
+    find_task(store, target)
 }
 
 /// The task a TASK argument names (any unique prefix of its id, DESIGN §9).
-pub(crate) fn find_task<'s>(state: &'s State, prefix: &str) -> Result<&'s TaskInfo> {
-    Ok(state.find_task(prefix)?)
+pub(crate) fn find_task(store: &Store, prefix: &str) -> Result<TaskInfo> {
+    Ok(store.find_task(prefix)?)
 }
 
 /// A file to write: path inside the workspace, content, executable or not.

@@ -1,6 +1,7 @@
 //! `baton drop FILE [--stage S] [--to A]`: publish a file into a stage atomically, by
 //! rename, attributed to `human` in the journal.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,11 +10,11 @@ use anyhow::{Context as _, Result};
 
 use crate::error::{no_such_stage, unknown_agent, usage};
 use crate::frontmatter::HEAD_BYTES;
-use crate::journal::Attribution;
-use crate::journal::{State, Tail, TaskId, TaskInfo, TaskStatus};
+use crate::journal::{Attribution, History, TaskInfo, TaskStatus};
 use crate::pidfile::running_daemon;
 use crate::publish::Published;
 use crate::route::{self, Takers};
+use crate::store::Store;
 use crate::workspace::{RelPath, Workspace};
 use crate::{frontmatter, publish};
 
@@ -127,27 +128,26 @@ fn wait_for_tasks(ws: &Workspace, target: &RelPath, hash: &str) -> Result<u8> {
         );
         return Ok(1);
     }
-    let mut tail = Tail::open(ws)?.context("the journal is gone")?;
-    let mut state = State::default();
+    let mut store = Store::open(ws)?;
+    let mut seen = store.stamp()?;
     let mut quiet_since = Instant::now();
     loop {
-        let (entries, _) = tail.read_new()?;
-        for entry in &entries {
-            state.apply(entry);
-        }
-        if !entries.is_empty() {
+        store.catch_up(&mut HashMap::new())?;
+        let now = store.stamp()?;
+        if now != seen {
+            seen = now;
             quiet_since = Instant::now();
         }
-        if let Some(error) = state.rejected.get(&(target.clone(), hash.to_string())) {
+        if let Some(error) = store.rejection(target, hash)? {
             eprintln!("baton: {target} was rejected: {error}");
             return Ok(1);
         }
-        let tree = tree_of(&state, target, hash);
-        let at_rest = !tree.is_empty()
-            && tree.iter().all(|t| {
-                (t.status.is_final() || t.status == TaskStatus::Held)
-                    && !crate::join::awaits_unqueued_join(&state, t)
-            });
+        let tree = tree_of(&store, target, hash)?;
+        let mut at_rest = !tree.is_empty();
+        for t in &tree {
+            at_rest &= (t.status.is_final() || t.status == TaskStatus::Held)
+                && !crate::join::awaits_unqueued_join(&store, t)?;
+        }
         if at_rest && quiet_since.elapsed() >= AT_REST {
             return Ok(report(&tree));
         }
@@ -163,30 +163,26 @@ fn wait_for_tasks(ws: &Workspace, target: &RelPath, hash: &str) -> Result<u8> {
 
 /// The tasks queued on version `hash` of `target`, and every task they set off, in the
 /// order they were queued.
-fn tree_of<'s>(state: &'s State, target: &RelPath, hash: &str) -> Vec<&'s TaskInfo> {
-    let mut ids: Vec<&TaskId> = state
-        .order
-        .iter()
-        .filter(|id| state.tasks[*id].input == *target && state.tasks[*id].input_hash == hash)
+fn tree_of(store: &Store, target: &RelPath, hash: &str) -> Result<Vec<TaskInfo>> {
+    let mut tree: Vec<TaskInfo> = store
+        .tasks_touching(target)?
+        .into_iter()
+        .filter(|t| t.input == *target && t.input_hash == hash)
         .collect();
     let mut i = 0;
-    while i < ids.len() && ids.len() < 100_000 {
-        if let Some(children) = state.children.get(ids[i]) {
-            for child in children {
-                if !ids.contains(&child) {
-                    ids.push(child);
-                }
+    while i < tree.len() && tree.len() < 100_000 {
+        for child in store.children(&tree[i].id)? {
+            if !tree.iter().any(|t| t.id == child.id) {
+                tree.push(child);
             }
         }
         i += 1;
     }
-    ids.into_iter()
-        .filter_map(|id| state.tasks.get(id))
-        .collect()
+    Ok(tree)
 }
 
 /// Prints how each task ended; 1 if one is dead.
-fn report(tree: &[&TaskInfo]) -> u8 {
+fn report(tree: &[TaskInfo]) -> u8 {
     let mut dead = false;
     for t in tree {
         let status = serde_json::to_value(t.status)

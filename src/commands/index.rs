@@ -1,5 +1,6 @@
 //! `baton index [--rebuild]`: bring the search index up to date with the stages,
 //! checking every file's size, mtime and content hash, with a progress bar on a terminal.
+//! `--rebuild` also rebuilds the state store from the journal.
 
 use std::time::Duration;
 
@@ -7,12 +8,16 @@ use anyhow::Result;
 
 use crate::index::catch_up::Check;
 use crate::index::store::Store;
-use crate::journal::{self, State};
+use crate::journal::{Attribution, History};
 use crate::workspace::Workspace;
 
 pub(crate) fn run(ws: &Workspace, rebuild: bool) -> Result<u8> {
     let cfg = super::common::config(ws)?;
-    let state = State::replay(&journal::read_all(ws)?);
+    let history = if rebuild {
+        crate::store::Store::rebuild(ws)?
+    } else {
+        crate::store::Store::open(ws)?
+    };
     let store = Store::open(ws)?;
     if rebuild {
         let mut writer = store.writer()?;
@@ -20,7 +25,11 @@ pub(crate) fn run(ws: &Workspace, rebuild: bool) -> Result<u8> {
         writer.commit()?;
     }
     let started = std::time::Instant::now();
-    let who = |path: &_, hash: &str| state.attribution_of(path, hash);
+    let who = |path: &_, hash: &str| {
+        history
+            .attribution_of(path, hash)
+            .unwrap_or_else(|_| Attribution::external())
+    };
     let report = store.catch_up(
         ws,
         &cfg.stages,

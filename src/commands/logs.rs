@@ -2,14 +2,14 @@
 //! and stderr, and how the attempt ended.
 
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
 use super::Style;
 use super::common::find_task_or_path;
-use crate::journal::{self, Entry, Record, State, Tail, TaskId, TaskInfo, TaskStatus};
+use crate::journal::{Entry, Record, Tail, TaskId, TaskInfo, TaskStatus};
+use crate::store::Store;
 use crate::workspace::Workspace;
 
 const LOGS: [&str; 2] = ["stdout.log", "stderr.log"];
@@ -24,9 +24,8 @@ pub(crate) struct Shown {
 }
 
 pub(crate) fn run(ws: &Workspace, target: &str, shown: Shown) -> Result<u8> {
-    let entries = journal::read_all(ws)?;
-    let state = State::replay(&entries);
-    let task = find_task_or_path(ws, &state, target)?;
+    let store = Store::open(ws)?;
+    let task = find_task_or_path(ws, &store, target)?;
     if task.attempt == 0 {
         let status = serde_json::to_value(task.status)?;
         println!(
@@ -80,13 +79,26 @@ pub(crate) fn run(ws: &Workspace, target: &str, shown: Shown) -> Result<u8> {
     let running = task.attempt == attempt
         && matches!(task.status, TaskStatus::Running | TaskStatus::Committing);
     if shown.follow && running {
-        follow(ws, task, attempt, &dir, read_to, &mut out, st)?;
+        let from = store.stamp()?.offset;
+        follow(ws, &task, attempt, read_to, from, &mut out, st)?;
         return Ok(0);
     }
-    if let Some(end) = ending(&entries, &task.id, attempt) {
-        writeln!(out, "{}", st.dim(&format!("── {end}")))?;
+    if let Some((status, error)) = store.ending(&task.id, attempt)? {
+        writeln!(
+            out,
+            "{}",
+            st.dim(&format!("── {}", describe(&status, error)))
+        )?;
     }
     Ok(0)
+}
+
+/// An attempt's ending as a line: its status, and its error if it has one.
+fn describe(status: &str, error: Option<String>) -> String {
+    match error {
+        Some(error) => format!("{status}: {error}"),
+        None => status.to_string(),
+    }
 }
 
 /// How attempt `attempt` of `task` ended, as its `task.finished` record says.
@@ -98,14 +110,7 @@ fn ending(entries: &[Entry], task: &TaskId, attempt: u32) -> Option<String> {
             status,
             error,
             ..
-        } if t == task && *a == attempt => {
-            let status = serde_json::to_value(status).ok()?;
-            let status = status.as_str()?.to_string();
-            Some(match error {
-                Some(error) => format!("{status}: {error}"),
-                None => status,
-            })
-        }
+        } if t == task && *a == attempt => Some(describe(status.as_str(), error.clone())),
         _ => None,
     })
 }
@@ -126,13 +131,14 @@ fn follow(
     ws: &Workspace,
     task: &TaskInfo,
     attempt: u32,
-    dir: &Path,
     mut read_to: [u64; 2],
+    from: u64,
     out: &mut impl Write,
     st: Style,
 ) -> Result<()> {
-    let mut tail = Tail::open(ws)?.context("the journal is gone")?;
-    tail.read_new()?; // what is there was read already
+    // What is before `from` the store has, and was shown already.
+    let mut tail = Tail::open_at(ws, from)?.context("the journal is gone")?;
+    let dir = ws.attempt_dir(task.id.as_str(), attempt);
     let mut last_shown: Option<usize> = None;
     loop {
         let (entries, _) = tail.read_new()?;

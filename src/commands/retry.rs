@@ -5,13 +5,13 @@ use anyhow::Result;
 
 use super::common::find_task;
 use crate::error::usage;
-use crate::journal::{Appender, Durability, Reason, Record, State, TaskStatus};
+use crate::journal::{Appender, Durability, Reason, Record, TaskStatus};
+use crate::store::Store;
 use crate::workspace::Workspace;
 
 pub(crate) fn run(ws: &Workspace, task: &str) -> Result<u8> {
-    let mut appender = Appender::open(ws)?;
-    let state = State::replay(&appender.poll()?);
-    let task = find_task(&state, task)?;
+    let store = Store::open(ws)?;
+    let task = find_task(&store, task)?;
     if matches!(
         task.status,
         TaskStatus::Queued | TaskStatus::Running | TaskStatus::Committing
@@ -21,8 +21,8 @@ pub(crate) fn run(ws: &Workspace, task: &str) -> Result<u8> {
             format!("{} is {:?} already; nothing to retry", task.id, task.status).to_lowercase()
         ));
     }
-    let record = Record::requeued(task, Reason::Retry);
-    appender.append(vec![record], Durability::Synced)?;
+    let record = Record::requeued(&task, Reason::Retry);
+    Appender::open_at_end(ws)?.append(vec![record], Durability::Synced)?;
     println!(
         "queued {} ({} on {}) again",
         task.id, task.agent, task.input

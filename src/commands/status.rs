@@ -10,9 +10,13 @@ use serde::Serialize;
 
 use super::Style;
 use crate::config::ConfigError;
-use crate::journal::{self, State, TaskInfo, TaskStatus};
+use crate::journal::{TaskInfo, TaskStatus};
 use crate::pidfile::running_daemon;
+use crate::store::Store;
 use crate::workspace::{RelPath, Workspace};
+
+/// Dead tasks listed, the most recent; the rest are counted (`baton log` has them all).
+const DEAD_SHOWN: usize = 50;
 
 /// What `baton status` reports: what is true now.
 #[derive(Serialize)]
@@ -33,7 +37,10 @@ struct Report<'a> {
     retrying: Vec<Row<'a>>,
     held: Vec<Row<'a>>,
     waiting: Vec<Waiting<'a>>,
+    /// The most recent dead tasks, up to [`DEAD_SHOWN`].
     dead: Vec<Row<'a>>,
+    /// How many tasks are dead in all.
+    dead_total: usize,
     done: usize,
     /// Versions rejected that are still what the stages hold.
     rejected: Vec<Rejection<'a>>,
@@ -107,14 +114,18 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
         Err(e) if daemon.is_some() && e.is::<ConfigError>() => (None, Some(format!("{e:#}"))),
         Err(e) => return Err(e),
     };
-    let state = State::replay(&journal::read_all(ws)?);
+    let store = Store::open(ws)?;
     let now = SystemTime::now();
-    let tasks: Vec<&TaskInfo> = state
-        .order
-        .iter()
-        .filter_map(|id| state.tasks.get(id))
-        .collect();
-    let with = |s: TaskStatus| tasks.iter().copied().filter(move |t| t.status == s);
+    // Only what is not over, and the last of what died: the cost follows the live work.
+    let unfinished = store.unfinished()?;
+    let dead_tasks = store.tasks_with(TaskStatus::Dead, Some(DEAD_SHOWN))?;
+    let awaiting = store.awaiting_joins()?;
+    let with = |s: TaskStatus| {
+        unfinished
+            .iter()
+            .chain(&dead_tasks)
+            .filter(move |t| t.status == s)
+    };
     let rows = |s: TaskStatus| -> Vec<Row> {
         with(s)
             .map(|t| Row {
@@ -132,8 +143,9 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
             })
             .collect()
     };
-    let mut rejected: Vec<Rejection> = state
-        .standing_rejections()
+    let standing = store.standing_rejections()?;
+    let mut rejected: Vec<Rejection> = standing
+        .iter()
         .filter(|(path, _, _)| ws.abs(path).exists())
         .map(|(path, hash, error)| Rejection { path, hash, error })
         .collect();
@@ -158,7 +170,7 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
         daemon: Daemon {
             running: daemon.is_some(),
             pid: daemon,
-            config: state.config.clone().map(|(hash, loaded_ts)| ConfigRun {
+            config: store.config()?.map(|(hash, loaded_ts)| ConfigRun {
                 matches_file: hash == crate::daemon::config_hash(ws),
                 hash,
                 loaded_ts,
@@ -188,21 +200,24 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
         queued: rows(TaskStatus::Queued),
         retrying: rows(TaskStatus::Failed),
         held: rows(TaskStatus::Held),
-        waiting: tasks
-            .iter()
-            .filter_map(|t| {
-                let (settled, delegated) = crate::join::waiting(&state, t)?;
-                Some(Waiting {
-                    id: t.id.as_str(),
-                    agent: &t.agent,
-                    input: &t.input,
-                    settled,
-                    delegated,
-                })
-            })
-            .collect(),
+        waiting: {
+            let mut waiting = Vec::new();
+            for t in &awaiting {
+                if let Some((settled, delegated)) = crate::join::waiting(&store, t)? {
+                    waiting.push(Waiting {
+                        id: t.id.as_str(),
+                        agent: &t.agent,
+                        input: &t.input,
+                        settled,
+                        delegated,
+                    });
+                }
+            }
+            waiting
+        },
         dead: rows(TaskStatus::Dead),
-        done: with(TaskStatus::Done).count(),
+        dead_total: store.count(TaskStatus::Dead)?,
+        done: store.count(TaskStatus::Done)?,
         rejected,
     };
     if as_json {
@@ -384,6 +399,15 @@ fn print_text(r: &Report, now: SystemTime) {
         r.running.len() + r.committing.len() + r.interrupted.len(),
         r.retrying.len(),
         r.held.len(),
-        r.dead.len(),
+        r.dead_total,
     );
+    if r.dead_total > r.dead.len() {
+        println!(
+            "{}",
+            st.dim(&format!(
+                "(the last {} dead shown; `baton log --json | jq` has them all)",
+                r.dead.len()
+            ))
+        );
+    }
 }

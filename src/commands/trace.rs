@@ -9,19 +9,20 @@ use anyhow::{Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use super::Style;
-use crate::journal::{self, Author, FindTaskError, State, TaskId, TaskInfo};
+use crate::journal::{Author, FindTaskError, History, TaskId, TaskInfo};
+use crate::store::Store;
 use crate::workspace::{RelPath, Workspace};
 
 /// Bounds recursion over a corrupt journal whose parent links loop.
 const MAX_NESTING: usize = 1_000;
 
 pub(crate) fn run(ws: &Workspace, target: &str, as_json: bool) -> Result<u8> {
-    let state = State::replay(&journal::read_all(ws)?);
-    let (focus, roots) = find_roots(ws, &state, target)?;
-    let trees: Vec<Value> = roots
-        .iter()
-        .map(|root| node(&state, root, &focus, 0))
-        .collect();
+    let store = Store::open(ws)?;
+    let (focus, roots) = find_roots(ws, &store, target)?;
+    let mut trees: Vec<Value> = Vec::with_capacity(roots.len());
+    for root in &roots {
+        trees.push(node(&store, root, &focus, 0)?);
+    }
     if as_json {
         let doc = json!({ "target": target, "focus": focus, "trees": trees });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -32,11 +33,10 @@ pub(crate) fn run(ws: &Workspace, target: &str, as_json: bool) -> Result<u8> {
         if i > 0 {
             println!();
         }
-        if let Some(root) = roots.get(i).and_then(|r| state.tasks.get(r)) {
-            let by = state
-                .artifacts
-                .get(&root.input)
-                .map_or(Author::External, |a| a.attribution.by.clone());
+        if let Some(root) = store.task(&roots[i])? {
+            let by = store
+                .artifact(&root.input)?
+                .map_or(Author::External, |a| a.attribution.by);
             let by = match by {
                 Author::Agent(name) => format!("agent {name}"),
                 other => other.to_string(),
@@ -53,24 +53,20 @@ pub(crate) fn run(ws: &Workspace, target: &str, as_json: bool) -> Result<u8> {
 }
 
 /// The tasks the target names (`focus`) and the roots of their delegation trees.
-fn find_roots(ws: &Workspace, state: &State, target: &str) -> Result<(Vec<TaskId>, Vec<TaskId>)> {
-    let as_path = ws
-        .rel_from_user(Path::new(target))
-        .ok()
-        .filter(|p| is_known_path(state, p));
-    let focus: Vec<TaskId> = match as_path {
-        Some(path) => {
-            let mut ids: Vec<TaskId> = state
-                .artifacts
-                .get(&path)
-                .and_then(|a| a.attribution.task.clone())
-                .into_iter()
-                .collect();
-            ids.extend(state.tasks_touching(&path).map(|t| t.id.clone()));
-            ids
-        }
-        None => vec![
-            state
+fn find_roots(ws: &Workspace, store: &Store, target: &str) -> Result<(Vec<TaskId>, Vec<TaskId>)> {
+    let as_path = ws.rel_from_user(Path::new(target)).ok();
+    let mut focus: Vec<TaskId> = Vec::new();
+    let mut known_path = false;
+    if let Some(path) = &as_path {
+        let artifact = store.artifact(path)?;
+        let touching = store.tasks_touching(path)?;
+        known_path = artifact.is_some() || !touching.is_empty();
+        focus.extend(artifact.and_then(|a| a.attribution.task));
+        focus.extend(touching.into_iter().map(|t| t.id));
+    }
+    if !known_path {
+        focus = vec![
+            store
                 .find_task(target)
                 .map_err(|e| match e {
                     FindTaskError::NotFound(_) => anyhow!(
@@ -78,15 +74,14 @@ fn find_roots(ws: &Workspace, state: &State, target: &str) -> Result<(Vec<TaskId
                     ),
                     ambiguous => ambiguous.into(),
                 })?
-                .id
-                .clone(),
-        ],
-    };
+                .id,
+        ];
+    }
     let mut roots: Vec<TaskId> = Vec::new();
     for id in &focus {
-        if let Some(root) = state.ancestors(Some(id)).last() {
+        if let Some(root) = store.ancestors(Some(id))?.pop() {
             if !roots.contains(&root.id) {
-                roots.push(root.id.clone());
+                roots.push(root.id);
             }
         }
     }
@@ -96,49 +91,36 @@ fn find_roots(ws: &Workspace, state: &State, target: &str) -> Result<(Vec<TaskId
     Ok((focus, roots))
 }
 
-fn is_known_path(state: &State, path: &RelPath) -> bool {
-    state.artifacts.contains_key(path) || state.tasks.values().any(|t| &t.input == path)
-}
-
 /// One task and, beneath it, the tasks it led to, as JSON.
-fn node(state: &State, id: &TaskId, focus: &[TaskId], nesting: usize) -> Value {
-    let Some(t) = state.tasks.get(id) else {
-        return json!({ "task": id });
+fn node(store: &Store, id: &TaskId, focus: &[TaskId], nesting: usize) -> Result<Value> {
+    let Some(t) = store.task(id)? else {
+        return Ok(json!({ "task": id }));
     };
-    let children: Vec<Value> = if nesting < MAX_NESTING {
-        state
-            .children
-            .get(id)
-            .into_iter()
-            .flatten()
-            .map(|c| node(state, c, focus, nesting + 1))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let refused: Vec<Value> = t
-        .outputs
-        .iter()
-        .filter_map(|o| {
-            state
-                .rejected
-                .get(&(o.path.clone(), o.hash.clone()))
-                .map(|e| json!({ "path": o.path, "error": e }))
-        })
-        .collect();
-    json!({
+    let mut children: Vec<Value> = Vec::new();
+    if nesting < MAX_NESTING {
+        for c in store.children(id)? {
+            children.push(node(store, &c.id, focus, nesting + 1)?);
+        }
+    }
+    let mut refused: Vec<Value> = Vec::new();
+    for o in &t.outputs {
+        if let Some(e) = store.rejection(&o.path, &o.hash)? {
+            refused.push(json!({ "path": o.path, "error": e }));
+        }
+    }
+    Ok(json!({
         "task": t.id,
         "agent": t.agent,
         "status": t.status,
         "reason": t.reason,
         "duration_ms": t.duration_ms,
-        "reads": reads(t),
+        "reads": reads(&t),
         "writes": t.outputs.iter().map(|o| &o.path).collect::<Vec<_>>(),
         "error": t.error,
         "focus": focus.contains(&t.id),
         "refused": refused,
         "children": children,
-    })
+    }))
 }
 
 fn reads(t: &TaskInfo) -> Vec<&RelPath> {

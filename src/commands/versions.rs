@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use super::Style;
 use crate::error::usage;
-use crate::journal::{self, Attribution, Author, Record, TaskId};
+use crate::journal::{Attribution, Author, TaskId};
 use crate::publish::{self, Published};
+use crate::store::Store;
 use crate::workspace::{RelPath, Workspace};
 
 /// One version of an artifact, as the journal recorded it.
@@ -47,35 +48,23 @@ enum Kept {
 fn versions(ws: &Workspace, rel: &RelPath) -> Result<Vec<Version>> {
     let on_disk = publish::hash_file(&ws.abs(rel)).ok().map(|(h, _)| h);
     let mut out: Vec<Version> = Vec::new();
-    for e in journal::read_all(ws)? {
-        if let Record::Artifact {
-            path,
-            hash,
-            size,
-            by,
-            task,
-        } = e.record
-        {
-            if path != *rel {
-                continue;
-            }
-            let kept = if on_disk.as_deref() == Some(hash.as_str()) {
-                Kept::Current
-            } else if ws.objects_dir().join(&hash).is_file() {
-                Kept::Object
-            } else {
-                Kept::Gone
-            };
-            out.push(Version {
-                number: out.len() + 1,
-                hash,
-                size,
-                by,
-                task,
-                ts: e.ts,
-                kept,
-            });
-        }
+    for v in Store::open(ws)?.versions_of(rel, None)? {
+        let kept = if on_disk.as_deref() == Some(v.hash.as_str()) {
+            Kept::Current
+        } else if ws.objects_dir().join(&v.hash).is_file() {
+            Kept::Object
+        } else {
+            Kept::Gone
+        };
+        out.push(Version {
+            number: out.len() + 1,
+            hash: v.hash,
+            size: v.size,
+            by: v.by,
+            task: v.task,
+            ts: v.ts,
+            kept,
+        });
     }
     Ok(out)
 }

@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Style;
-use crate::journal::{self, Author, ChainLink, Record, State, TaskId};
+use crate::journal::{Author, ChainLink, History, TaskId};
 use crate::publish;
+use crate::store::Store;
 use crate::workspace::Workspace;
 
 /// One version of the artifact, as `--json` shows it.
@@ -20,33 +21,24 @@ struct Version<'a> {
     by: &'a Author,
     task: Option<&'a TaskId>,
     /// The task it was written in and the ones that led to it, nearest first.
-    chain: Vec<ChainLink<'a>>,
+    chain: Vec<ChainLink>,
 }
 
 pub(crate) fn run(ws: &Workspace, path: &Path, as_json: bool) -> Result<u8> {
     let rel = ws.rel_from_user(path)?;
-    let entries = journal::read_all(ws)?;
-    let state = State::replay(&entries);
-    let versions: Vec<Version> = entries
-        .iter()
-        .filter_map(|e| match &e.record {
-            Record::Artifact {
-                path,
-                hash,
-                size,
-                by,
-                task,
-            } if *path == rel => Some(Version {
-                ts: &e.ts,
-                hash,
-                size: *size,
-                by,
-                task: task.as_ref(),
-                chain: state.chain(task.as_ref()),
-            }),
-            _ => None,
-        })
-        .collect();
+    let store = Store::open(ws)?;
+    let rows = store.versions_of(&rel, None)?;
+    let mut versions: Vec<Version> = Vec::with_capacity(rows.len());
+    for v in &rows {
+        versions.push(Version {
+            ts: &v.ts,
+            hash: &v.hash,
+            size: v.size,
+            by: &v.by,
+            task: v.task.as_ref(),
+            chain: store.chain(v.task.as_ref())?,
+        });
+    }
     let on_disk = publish::hash_file(&ws.abs(&rel)).ok().map(|(h, _)| h);
 
     if as_json {
@@ -83,7 +75,7 @@ pub(crate) fn run(ws: &Workspace, path: &Path, as_json: bool) -> Result<u8> {
             line.push_str(&format!("  in {task}"));
             if let Some(first) = v.chain.first() {
                 line.push_str(&format!(" (on {}", first.input));
-                let after: Vec<&str> = v.chain.iter().skip(1).map(|c| c.agent).collect();
+                let after: Vec<&str> = v.chain.iter().skip(1).map(|c| c.agent.as_str()).collect();
                 if !after.is_empty() {
                     line.push_str(&format!(", after {}", after.join(" ← ")));
                 }

@@ -227,7 +227,7 @@ impl Committer<'_> {
                     producer: Some(&task.id),
                     front,
                 };
-                let routed = route::route_version(self.ws, self.cfg, &ledger.state, version);
+                let routed = route::route_version(self.ws, self.cfg, &*ledger, version)?;
                 ledger.append(routed)?;
             }
             ledger.syncer()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use crate::journal::{ChainLink, Reason, State, TaskId, TaskInfo};
+use crate::journal::{ChainLink, History, Reason, TaskId, TaskInfo};
 use crate::workspace::{RelPath, Workspace};
 
 /// A claimed attempt folder, its logs open for the agent.
@@ -72,7 +72,7 @@ pub(crate) struct TaskFile<'a> {
     agent: &'a str,
     attempt: u32,
     /// The task's delegation chain, nearest first.
-    chain: Vec<ChainLink<'a>>,
+    chain: Vec<ChainLink>,
     /// For a join: what each delegated brief's tasks did.
     children: Vec<serde_json::Value>,
     depth: u32,
@@ -90,17 +90,17 @@ pub(crate) struct TaskFile<'a> {
 impl<'a> TaskFile<'a> {
     pub(crate) fn new(
         ws: &'a Workspace,
-        state: &'a State,
+        state: &dyn History,
         task: &'a TaskInfo,
         attempt: &'a Attempt,
-    ) -> TaskFile<'a> {
+    ) -> Result<TaskFile<'a>> {
         let join = task.reason == Reason::Join;
-        TaskFile {
+        Ok(TaskFile {
             agent: &task.agent,
             attempt: attempt.number,
-            chain: state.chain(task.parent.as_ref()),
+            chain: state.chain(task.parent.as_ref())?,
             children: if join {
-                crate::join::report(state, task)
+                crate::join::report(state, task)?
             } else {
                 Vec::new()
             },
@@ -114,7 +114,7 @@ impl<'a> TaskFile<'a> {
             refs: &task.refs,
             task: &task.id,
             workspace: &ws.root,
-        }
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use super::scheduler::TaskView;
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::index::writer::IndexHandle;
-use crate::journal::TaskId;
+use crate::journal::{History, TaskId};
 use crate::ledger::SharedLedger;
 use crate::workspace::Workspace;
 
@@ -81,7 +81,13 @@ impl Ctx {
     /// The task as the journal has it now, for the scheduler.
     pub(crate) fn view(&self, task: &TaskId) -> Option<TaskView> {
         let ledger = self.ledger.lock();
-        let t = ledger.state.tasks.get(task)?;
+        let t = match ledger.task(task) {
+            Ok(t) => t?,
+            Err(e) => {
+                tracing::error!(%task, "looking up a task: {e:#}");
+                return None;
+            }
+        };
         let retry_in = t
             .retry_at
             .and_then(|at| at.duration_since(SystemTime::now()).ok())

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::frontmatter::{self, HEAD_BYTES};
 use crate::index::store::FileRead;
 use crate::index::writer::IndexOp;
-use crate::journal::{Attribution, Record};
+use crate::journal::{Attribution, History, Record};
 use crate::lock;
 use crate::route::{self, Version};
 use crate::workspace::{RelPath, walk_visible};
@@ -143,7 +143,7 @@ fn ingest(ctx: &Ctx, cfg: &Config, path: &RelPath) -> Result<Ingested> {
     let mut ledger = ctx.ledger.lock();
     ledger.refresh()?;
     let mut records = Vec::new();
-    let producer = match ledger.state.artifacts.get(path) {
+    let producer = match ledger.artifact(path)? {
         Some(known) if known.hash == hash => known.attribution.task.clone(),
         _ => {
             records.push(Record::artifact(
@@ -161,7 +161,7 @@ fn ingest(ctx: &Ctx, cfg: &Config, path: &RelPath) -> Result<Ingested> {
         producer: producer.as_ref(),
         front,
     };
-    records.extend(route::route_version(&ctx.ws, cfg, &ledger.state, version));
+    records.extend(route::route_version(&ctx.ws, cfg, &*ledger, version)?);
     if records.is_empty() {
         return Ok(Ingested::Handled(Journalled::No, read));
     }

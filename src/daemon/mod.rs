@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::index::writer::Who;
-use crate::journal::{Durability, Record};
+use crate::journal::{Attribution, Durability, History, Record};
 use crate::ledger::{Ledger, SharedLedger};
 use crate::workspace::Workspace;
 use context::Ctx;
@@ -69,7 +69,15 @@ pub(crate) async fn run(
     };
     let ledger = SharedLedger::new(Ledger::open(&ws)?);
     let who_ledger = ledger.clone();
-    let who: Who = Arc::new(move |path, hash| who_ledger.lock().state.attribution_of(path, hash));
+    let who: Who = Arc::new(move |path, hash| {
+        who_ledger
+            .lock()
+            .attribution_of(path, hash)
+            .unwrap_or_else(|e| {
+                tracing::error!(%path, "looking up who wrote a version: {e:#}");
+                Attribution::external()
+            })
+    });
     let (index, index_thread) = crate::index::writer::spawn(
         ws.clone(),
         setup.cfg.stages.clone(),
@@ -88,7 +96,7 @@ pub(crate) async fn run(
     let watcher = watcher::Watcher::start(&ctx.ws, &setup.cfg, hint_tx, flags.clone())?;
     // Journalled when it differs from the config last journalled, so a restart with
     // nothing new journals nothing.
-    let journalled = ctx.ledger.lock().state.config.clone().map(|(hash, _)| hash);
+    let journalled = ctx.ledger.lock().store().config()?.map(|(hash, _)| hash);
     if journalled.as_deref() != Some(setup.hash.as_str()) {
         let loaded = Record::ConfigLoaded {
             hash: setup.hash.clone(),

@@ -15,15 +15,10 @@ pub(crate) fn recover(ctx: &Ctx) -> Result<()> {
     let stale: Vec<TaskInfo> = {
         let ledger = ctx.ledger.lock();
         ledger
-            .state
-            .tasks
-            .values()
-            .filter(|t| match t.status {
-                TaskStatus::Running | TaskStatus::Committing => true,
-                TaskStatus::Dead => t.pid.is_some(),
-                _ => false,
-            })
+            .live()
+            .filter(|t| matches!(t.status, TaskStatus::Running | TaskStatus::Committing))
             .cloned()
+            .chain(ledger.store().cancelled_while_running()?)
             .collect()
     };
     for task in &stale {

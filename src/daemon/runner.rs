@@ -208,10 +208,8 @@ fn start(ctx: &Ctx, job: &Job) -> Result<Spawned> {
     {
         let task = &job.task;
         let attempt = Attempt::claim(&ctx.ws, &task.id, job.attempt)?;
-        {
-            let ledger = ctx.ledger.lock();
-            attempt.write_task_file(&TaskFile::new(&ctx.ws, &ledger.state, task, &attempt))?;
-        }
+        let doc = TaskFile::new(&ctx.ws, &*ctx.ledger.lock(), task, &attempt)?;
+        attempt.write_task_file(&doc)?;
         let number = attempt.number;
         let agent = &job.setup.cfg.agents[&task.agent];
         let before = crate::sys::boot_ticks();

@@ -21,7 +21,7 @@ use super::settle::record_failure;
 use super::watcher::{Flags, Hint, Watcher};
 use crate::config::Config;
 use crate::index::writer::IndexOp;
-use crate::journal::{Durability, Record, TaskId, TaskInfo};
+use crate::journal::{Durability, History, Record, TaskId, TaskInfo};
 use crate::workspace::RelPath;
 
 /// What runners and ingest workers tell the loop before they end.
@@ -138,17 +138,26 @@ impl Supervisor {
     fn open_tasks(&self) -> Vec<(TaskId, TaskView)> {
         let ids: Vec<TaskId> = {
             let mut ledger = self.ctx.ledger.lock();
-            let joins = crate::join::all_due(&ledger.state);
-            if let Err(e) = ledger.append(joins) {
-                tracing::error!("queuing joins: {e:#}");
+            let joins = ledger
+                .store()
+                .awaiting_joins()
+                .and_then(|waiting| crate::join::due_among(&*ledger, &waiting));
+            match joins {
+                Ok(joins) => {
+                    if let Err(e) = ledger.append(joins) {
+                        tracing::error!("queuing joins: {e:#}");
+                    }
+                }
+                Err(e) => tracing::error!("finding the joins due: {e:#}"),
             }
-            let state = &ledger.state;
-            state
-                .order
-                .iter()
-                .filter(|id| !state.tasks[*id].status.is_final())
-                .cloned()
-                .collect()
+            // In the order they were first queued, as the store keeps it.
+            match ledger.store().unfinished() {
+                Ok(tasks) => tasks.into_iter().map(|t| t.id).collect(),
+                Err(e) => {
+                    tracing::error!("listing the unfinished tasks: {e:#}");
+                    ledger.live().map(|t| t.id.clone()).collect()
+                }
+            }
         };
         ids.into_iter()
             .filter_map(|id| Some((id.clone(), self.ctx.view(&id)?)))
@@ -189,11 +198,14 @@ impl Supervisor {
             Action::Start(task) => self.start(task),
             Action::QueueJoins(task) => {
                 let mut ledger = self.ctx.ledger.lock();
-                let joins = crate::join::due(&ledger.state, &task);
-                if !joins.is_empty() {
-                    if let Err(e) = ledger.append(joins) {
-                        tracing::error!(%task, "queuing a join: {e:#}");
+                match crate::join::due(&*ledger, &task) {
+                    Ok(joins) if joins.is_empty() => {}
+                    Ok(joins) => {
+                        if let Err(e) = ledger.append(joins) {
+                            tracing::error!(%task, "queuing a join: {e:#}");
+                        }
                     }
+                    Err(e) => tracing::error!(%task, "finding the joins due: {e:#}"),
                 }
             }
             Action::Unindex(path) => self.ctx.index.send(IndexOp::Remove(path)),
@@ -279,7 +291,13 @@ impl Supervisor {
     }
 
     fn start(&mut self, id: TaskId) {
-        let task = self.ctx.ledger.lock().state.tasks.get(&id).cloned();
+        let task = match self.ctx.ledger.lock().task(&id) {
+            Ok(task) => task.map(std::borrow::Cow::into_owned),
+            Err(e) => {
+                tracing::error!(task = %id, "looking up a task: {e:#}");
+                None
+            }
+        };
         let Some(task) = task else {
             tracing::error!(task = %id, "a task to start is not in the journal");
             self.scheduler.on_ended(&id, None, None);

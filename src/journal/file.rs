@@ -53,6 +53,15 @@ impl Tail {
         }
     }
 
+    /// Reads from journal offset `offset`, which must be where an entry ends (a store's
+    /// stamp).
+    pub(crate) fn open_at(ws: &Workspace, offset: u64) -> Result<Option<Tail>> {
+        Ok(Tail::open(ws)?.map(|mut tail| {
+            tail.offset = offset;
+            tail
+        }))
+    }
+
     /// New whole entries, and the length of a partial last line (a write in progress,
     /// or a torn one), which is left unread.
     pub(crate) fn read_new(&mut self) -> Result<(Vec<Entry>, u64)> {
@@ -119,6 +128,20 @@ impl Appender {
         appender.tail.offset = end;
         appender.next_seq = last_seq + 1;
         Ok(appender)
+    }
+
+    /// An appender that goes on from journal offset `offset`, where the entry `last_seq`
+    /// ends (the state store's stamp): it reads only what was appended after it.
+    pub(crate) fn open_at(ws: &Workspace, offset: u64, last_seq: u64) -> Result<Appender> {
+        let mut appender = Appender::open(ws)?;
+        appender.tail.offset = offset;
+        appender.next_seq = last_seq + 1;
+        Ok(appender)
+    }
+
+    /// The journal offset up to which this appender has read or written.
+    pub(crate) fn offset(&self) -> u64 {
+        self.tail.offset
     }
 
     /// An appender that does not ring the doorbell: the daemon's own.

@@ -5,18 +5,21 @@
 //! - [`attribution`]: who wrote a version ([`Author`], [`Attribution`]);
 //! - [`file`]: appending under the journal's lock, and reading it ([`Appender`], [`Tail`]);
 //! - [`state`]: the journal replayed into where every task and artifact stands;
-//! - [`lookup`]: attribution looked up without replaying the journal first.
+//! - [`history`]: the questions the rules ask of that state, however it is kept;
+//! - [`lookup`]: attribution looked up only once asked.
 
 mod attribution;
 mod file;
+mod history;
 mod lookup;
 mod record;
 mod state;
 
 pub(crate) use attribution::{Attribution, Author};
 pub(crate) use file::{Appender, Durability, Tail, journal_path, read_all};
+pub(crate) use history::History;
 pub(crate) use lookup::LazyAuthors;
 pub(crate) use record::{
     Committed, Decision, Entry, Finish, Output, Reason, Record, Status, TaskId, now_rfc3339,
 };
-pub(crate) use state::{ChainLink, FindTaskError, State, TaskInfo, TaskStatus};
+pub(crate) use state::{ArtifactInfo, ChainLink, FindTaskError, State, TaskInfo, TaskStatus};

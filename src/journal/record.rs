@@ -301,6 +301,18 @@ pub(crate) enum Status {
     Held,
 }
 
+impl Status {
+    /// As the journal spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Done => "done",
+            Status::Failed => "failed",
+            Status::Dead => "dead",
+            Status::Held => "held",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Decision {

@@ -4,13 +4,17 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use std::borrow::Cow;
 
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::history::History;
 use super::{Attribution, Decision, Entry, Output, Reason, Record, Status, TaskId};
 use crate::workspace::RelPath;
 
 /// Where a task stands, as the journal tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum TaskStatus {
     Queued,
@@ -28,9 +32,22 @@ impl TaskStatus {
     pub(crate) fn is_final(self) -> bool {
         matches!(self, TaskStatus::Done | TaskStatus::Dead)
     }
+
+    /// As the journal and `--json` spell it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Committing => "committing",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Done => "done",
+            TaskStatus::Dead => "dead",
+            TaskStatus::Held => "held",
+        }
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TaskInfo {
     pub(crate) id: TaskId,
     pub(crate) agent: String,
@@ -68,16 +85,151 @@ pub(crate) struct TaskInfo {
     pub(crate) retry_at: Option<SystemTime>,
 }
 
+impl TaskInfo {
+    /// The task a `task.queued` entry creates; `None` for any other record.
+    pub(crate) fn queued(entry: &Entry) -> Option<TaskInfo> {
+        let Record::Queued {
+            task,
+            agent,
+            input,
+            input_hash,
+            parent,
+            depth,
+            reason,
+            refs,
+        } = &entry.record
+        else {
+            return None;
+        };
+        Some(TaskInfo {
+            id: task.clone(),
+            agent: agent.clone(),
+            input: input.clone(),
+            input_hash: input_hash.clone(),
+            parent: parent.clone(),
+            depth: *depth,
+            reason: *reason,
+            refs: refs.clone(),
+            status: TaskStatus::Queued,
+            attempt: 0,
+            failures: 0,
+            pid: None,
+            start_time: None,
+            started_ts: None,
+            cancelled: false,
+            error: None,
+            outputs: Vec::new(),
+            delegated: Vec::new(),
+            result: None,
+            queued_ts: entry.ts.clone(),
+            updated_ts: entry.ts.clone(),
+            duration_ms: None,
+            retry_at: None,
+        })
+    }
+
+    /// Moves the task on by one of its own records. The one place task transitions are
+    /// written: the in-memory [`State`] and the store both apply records through it.
+    pub(crate) fn apply(&mut self, entry: &Entry) {
+        match &entry.record {
+            Record::Queued { .. } => {
+                // Requeued (`baton retry`): a fresh retry budget.
+                self.status = TaskStatus::Queued;
+                self.cancelled = false;
+                self.failures = 0;
+                self.error = None;
+                self.updated_ts = entry.ts.clone();
+            }
+            Record::Started {
+                attempt,
+                pid,
+                start_time,
+                ..
+            } => {
+                self.status = TaskStatus::Running;
+                self.attempt = *attempt;
+                self.pid = Some(*pid);
+                self.start_time = Some(*start_time);
+                self.started_ts = Some(entry.ts.clone());
+                self.updated_ts = entry.ts.clone();
+            }
+            Record::Committing { outputs, .. } => {
+                self.status = TaskStatus::Committing;
+                self.outputs = outputs.clone();
+            }
+            Record::Finished {
+                attempt,
+                status,
+                outputs,
+                error,
+                result,
+                retry_in_ms,
+                duration_ms,
+                delegated,
+                ..
+            } => {
+                self.status = match status {
+                    Status::Done => TaskStatus::Done,
+                    Status::Failed => TaskStatus::Failed,
+                    Status::Dead => TaskStatus::Dead,
+                    Status::Held => TaskStatus::Held,
+                };
+                // An attempt that could not start has no `task.started`: it is an
+                // attempt all the same, counted and numbered.
+                self.attempt = self.attempt.max(*attempt);
+                if matches!(status, Status::Failed | Status::Dead) {
+                    self.failures += 1;
+                }
+                self.outputs = outputs.clone();
+                self.delegated = delegated.clone();
+                self.error = error.clone();
+                self.result = result.clone();
+                self.pid = None;
+                self.duration_ms = Some(*duration_ms);
+                self.updated_ts = entry.ts.clone();
+                self.retry_at =
+                    retry_in_ms.and_then(|ms| entry.time().map(|t| t + Duration::from_millis(ms)));
+            }
+            Record::Approval {
+                decision, by, note, ..
+            } => {
+                self.status = match decision {
+                    Decision::Approved => TaskStatus::Done,
+                    Decision::Rejected => TaskStatus::Dead,
+                };
+                if *decision == Decision::Rejected {
+                    self.error = Some(match note {
+                        Some(note) => format!("rejected by {by}: {note}"),
+                        None => format!("rejected by {by}"),
+                    });
+                }
+                self.updated_ts = entry.ts.clone();
+            }
+            Record::Cancelled { by, .. } => {
+                // Too late for a task that ended meanwhile.
+                if !self.status.is_final() {
+                    self.status = TaskStatus::Dead;
+                    self.cancelled = true;
+                    // `pid` stays: if no daemon stopped the agent, the next one does.
+                    self.error = Some(format!("cancelled by {by}"));
+                    self.updated_ts = entry.ts.clone();
+                }
+            }
+            Record::Artifact { .. } | Record::Rejected { .. } | Record::ConfigLoaded { .. } => {}
+        }
+    }
+}
+
 /// One task of a delegation chain.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct ChainLink<'a> {
-    pub(crate) agent: &'a str,
-    pub(crate) input: &'a RelPath,
-    pub(crate) task: &'a TaskId,
+pub(crate) struct ChainLink {
+    pub(crate) agent: String,
+    pub(crate) input: RelPath,
+    pub(crate) task: TaskId,
 }
 
 /// The last version of an artifact the journal knows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ArtifactInfo {
     pub(crate) hash: String,
     pub(crate) attribution: Attribution,
@@ -129,150 +281,6 @@ impl State {
                     },
                 );
             }
-            Record::Queued {
-                task,
-                agent,
-                input,
-                input_hash,
-                parent,
-                depth,
-                reason,
-                refs,
-            } => {
-                if let Some(info) = self.tasks.get_mut(task) {
-                    // Requeued (`baton retry`): a fresh retry budget.
-                    info.status = TaskStatus::Queued;
-                    info.cancelled = false;
-                    info.failures = 0;
-                    info.error = None;
-                    info.updated_ts = entry.ts.clone();
-                    return;
-                }
-                self.order.push(task.clone());
-                if let Some(parent) = parent {
-                    self.children
-                        .entry(parent.clone())
-                        .or_default()
-                        .push(task.clone());
-                }
-                self.tasks.insert(
-                    task.clone(),
-                    TaskInfo {
-                        id: task.clone(),
-                        agent: agent.clone(),
-                        input: input.clone(),
-                        input_hash: input_hash.clone(),
-                        parent: parent.clone(),
-                        depth: *depth,
-                        reason: *reason,
-                        refs: refs.clone(),
-                        status: TaskStatus::Queued,
-                        attempt: 0,
-                        failures: 0,
-                        pid: None,
-                        start_time: None,
-                        started_ts: None,
-                        cancelled: false,
-                        error: None,
-                        outputs: Vec::new(),
-                        delegated: Vec::new(),
-                        result: None,
-                        queued_ts: entry.ts.clone(),
-                        updated_ts: entry.ts.clone(),
-                        duration_ms: None,
-                        retry_at: None,
-                    },
-                );
-            }
-            Record::Started {
-                task,
-                attempt,
-                pid,
-                start_time,
-            } => {
-                if let Some(info) = self.tasks.get_mut(task) {
-                    info.status = TaskStatus::Running;
-                    info.attempt = *attempt;
-                    info.pid = Some(*pid);
-                    info.start_time = Some(*start_time);
-                    info.started_ts = Some(entry.ts.clone());
-                    info.updated_ts = entry.ts.clone();
-                }
-            }
-            Record::Committing { task, outputs, .. } => {
-                if let Some(info) = self.tasks.get_mut(task) {
-                    info.status = TaskStatus::Committing;
-                    info.outputs = outputs.clone();
-                }
-            }
-            Record::Finished {
-                task,
-                attempt,
-                status,
-                outputs,
-                error,
-                result,
-                retry_in_ms,
-                duration_ms,
-                delegated,
-                ..
-            } => {
-                if let Some(info) = self.tasks.get_mut(task) {
-                    info.status = match status {
-                        Status::Done => TaskStatus::Done,
-                        Status::Failed => TaskStatus::Failed,
-                        Status::Dead => TaskStatus::Dead,
-                        Status::Held => TaskStatus::Held,
-                    };
-                    // An attempt that could not start has no `task.started`: it is an
-                    // attempt all the same, counted and numbered.
-                    info.attempt = info.attempt.max(*attempt);
-                    if matches!(status, Status::Failed | Status::Dead) {
-                        info.failures += 1;
-                    }
-                    info.outputs = outputs.clone();
-                    info.delegated = delegated.clone();
-                    info.error = error.clone();
-                    info.result = result.clone();
-                    info.pid = None;
-                    info.duration_ms = Some(*duration_ms);
-                    info.updated_ts = entry.ts.clone();
-                    info.retry_at = retry_in_ms
-                        .and_then(|ms| entry.time().map(|t| t + Duration::from_millis(ms)));
-                }
-            }
-            Record::Approval {
-                task,
-                decision,
-                by,
-                note,
-            } => {
-                if let Some(info) = self.tasks.get_mut(task) {
-                    info.status = match decision {
-                        Decision::Approved => TaskStatus::Done,
-                        Decision::Rejected => TaskStatus::Dead,
-                    };
-                    if *decision == Decision::Rejected {
-                        info.error = Some(match note {
-                            Some(note) => format!("rejected by {by}: {note}"),
-                            None => format!("rejected by {by}"),
-                        });
-                    }
-                    info.updated_ts = entry.ts.clone();
-                }
-            }
-            Record::Cancelled { task, by } => {
-                if let Some(info) = self.tasks.get_mut(task) {
-                    // Too late for a task that ended meanwhile.
-                    if !info.status.is_final() {
-                        info.status = TaskStatus::Dead;
-                        info.cancelled = true;
-                        // `pid` stays: if no daemon stopped the agent, the next one does.
-                        info.error = Some(format!("cancelled by {by}"));
-                        info.updated_ts = entry.ts.clone();
-                    }
-                }
-            }
             Record::ConfigLoaded { hash } => {
                 self.config = Some((hash.clone(), entry.ts.clone()));
             }
@@ -282,93 +290,52 @@ impl State {
                     error.clone(),
                 );
             }
+            record => {
+                let Some(id) = record.task() else { return };
+                match self.tasks.get_mut(id) {
+                    Some(info) => info.apply(entry),
+                    None => {
+                        if let Some(info) = TaskInfo::queued(entry) {
+                            self.order.push(info.id.clone());
+                            if let Some(parent) = &info.parent {
+                                self.children
+                                    .entry(parent.clone())
+                                    .or_default()
+                                    .push(info.id.clone());
+                            }
+                            self.tasks.insert(info.id.clone(), info);
+                        }
+                    }
+                }
+            }
         }
     }
+}
 
-    /// The task `first` and its ancestors, nearest first: the delegation chain. Bounded,
-    /// so a corrupt journal with a loop in it cannot hang a reader.
-    pub(crate) fn ancestors<'a>(
-        &'a self,
-        first: Option<&'a TaskId>,
-    ) -> impl Iterator<Item = &'a TaskInfo> + 'a {
-        let mut at = first;
-        std::iter::from_fn(move || {
-            let task = self.tasks.get(at?)?;
-            at = task.parent.as_ref();
-            Some(task)
-        })
-        .take(10_000)
+impl History for State {
+    fn task(&self, id: &TaskId) -> Result<Option<Cow<'_, TaskInfo>>> {
+        Ok(self.tasks.get(id).map(Cow::Borrowed))
     }
 
-    /// The tasks that read `path` as their input or wrote it, first queued first.
-    pub(crate) fn tasks_touching<'a>(
-        &'a self,
-        path: &RelPath,
-    ) -> impl Iterator<Item = &'a TaskInfo> + use<'a> {
-        let path = path.clone();
-        self.order
-            .iter()
-            .filter_map(|id| self.tasks.get(id))
-            .filter(move |t| t.input == path || t.outputs.iter().any(|o| o.path == path))
+    fn children(&self, id: &TaskId) -> Result<Vec<TaskInfo>> {
+        Ok(self
+            .children
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| self.tasks.get(c).cloned())
+            .collect())
     }
 
-    /// The rejections that still stand: those of the version the journal last saw at
-    /// each path. A rejection of an earlier version, fixed since, is not one.
-    pub(crate) fn standing_rejections(&self) -> impl Iterator<Item = (&RelPath, &str, &str)> {
-        self.rejected.iter().filter_map(|((path, hash), error)| {
-            let current = self.artifacts.get(path).is_none_or(|a| a.hash == *hash);
-            current.then_some((path, hash.as_str(), error.as_str()))
-        })
+    fn artifact(&self, path: &RelPath) -> Result<Option<ArtifactInfo>> {
+        Ok(self.artifacts.get(path).cloned())
     }
 
-    /// The delegation chain from task `first` up, nearest first, as task.json and
-    /// `baton who --json` show it.
-    pub(crate) fn chain<'a>(&'a self, first: Option<&'a TaskId>) -> Vec<ChainLink<'a>> {
-        self.ancestors(first)
-            .map(|t| ChainLink {
-                agent: &t.agent,
-                input: &t.input,
-                task: &t.id,
-            })
-            .collect()
-    }
-
-    /// Who wrote the version of `path` with content `hash`: the journal's last version
-    /// of it if that is the one, else nobody it knows (`external`).
-    pub(crate) fn attribution_of(&self, path: &RelPath, hash: &str) -> Attribution {
-        match self.artifacts.get(path) {
-            Some(a) if a.hash == hash => a.attribution.clone(),
-            _ => Attribution::external(),
-        }
-    }
-
-    /// The one task whose id starts with `prefix` (DESIGN §9: any unique prefix).
-    pub(crate) fn find_task(&self, prefix: &str) -> Result<&TaskInfo, FindTaskError> {
-        let wanted = prefix.trim();
-        let matches: Vec<&TaskInfo> = self
-            .order
-            .iter()
-            .map(TaskId::as_str)
-            .filter(|id| {
-                id.starts_with(wanted)
-                    || id.strip_prefix("t-").is_some_and(|s| s.starts_with(wanted))
-            })
-            .filter_map(|id| self.tasks.get(id))
-            .collect();
-        match matches.as_slice() {
-            [one] => Ok(one),
-            [] => Err(FindTaskError::NotFound(prefix.to_string())),
-            many => Err(FindTaskError::Ambiguous {
-                prefix: prefix.to_string(),
-                count: many.len(),
-                some: many
-                    .iter()
-                    .take(4)
-                    .map(|t| t.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        }
+    fn rejection(&self, path: &RelPath, hash: &str) -> Result<Option<String>> {
+        Ok(self
+            .rejected
+            .get(&(path.clone(), hash.to_string()))
+            .cloned())
     }
 }
 
@@ -428,28 +395,22 @@ mod tests {
     }
 
     #[test]
-    fn a_task_is_found_by_any_unique_prefix() {
-        let mut j = JournalBuilder::new();
-        j.queue("t-abc1", "writer", "briefs/a.md", None);
-        j.queue("t-abd2", "writer", "briefs/b.md", None);
-        let s = &j.state;
-        assert_eq!(s.find_task("abc").unwrap().id.as_str(), "t-abc1");
-        assert_eq!(s.find_task("t-abd").unwrap().id.as_str(), "t-abd2");
-        assert!(s.find_task("ab").is_err());
-        assert!(s.find_task("zz").is_err());
-    }
-
-    #[test]
     fn a_version_is_attributed_only_while_it_is_the_last_one() {
         let mut j = JournalBuilder::new();
         j.artifact("drafts/a.md", "h1", Attribution::human());
         let p = RelPath::new("drafts/a.md").unwrap();
-        assert_eq!(j.state.attribution_of(&p, "h1"), Attribution::human());
+        assert_eq!(
+            j.state.attribution_of(&p, "h1").unwrap(),
+            Attribution::human()
+        );
         j.artifact(
             "drafts/a.md",
             "h2",
             Attribution::agent("w", &TaskId::from("t-1")),
         );
-        assert_eq!(j.state.attribution_of(&p, "h1"), Attribution::external());
+        assert_eq!(
+            j.state.attribution_of(&p, "h1").unwrap(),
+            Attribution::external()
+        );
     }
 }

@@ -3,7 +3,9 @@
 //! data.
 
 use crate::config::Config;
-use crate::journal::{Reason, Record, State, TaskId};
+use anyhow::Result;
+
+use crate::journal::{History, Reason, Record, TaskId};
 use crate::workspace::RelPath;
 
 /// An artifact version that became visible, and what is known about it.
@@ -23,7 +25,7 @@ pub(crate) struct Arrival<'a> {
 }
 
 /// What to journal for an arrival: tasks to queue, and refusals to record.
-pub(crate) fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Vec<Record> {
+pub(crate) fn route(cfg: &Config, state: &dyn History, arrival: &Arrival) -> Result<Vec<Record>> {
     let mut routed = Vec::new();
     let reject = |error: String| Record::Rejected {
         path: arrival.path.clone(),
@@ -39,7 +41,7 @@ pub(crate) fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Vec<Recor
         Some(agent) if cfg.agents.contains_key(agent) => (vec![agent], routed_reason),
         Some(agent) => {
             routed.push(reject(unknown_to(cfg, agent)));
-            return routed;
+            return Ok(routed);
         }
         None => (
             cfg.agents
@@ -51,9 +53,13 @@ pub(crate) fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Vec<Recor
         ),
     };
     if targets.is_empty() {
-        return routed;
+        return Ok(routed);
     }
-    let parent = arrival.producer.and_then(|p| state.tasks.get(p));
+    let parent = match arrival.producer {
+        Some(p) => state.task(p)?,
+        None => None,
+    };
+    let parent = parent.as_deref();
     let depth = parent.map_or(0, |p| p.depth + 1);
     if let (Some(parent), Some(to)) = (parent, arrival.to) {
         let allowed = cfg
@@ -70,7 +76,7 @@ pub(crate) fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Vec<Recor
                     allowed.join(", ")
                 }
             )));
-            return routed;
+            return Ok(routed);
         }
     }
     for agent in targets {
@@ -80,7 +86,7 @@ pub(crate) fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Vec<Recor
             arrival.hash,
             arrival.producer.map(TaskId::as_str),
         );
-        if state.tasks.contains_key(&id) {
+        if state.contains_task(&id)? {
             continue; // already handled: idempotent (DESIGN §4.3)
         }
         if depth > cfg.max_depth {
@@ -90,23 +96,18 @@ pub(crate) fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Vec<Recor
             )));
             continue;
         }
-        if let Some(looped) = cycle(state, arrival.producer, agent, arrival.hash) {
+        if let Some(looped) = cycle(state, arrival.producer, agent, arrival.hash)? {
             routed.push(reject(format!(
                 "not sent to `{agent}`: a cycle — task {looped} of `{agent}` already ran on this content in the same chain"
             )));
             continue;
         }
         if let Some(parent) = parent {
-            let fan_out = state.children.get(&parent.id).map_or(0, |c| {
-                c.iter()
-                    .filter(|id| {
-                        state
-                            .tasks
-                            .get(*id)
-                            .is_some_and(|t| t.reason != Reason::Join)
-                    })
-                    .count()
-            });
+            let fan_out = state
+                .children(&parent.id)?
+                .iter()
+                .filter(|t| t.reason != Reason::Join)
+                .count();
             if fan_out >= cfg.max_children as usize {
                 routed.push(reject(format!(
                     "not sent to `{agent}`: task {} already started {fan_out} tasks, the most one task may start (max_children = {})",
@@ -126,7 +127,7 @@ pub(crate) fn route(cfg: &Config, state: &State, arrival: &Arrival) -> Vec<Recor
             refs: arrival.refs.to_vec(),
         });
     }
-    routed
+    Ok(routed)
 }
 
 /// Why an artifact whose front matter says `to = "agent"` is refused, when no agent has
@@ -142,11 +143,17 @@ pub(crate) fn unknown_to(cfg: &Config, agent: &str) -> String {
 }
 
 /// The ancestor task, if any, in which `agent` already ran on content `hash`.
-fn cycle(state: &State, producer: Option<&TaskId>, agent: &str, hash: &str) -> Option<TaskId> {
-    state
-        .ancestors(producer)
+fn cycle(
+    state: &dyn History,
+    producer: Option<&TaskId>,
+    agent: &str,
+    hash: &str,
+) -> Result<Option<TaskId>> {
+    Ok(state
+        .ancestors(producer)?
+        .into_iter()
         .find(|t| t.agent == agent && t.input_hash == hash)
-        .map(|t| t.id.clone())
+        .map(|t| t.id))
 }
 
 #[cfg(test)]
@@ -192,11 +199,11 @@ mod tests {
             delegation: false,
             refs: &[],
         };
-        let r = route(&cfg, &j.state, &arrival);
+        let r = route(&cfg, &j.state, &arrival).unwrap();
         assert_eq!(queued_agents(&r), vec!["writer"]);
         j.push_all(r);
         assert!(
-            route(&cfg, &j.state, &arrival).is_empty(),
+            route(&cfg, &j.state, &arrival).unwrap().is_empty(),
             "the same version runs once"
         );
         let changed = Arrival {
@@ -204,7 +211,7 @@ mod tests {
             ..arrival
         };
         assert_eq!(
-            queued_agents(&route(&cfg, &j.state, &changed)),
+            queued_agents(&route(&cfg, &j.state, &changed).unwrap()),
             vec!["writer"]
         );
     }
@@ -225,7 +232,8 @@ mod tests {
                 delegation: false,
                 refs: &[],
             },
-        );
+        )
+        .unwrap();
         assert_eq!(queued_agents(&r), vec!["legal"]);
         let r = route(
             &cfg,
@@ -238,7 +246,8 @@ mod tests {
                 delegation: false,
                 refs: &[],
             },
-        );
+        )
+        .unwrap();
         match &r[..] {
             [Record::Rejected { error, .. }] => assert!(
                 error.contains("known agents are legal, reviewer, writer"),
@@ -268,7 +277,8 @@ mod tests {
                     delegation: false,
                     refs: &[],
                 },
-            );
+            )
+            .unwrap();
             if let [Record::Rejected { error, .. }] = &r[..] {
                 assert!(error.contains("over max_depth = 2"), "{error}");
                 assert_eq!(i, 3);
@@ -298,7 +308,8 @@ mod tests {
                 delegation: false,
                 refs: &[],
             },
-        );
+        )
+        .unwrap();
         let Record::Queued { task, .. } = &r[0] else {
             panic!("{r:?}")
         };
@@ -329,7 +340,7 @@ mod tests {
         let mut j = JournalBuilder::new();
         let m = root_task(&cfg, &mut j, "manager");
         let a = p("briefs/a.md");
-        let r = route(&cfg, &j.state, &delegated(&a, &m, "worker"));
+        let r = route(&cfg, &j.state, &delegated(&a, &m, "worker")).unwrap();
         assert!(
             matches!(
                 &r[..],
@@ -342,7 +353,7 @@ mod tests {
             "{r:?}"
         );
         let b = p("briefs/b.md");
-        match &route(&cfg, &j.state, &delegated(&b, &m, "legal"))[..] {
+        match &route(&cfg, &j.state, &delegated(&b, &m, "legal")).unwrap()[..] {
             [Record::Rejected { error, .. }] => assert!(
                 error.contains("`manager` may delegate only to worker"),
                 "{error}"
@@ -364,7 +375,7 @@ mod tests {
         let mut outcomes = Vec::new();
         for i in 0..3 {
             let brief = p(&format!("briefs/{i}.md"));
-            let r = route(&cfg, &j.state, &delegated(&brief, &m, "worker"));
+            let r = route(&cfg, &j.state, &delegated(&brief, &m, "worker")).unwrap();
             outcomes.push(match &r[..] {
                 [Record::Queued { .. }] => "queued".to_string(),
                 [Record::Rejected { error, .. }] => error.clone(),
@@ -396,7 +407,8 @@ mod tests {
                 delegation: false,
                 refs: &[],
             },
-        );
+        )
+        .unwrap();
         let Record::Queued { task, .. } = &r[0] else {
             panic!()
         };
@@ -415,7 +427,8 @@ mod tests {
                 delegation: false,
                 refs: &[],
             },
-        );
+        )
+        .unwrap();
         assert!(matches!(&r[..], [Record::Rejected { error, .. }] if error.contains("cycle")));
     }
 }

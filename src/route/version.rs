@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use super::rules::{Arrival, route, unknown_to};
 use crate::config::Config;
 use crate::frontmatter::{FrontMatter, FrontMatterError};
-use crate::journal::{Record, State, TaskId};
+use crate::journal::{History, Record, TaskId};
 use crate::workspace::{RelPath, Workspace, lexical_normalise};
 
 /// A version of an artifact that became visible.
@@ -26,20 +26,17 @@ pub(crate) struct Version<'a> {
 pub(crate) fn route_version(
     ws: &Workspace,
     cfg: &Config,
-    state: &State,
+    state: &dyn History,
     version: Version,
-) -> Vec<Record> {
+) -> Result<Vec<Record>> {
     let Version {
         path,
         hash,
         producer,
         front,
     } = version;
-    if state
-        .rejected
-        .contains_key(&(path.clone(), hash.to_string()))
-    {
-        return Vec::new();
+    if state.rejection(path, hash)?.is_some() {
+        return Ok(Vec::new());
     }
     let reject = |error: String| {
         vec![Record::Rejected {
@@ -50,7 +47,7 @@ pub(crate) fn route_version(
     };
     let (front, refs) = match readable(ws, path, front) {
         Ok(read) => read,
-        Err(error) => return reject(error),
+        Err(error) => return Ok(reject(error)),
     };
     let delegation = producer.is_some_and(|p| front.reply_to.as_deref() == Some(p.as_str()));
     let routed = route(
@@ -64,13 +61,13 @@ pub(crate) fn route_version(
             delegation,
             refs: &refs,
         },
-    );
+    )?;
     for record in &routed {
         if let Record::Rejected { path, error, .. } = record {
             tracing::warn!(%path, error, "rejected");
         }
     }
-    routed
+    Ok(routed)
 }
 
 /// The front matter and resolved `refs` of a version at `path`, or why it is rejected.

@@ -1,0 +1,325 @@
+//! The derived store: the journal's state in SQLite (`.baton/state.db`), with indexes,
+//! so reports and the daemon ask for what they need instead of replaying everything
+//! that ever ran (ARCHITECTURE.md, "History").
+//!
+//! The journal stays the source of truth. The store is stamped with the last `seq` it
+//! applied and the journal offset after it; whoever opens it applies what the journal
+//! holds past that offset, in one write transaction, so a crash between a journal append
+//! and the store's update loses nothing (the next reader applies it) and duplicates
+//! nothing (entries at or below the stamp are skipped). A store that is missing,
+//! unreadable, from another schema version or from another journal is rebuilt.
+//!
+//! - [`apply`]: records into rows, through the same task transitions as the replay;
+//! - [`query`]: the questions reports and the rules ask.
+
+mod apply;
+mod query;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::journal::{Entry, TaskId, TaskInfo, journal_path};
+use crate::progress::Progress;
+use crate::workspace::Workspace;
+
+/// Bumped whenever the schema or what is derived into it changes: a store of another
+/// version is rebuilt.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Entries applied per transaction while rebuilding.
+const REBUILD_BATCH: usize = 20_000;
+
+/// The journal's first bytes, kept to recognise the journal a store was built from.
+const HEAD_BYTES: usize = 256;
+
+pub(crate) fn store_path(ws: &Workspace) -> PathBuf {
+    ws.state_dir().join("state.db")
+}
+
+pub(crate) struct Store {
+    conn: Connection,
+    journal: PathBuf,
+}
+
+/// Where the store stands in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub(crate) last_seq: u64,
+    /// The journal offset just past the last entry applied.
+    pub(crate) offset: u64,
+}
+
+impl Store {
+    /// Opens the store and brings it up to the journal's end, building it first if it
+    /// is missing, unreadable, of another version or of another journal.
+    pub(crate) fn open(ws: &Workspace) -> Result<Store> {
+        let path = store_path(ws);
+        match Store::open_current(ws, &path) {
+            Ok(Some(mut store)) => {
+                store.catch_up(&mut HashMap::new())?;
+                Ok(store)
+            }
+            Ok(None) => Store::rebuild(ws),
+            Err(e) => {
+                tracing::warn!(
+                    store = %path.display(),
+                    "the state store cannot be used ({e:#}); rebuilding it from the journal"
+                );
+                Store::rebuild(ws)
+            }
+        }
+    }
+
+    /// The store at `path` if it is one of this version built from this journal.
+    fn open_current(ws: &Workspace, path: &Path) -> Result<Option<Store>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let store = Store::connect(ws, path)?;
+        let version: Option<i64> = store.meta("version")?;
+        if version != Some(SCHEMA_VERSION) {
+            tracing::info!(
+                "the state store is of schema version {version:?}, not {SCHEMA_VERSION}: rebuilding it"
+            );
+            return Ok(None);
+        }
+        let head: Option<String> = store.meta("journal_head")?;
+        let stamp = store.stamp()?;
+        let len = std::fs::metadata(&store.journal).map_or(0, |m| m.len());
+        if head.unwrap_or_default() != journal_head(&store.journal)? || stamp.offset > len {
+            tracing::info!("the state store was built from another journal: rebuilding it");
+            return Ok(None);
+        }
+        Ok(Some(store))
+    }
+
+    fn connect(ws: &Workspace, path: &Path) -> Result<Store> {
+        std::fs::create_dir_all(ws.state_dir())
+            .with_context(|| format!("creating {}", ws.state_dir().display()))?;
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening the state store {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        // WAL: reports read while the daemon writes. NORMAL: a commit is not fsynced;
+        // what a power loss takes back, the journal has and the next open applies.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        conn.execute_batch(apply::SCHEMA)
+            .with_context(|| format!("creating the tables of {}", path.display()))?;
+        Ok(Store {
+            conn,
+            journal: journal_path(ws),
+        })
+    }
+
+    /// Builds the store afresh from the journal, with a progress bar on long journals.
+    pub(crate) fn rebuild(ws: &Workspace) -> Result<Store> {
+        let path = store_path(ws);
+        let fresh = path.with_extension("db.new");
+        for stale in [
+            &fresh,
+            &fresh.with_extension("new-wal"),
+            &fresh.with_extension("new-shm"),
+        ] {
+            let _ = std::fs::remove_file(stale);
+        }
+        let mut store = Store::connect(ws, &fresh)?;
+        store.conn.pragma_update(None, "synchronous", "OFF")?;
+        store.set_meta("version", SCHEMA_VERSION)?;
+        store.set_meta("journal_head", journal_head(&store.journal)?)?;
+        let total = std::fs::metadata(&store.journal).map_or(0, |m| m.len());
+        let mut progress = Progress::bytes(
+            "rebuilding the state store",
+            0,
+            total,
+            Duration::from_millis(500),
+        );
+        store.apply_journal(0, &mut HashMap::new(), REBUILD_BATCH, &mut |bytes| {
+            progress.advance(bytes)
+        })?;
+        progress.finish();
+        store.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Checkpointed, so the rename carries every row.
+        store
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        drop(store);
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        std::fs::rename(&fresh, &path)
+            .with_context(|| format!("putting the rebuilt store in place at {}", path.display()))?;
+        let _ = std::fs::remove_file(format!("{}-wal", fresh.display()));
+        let _ = std::fs::remove_file(format!("{}-shm", fresh.display()));
+        let mut store = Store::connect(ws, &path)?;
+        store.catch_up(&mut HashMap::new())?;
+        Ok(store)
+    }
+
+    /// Applies what the journal holds past the store's stamp. `live` is the caller's
+    /// cache of unfinished tasks (see [`Store::apply`]).
+    pub(crate) fn catch_up(&mut self, live: &mut HashMap<TaskId, TaskInfo>) -> Result<Stamp> {
+        let from = self.stamp()?.offset;
+        self.apply_journal(from, live, usize::MAX, &mut |_| {})
+    }
+
+    /// Reads the journal from `from` and applies its whole lines, `batch` entries per
+    /// transaction.
+    fn apply_journal(
+        &mut self,
+        from: u64,
+        live: &mut HashMap<TaskId, TaskInfo>,
+        batch: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Stamp> {
+        let file = match File::open(&self.journal) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.stamp(),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("opening the journal {}", self.journal.display()));
+            }
+        };
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        reader.seek(SeekFrom::Start(from))?;
+        let mut offset = from;
+        let mut line = Vec::new();
+        let mut entries = Vec::new();
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line)?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break; // the end, or a torn or in-progress last line: left for later
+            }
+            offset += n as u64;
+            progress(n as u64);
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                match serde_json::from_slice::<Entry>(&line) {
+                    Ok(entry) => entries.push(entry),
+                    Err(e) => tracing::warn!(
+                        journal = %self.journal.display(),
+                        "skipping an unreadable journal line: {e}"
+                    ),
+                }
+            }
+            if entries.len() >= batch {
+                self.apply(&entries, offset, live)?;
+                entries.clear();
+            }
+        }
+        self.apply(&entries, offset, live)?;
+        self.stamp()
+    }
+
+    /// Applies `entries`, which end at journal offset `end`, in one transaction.
+    /// Entries at or below the stamp were applied already (by another process) and are
+    /// not applied again. `live` holds unfinished tasks as of the entry before
+    /// `entries`: it is read before the store, and left holding the unfinished tasks as
+    /// of the last entry, the skipped ones included.
+    pub(crate) fn apply(
+        &mut self,
+        entries: &[Entry],
+        end: u64,
+        live: &mut HashMap<TaskId, TaskInfo>,
+    ) -> Result<()> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        let stamp = read_stamp(&tx)?;
+        for entry in entries.iter().filter(|e| e.seq <= stamp.last_seq) {
+            apply::applied_elsewhere(&tx, entry, live)?;
+        }
+        let fresh: Vec<&Entry> = entries.iter().filter(|e| e.seq > stamp.last_seq).collect();
+        if let Some(first) = fresh.first() {
+            if stamp.last_seq > 0 && first.seq > stamp.last_seq + 1 && stamp.offset < end {
+                // Entries between the stamp and these were never applied here: read
+                // them from the journal instead, in order.
+                drop(tx);
+                return self.catch_up(live).map(|_| ());
+            }
+        }
+        apply::entries(&tx, &fresh, live)?;
+        if stamp.offset == 0 && end > 0 {
+            // The store was made before the journal had a line: it now has one.
+            tx.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('journal_head', ?1)",
+                [journal_head(&self.journal)?],
+            )?;
+        }
+        let last_seq = fresh.last().map_or(stamp.last_seq, |e| e.seq);
+        if last_seq != stamp.last_seq || end > stamp.offset {
+            write_stamp(
+                &tx,
+                Stamp {
+                    last_seq,
+                    offset: end.max(stamp.offset),
+                },
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn stamp(&self) -> Result<Stamp> {
+        read_stamp(&self.conn)
+    }
+
+    fn meta<T: rusqlite::types::FromSql>(&self, key: &str) -> Result<Option<T>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_meta(&self, key: &str, value: impl rusqlite::ToSql) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+}
+
+fn read_stamp(conn: &Connection) -> Result<Stamp> {
+    let get = |key: &str| -> Result<u64> {
+        let v: Option<i64> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?;
+        Ok(v.unwrap_or(0) as u64)
+    };
+    Ok(Stamp {
+        last_seq: get("last_seq")?,
+        offset: get("offset")?,
+    })
+}
+
+fn write_stamp(conn: &Connection, stamp: Stamp) -> Result<()> {
+    let mut stmt =
+        conn.prepare_cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)")?;
+    stmt.execute(params!["last_seq", stamp.last_seq as i64])?;
+    stmt.execute(params!["offset", stamp.offset as i64])?;
+    Ok(())
+}
+
+/// The journal's first line, or its first [`HEAD_BYTES`] if the line is longer; empty
+/// while the journal has no whole line.
+fn journal_head(journal: &Path) -> Result<String> {
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    match File::open(journal) {
+        Ok(f) => {
+            f.take(HEAD_BYTES as u64).read_to_end(&mut head)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", journal.display())),
+    }
+    match head.iter().position(|&b| b == b'\n') {
+        Some(i) => head.truncate(i + 1),
+        None if head.len() < HEAD_BYTES => head.clear(),
+        None => {}
+    }
+    Ok(String::from_utf8_lossy(&head).into_owned())
+}
