@@ -83,6 +83,10 @@ pub(crate) struct TaskInfo {
     /// For `failed`: when the next attempt is due.
     #[serde(skip)]
     pub(crate) retry_at: Option<SystemTime>,
+    /// The `seq` of the last record applied to it: a record at or below it is in
+    /// already, so a copy read from the store is never moved on twice by one record.
+    #[serde(skip)]
+    pub(crate) seq: u64,
 }
 
 impl TaskInfo {
@@ -125,12 +129,17 @@ impl TaskInfo {
             updated_ts: entry.ts.clone(),
             duration_ms: None,
             retry_at: None,
+            seq: entry.seq,
         })
     }
 
     /// Moves the task on by one of its own records. The one place task transitions are
     /// written: the in-memory [`State`] and the store both apply records through it.
     pub(crate) fn apply(&mut self, entry: &Entry) {
+        if entry.seq <= self.seq {
+            return;
+        }
+        self.seq = entry.seq;
         match &entry.record {
             Record::Queued { .. } => {
                 // Requeued (`baton retry`): a fresh retry budget.

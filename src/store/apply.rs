@@ -80,6 +80,7 @@ struct Stored {
     cancelled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry_at_ms: Option<u64>,
+    seq: u64,
 }
 
 pub(super) fn encode(info: &TaskInfo) -> Result<String> {
@@ -92,6 +93,7 @@ pub(super) fn encode(info: &TaskInfo) -> Result<String> {
                 .ok()
                 .map(|d| d.as_millis() as u64)
         }),
+        seq: info.seq,
     };
     Ok(serde_json::to_string(&stored)?)
 }
@@ -104,6 +106,7 @@ pub(super) fn decode(text: &str) -> Result<TaskInfo> {
     info.retry_at = stored
         .retry_at_ms
         .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+    info.seq = stored.seq;
     Ok(info)
 }
 
@@ -250,10 +253,8 @@ pub(super) fn entries(
 }
 
 /// Moves `live` on by an entry the store already holds (another process applied it
-/// first). A task `live` does not hold was done or dead, so only a `task.queued` (a
-/// retry, or a new task) brings it back: from its row, which may be ahead of this
-/// entry. Re-applying from the `task.queued` on is exact: a requeue resets what later
-/// records count.
+/// first). A task `live` does not hold is read from its row, which holds the entry
+/// and may be ahead of it: the task's `seq` keeps what is in from being applied again.
 pub(super) fn applied_elsewhere(
     tx: &Connection,
     entry: &Entry,
@@ -262,16 +263,15 @@ pub(super) fn applied_elsewhere(
     let Some(id) = entry.record.task() else {
         return Ok(());
     };
-    if let Some(info) = live.get_mut(id) {
+    let known = match live.remove(id) {
+        Some(info) => Some(info),
+        None => load(tx, id)?,
+    };
+    if let Some(mut info) = known {
         info.apply(entry);
-    } else if let Record::Queued { .. } = entry.record {
-        if let Some(mut info) = load(tx, id)? {
-            info.apply(entry);
+        if !info.status.is_final() {
             live.insert(id.clone(), info);
         }
-    }
-    if live.get(id).is_some_and(|t| t.status.is_final()) {
-        live.remove(id);
     }
     Ok(())
 }
@@ -308,9 +308,12 @@ fn write(tx: &Connection, info: &TaskInfo, created: Option<u64>, outputs: bool) 
                 info.pid,
                 text
             ])?;
+            // The join of its parent is queued: the parent awaits it no more.
             if let (Reason::Join, Some(parent)) = (info.reason, &info.parent) {
-                tx.prepare_cached("UPDATE tasks SET awaits_join = 0 WHERE id = ?1")?
-                    .execute([parent.as_str()])?;
+                if load(tx, parent)?.is_some_and(|p| crate::join::join_id(&p) == info.id) {
+                    tx.prepare_cached("UPDATE tasks SET awaits_join = 0 WHERE id = ?1")?
+                        .execute([parent.as_str()])?;
+                }
             }
         }
         None => {

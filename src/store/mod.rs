@@ -323,3 +323,256 @@ fn journal_head(journal: &Path) -> Result<String> {
     }
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::journal::{
+        Appender, Attribution, Author, Decision, Durability, History, Output, Reason, Record,
+        State, Status, TaskStatus, read_all,
+    };
+    use crate::workspace::RelPath;
+
+    const TASKS: [&str; 6] = ["t-a1", "t-a2", "t-b1", "t-b2", "t-c1", "t-c2"];
+    const PATHS: [&str; 4] = ["briefs/a.md", "drafts/b.md", "briefs/c.md", "drafts/d.md"];
+
+    fn task(i: usize) -> TaskId {
+        TaskId::from(TASKS[i % TASKS.len()])
+    }
+
+    fn path(i: usize) -> RelPath {
+        RelPath::new(PATHS[i % PATHS.len()]).unwrap()
+    }
+
+    fn outputs(mask: u8) -> Vec<Output> {
+        (0..PATHS.len())
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| Output {
+                path: path(i),
+                hash: format!("h{i}"),
+            })
+            .collect()
+    }
+
+    /// Any record, about a handful of tasks and paths, so sequences revisit them.
+    fn record() -> impl Strategy<Value = Record> {
+        let status = prop_oneof![
+            Just(Status::Done),
+            Just(Status::Failed),
+            Just(Status::Dead),
+            Just(Status::Held)
+        ];
+        prop_oneof![
+            4 => (0..6usize, 0..4usize, 0..3u8, proptest::option::of(0..6usize), 0..2u8).prop_map(
+                |(t, p, h, parent, join)| Record::Queued {
+                    task: task(t),
+                    agent: format!("agent{}", t % 3),
+                    input: path(p),
+                    input_hash: format!("h{h}"),
+                    parent: parent.map(task),
+                    depth: 0,
+                    reason: if join == 1 { Reason::Join } else { Reason::Glob },
+                    refs: Vec::new(),
+                }
+            ),
+            3 => (0..6usize, 1..4u32).prop_map(|(t, attempt)| Record::Started {
+                task: task(t),
+                attempt,
+                pid: 100 + attempt,
+                start_time: 7,
+            }),
+            1 => (0..6usize, 0..16u8).prop_map(|(t, mask)| Record::Committing {
+                task: task(t),
+                attempt: 1,
+                outputs: outputs(mask),
+            }),
+            4 => (0..6usize, 1..4u32, status, 0..16u8, 0..4u8, proptest::option::of(1..5000u64))
+                .prop_map(|(t, attempt, status, mask, delegated, retry)| Record::Finished {
+                    task: task(t),
+                    attempt,
+                    status,
+                    exit: Some(0),
+                    duration_ms: 12,
+                    outputs: outputs(mask),
+                    error: (status != Status::Done).then(|| "it failed".to_string()),
+                    result: None,
+                    retry_in_ms: retry.filter(|_| status == Status::Failed),
+                    delegated: outputs(mask & delegated).into_iter().map(|o| o.path).collect(),
+                }),
+            1 => (0..6usize, any::<bool>()).prop_map(|(t, ok)| Record::Approval {
+                task: task(t),
+                decision: if ok { Decision::Approved } else { Decision::Rejected },
+                by: Author::Human,
+                note: None,
+            }),
+            1 => (0..6usize).prop_map(|t| Record::Cancelled {
+                task: task(t),
+                by: Author::Human,
+            }),
+            3 => (0..4usize, 0..3u8, proptest::option::of(0..6usize)).prop_map(|(p, h, t)| {
+                let who = match t {
+                    Some(t) => Attribution::agent("agent0", &task(t)),
+                    None => Attribution::human(),
+                };
+                Record::artifact(path(p), format!("h{h}"), 10, who)
+            }),
+            1 => (0..4usize, 0..3u8).prop_map(|(p, h)| Record::Rejected {
+                path: path(p),
+                hash: Some(format!("h{h}")),
+                error: format!("bad {h}"),
+            }),
+            1 => (0..3u8).prop_map(|h| Record::ConfigLoaded { hash: format!("c{h}") }),
+        ]
+    }
+
+    /// The store answers every question as the full replay does.
+    fn agrees(store: &Store, state: &State) {
+        let known: HashSet<&TaskId> = state.tasks.keys().collect();
+        for i in 0..TASKS.len() {
+            let id = task(i);
+            let stored = store.task(&id).unwrap().map(|t| t.into_owned());
+            assert_eq!(stored.as_ref(), state.tasks.get(&id), "task {id}");
+            let mut want: Vec<TaskId> = state.children.get(&id).cloned().unwrap_or_default();
+            want.dedup();
+            let got: Vec<TaskId> = store.children(&id).unwrap().into_iter().map(|t| t.id).collect();
+            assert_eq!(got, want, "children of {id}");
+        }
+        for i in 0..PATHS.len() {
+            let p = path(i);
+            assert_eq!(store.artifact(&p).unwrap(), state.artifacts.get(&p).cloned(), "{p}");
+            for h in 0..3 {
+                let h = format!("h{h}");
+                assert_eq!(
+                    store.rejection(&p, &h).unwrap(),
+                    state.rejected.get(&(p.clone(), h.clone())).cloned()
+                );
+            }
+            let touching: Vec<TaskId> =
+                store.tasks_touching(&p).unwrap().into_iter().map(|t| t.id).collect();
+            let want: Vec<TaskId> = state
+                .order
+                .iter()
+                .filter(|id| {
+                    let t = &state.tasks[*id];
+                    t.input == p || t.outputs.iter().any(|o| o.path == p)
+                })
+                .cloned()
+                .collect();
+            assert_eq!(touching, want, "tasks touching {p}");
+        }
+        for status in [
+            TaskStatus::Queued,
+            TaskStatus::Running,
+            TaskStatus::Committing,
+            TaskStatus::Failed,
+            TaskStatus::Done,
+            TaskStatus::Dead,
+            TaskStatus::Held,
+        ] {
+            let want: Vec<&TaskId> = state
+                .order
+                .iter()
+                .filter(|id| state.tasks[*id].status == status)
+                .collect();
+            let got = store.tasks_with(status, None).unwrap();
+            assert_eq!(got.iter().map(|t| &t.id).collect::<Vec<_>>(), want, "{status:?}");
+            assert_eq!(store.count(status).unwrap(), want.len(), "count {status:?}");
+        }
+        let awaiting: Vec<TaskId> = state
+            .order
+            .iter()
+            .map(|id| &state.tasks[id])
+            .filter(|t| {
+                t.status == TaskStatus::Done
+                    && !t.delegated.is_empty()
+                    && !known.contains(&crate::join::join_id(t))
+            })
+            .map(|t| t.id.clone())
+            .collect();
+        let got: Vec<TaskId> = store.awaiting_joins().unwrap().into_iter().map(|t| t.id).collect();
+        assert_eq!(got, awaiting, "awaiting joins");
+        assert_eq!(store.config().unwrap(), state.config);
+        assert_eq!(store.stamp().unwrap().last_seq, state.last_seq);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Records appended in chunks, applied by two processes' stores in turn (each
+        /// skipping what the other applied) and by a fresh rebuild: every one agrees
+        /// with replaying the whole journal, and the live set is the unfinished tasks.
+        #[test]
+        fn the_store_agrees_with_a_full_replay(
+            chunks in proptest::collection::vec(proptest::collection::vec(record(), 1..6), 1..12),
+            order in proptest::collection::vec(any::<bool>(), 12),
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let ws = Workspace::at(tmp.path().to_path_buf());
+            let mut appender = Appender::open(&ws).unwrap();
+            let mut ours = Store::open(&ws).unwrap();
+            let mut theirs = Store::open(&ws).unwrap();
+            let mut live = HashMap::new();
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                let (written, _) = appender.append(chunk, Durability::Buffered).unwrap();
+                if order[i] {
+                    // Another process got there first: ours skips what it applied.
+                    theirs.catch_up(&mut HashMap::new()).unwrap();
+                }
+                ours.apply(&written, appender.offset(), &mut live).unwrap();
+            }
+            let state = State::replay(&read_all(&ws).unwrap());
+            agrees(&ours, &state);
+            theirs.catch_up(&mut HashMap::new()).unwrap();
+            agrees(&theirs, &state);
+            let unfinished: HashMap<TaskId, TaskInfo> = state
+                .tasks
+                .iter()
+                .filter(|(_, t)| !t.status.is_final())
+                .map(|(id, t)| (id.clone(), t.clone()))
+                .collect();
+            let touched: HashMap<TaskId, TaskInfo> = live;
+            prop_assert_eq!(touched, unfinished);
+            let rebuilt = Store::rebuild(&ws).unwrap();
+            agrees(&rebuilt, &state);
+        }
+    }
+
+    #[test]
+    fn a_corrupt_store_is_rebuilt_and_one_of_another_journal_too() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at(tmp.path().to_path_buf());
+        let queued = |t: &str| Record::Queued {
+            task: TaskId::from(t),
+            agent: "w".into(),
+            input: path(0),
+            input_hash: "h".into(),
+            parent: None,
+            depth: 0,
+            reason: Reason::Glob,
+            refs: Vec::new(),
+        };
+        let mut appender = Appender::open(&ws).unwrap();
+        appender
+            .append(vec![queued("t-1"), queued("t-2")], Durability::Buffered)
+            .unwrap();
+        drop(Store::open(&ws).unwrap());
+        std::fs::write(store_path(&ws), b"this is not a database").unwrap();
+        let _ = std::fs::remove_file(format!("{}-wal", store_path(&ws).display()));
+        let store = Store::open(&ws).unwrap();
+        assert_eq!(store.count(TaskStatus::Queued).unwrap(), 2);
+        drop(store);
+        // Another journal under the same store: rebuilt from it, not mixed.
+        std::fs::remove_file(journal_path(&ws)).unwrap();
+        Appender::open(&ws)
+            .unwrap()
+            .append(vec![queued("t-9")], Durability::Buffered)
+            .unwrap();
+        let store = Store::open(&ws).unwrap();
+        assert_eq!(store.count(TaskStatus::Queued).unwrap(), 1);
+        assert!(store.task(&TaskId::from("t-9")).unwrap().is_some());
+    }
+}
