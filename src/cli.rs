@@ -108,9 +108,24 @@ pub enum Command {
     },
     /// The activity feed from the journal.
     #[command(
-        after_help = "Examples:\n  baton log\n  baton log --follow\n  baton log --json | jq 'select(.kind == \"rejected\")'"
+        after_help = "Examples:\n  baton log -n 50\n  baton log --since 2h --agent writer\n  baton log --task 3fa9\n  baton log --follow\n  baton log --json | jq 'select(.kind == \"rejected\")'"
     )]
     Log {
+        /// Only the last N records that match (read from the journal's end back).
+        #[arg(short = 'n', long = "lines", value_name = "N")]
+        lines: Option<usize>,
+        /// Only records from this time on: RFC 3339, a date, or a duration ago (2h).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only records up to this time: RFC 3339, a date, or a duration ago.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Only records of this agent's tasks and its writes.
+        #[arg(long, value_name = "AGENT")]
+        agent: Option<String>,
+        /// Only records of this task (any unique prefix of its id).
+        #[arg(long, value_name = "TASK")]
+        task: Option<String>,
         /// Keep printing new activity.
         #[arg(long, short = 'f')]
         follow: bool,

@@ -136,7 +136,7 @@ pub(crate) fn run(dir: Option<PathBuf>) -> Result<u8> {
     let mut state = State::default();
     for entry in &entries {
         state.apply(entry);
-        if let Some(line) = feed_line(&state, entry, st) {
+        if let Some(line) = feed_line(&|t| state.tasks.get(t).map(|t| t.agent.clone()), entry, st) {
             println!("  {line}");
         }
     }

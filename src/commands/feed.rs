@@ -2,17 +2,15 @@
 //! `baton log` and `baton demo`.
 
 use super::Style;
-use crate::journal::{Author, Decision, Entry, Reason, Record, State, Status, TaskId};
+use crate::journal::{Author, Decision, Entry, Reason, Record, Status, TaskId};
+
+/// The agent of a task, as the feed names it.
+pub(crate) type AgentOf<'a> = dyn Fn(&TaskId) -> Option<String> + 'a;
 
 /// One line of the human feed for an entry, or none for bookkeeping records.
-pub(crate) fn feed_line(state: &State, entry: &Entry, st: Style) -> Option<String> {
+pub(crate) fn feed_line(agents: &AgentOf, entry: &Entry, st: Style) -> Option<String> {
     let time = entry.ts.get(11..23).unwrap_or(&entry.ts);
-    let agent_of = |task: &TaskId| {
-        state
-            .tasks
-            .get(task)
-            .map_or("?".to_string(), |t| t.agent.clone())
-    };
+    let agent_of = |task: &TaskId| agents(task).unwrap_or_else(|| "?".to_string());
     let (who, what) = match &entry.record {
         Record::Artifact { path, by, .. } => {
             let verb = match by {

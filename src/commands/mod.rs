@@ -61,7 +61,24 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             },
         ),
         Command::Status { json } => status::run(&locate(ws)?, json),
-        Command::Log { follow, json } => log::run(&locate(ws)?, follow, json),
+        Command::Log {
+            lines,
+            since,
+            until,
+            agent,
+            task,
+            follow,
+            json,
+        } => {
+            let filter = log::Filter {
+                last: lines,
+                since,
+                until,
+                agent,
+                task,
+            };
+            log::run(&locate(ws)?, filter, follow, json)
+        }
         Command::Who { path, json } => who::run(&locate(ws)?, &path, json),
         Command::Write { path } => write::run(&locate(ws)?, &path),
         Command::Read { path } => read::run(&locate(ws)?, &path),

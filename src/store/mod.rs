@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -37,6 +37,9 @@ const REBUILD_BATCH: usize = 20_000;
 
 /// The journal's first bytes, kept to recognise the journal a store was built from.
 const HEAD_BYTES: usize = 256;
+
+/// A rebuild in progress: `state.db.rebuilding-PID-NANOS`.
+const REBUILDING: &str = "state.db.rebuilding-";
 
 pub(crate) fn store_path(ws: &Workspace) -> PathBuf {
     ws.state_dir().join("state.db")
@@ -92,7 +95,10 @@ impl Store {
         let head: Option<String> = store.meta("journal_head")?;
         let stamp = store.stamp()?;
         let len = std::fs::metadata(&store.journal).map_or(0, |m| m.len());
-        if head.unwrap_or_default() != journal_head(&store.journal)? || stamp.offset > len {
+        let head = head.unwrap_or_default();
+        // A store made before the journal had a line holds nothing to mistake.
+        let empty = head.is_empty() && stamp.offset == 0;
+        if (!empty && head != journal_head(&store.journal)?) || stamp.offset > len {
             tracing::info!("the state store was built from another journal: rebuilding it");
             return Ok(None);
         }
@@ -121,14 +127,16 @@ impl Store {
     /// Builds the store afresh from the journal, with a progress bar on long journals.
     pub(crate) fn rebuild(ws: &Workspace) -> Result<Store> {
         let path = store_path(ws);
-        let fresh = path.with_extension("db.new");
-        for stale in [
-            &fresh,
-            &fresh.with_extension("new-wal"),
-            &fresh.with_extension("new-shm"),
-        ] {
-            let _ = std::fs::remove_file(stale);
-        }
+        remove_abandoned_rebuilds(ws);
+        // Each rebuild has a file of its own: two processes may find the store missing
+        // at once; both build the same thing, and the last to finish puts its in place.
+        let fresh = ws.state_dir().join(format!(
+            "{REBUILDING}{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
         let mut store = Store::connect(ws, &fresh)?;
         store.conn.pragma_update(None, "synchronous", "OFF")?;
         store.set_meta("version", SCHEMA_VERSION)?;
@@ -144,19 +152,20 @@ impl Store {
             progress.advance(bytes)
         })?;
         progress.finish();
-        store.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Checkpointed, so the rename carries every row.
+        // Everything into the main file, so the rename carries every row.
         store
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         drop(store);
+        // Left by the store replaced (a deleted or corrupt one), they belong to no file.
         for suffix in ["-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
         std::fs::rename(&fresh, &path)
             .with_context(|| format!("putting the rebuilt store in place at {}", path.display()))?;
-        let _ = std::fs::remove_file(format!("{}-wal", fresh.display()));
-        let _ = std::fs::remove_file(format!("{}-shm", fresh.display()));
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", fresh.display()));
+        }
         let mut store = Store::connect(ws, &path)?;
         store.catch_up(&mut HashMap::new())?;
         Ok(store)
@@ -281,6 +290,23 @@ impl Store {
             params![key, value],
         )?;
         Ok(())
+    }
+}
+
+/// Removes the files of rebuilds whose process is gone (killed half-way).
+fn remove_abandoned_rebuilds(ws: &Workspace) {
+    let Ok(dir) = std::fs::read_dir(ws.state_dir()) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(REBUILDING)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or_default();
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -438,12 +464,21 @@ mod tests {
             assert_eq!(stored.as_ref(), state.tasks.get(&id), "task {id}");
             let mut want: Vec<TaskId> = state.children.get(&id).cloned().unwrap_or_default();
             want.dedup();
-            let got: Vec<TaskId> = store.children(&id).unwrap().into_iter().map(|t| t.id).collect();
+            let got: Vec<TaskId> = store
+                .children(&id)
+                .unwrap()
+                .into_iter()
+                .map(|t| t.id)
+                .collect();
             assert_eq!(got, want, "children of {id}");
         }
         for i in 0..PATHS.len() {
             let p = path(i);
-            assert_eq!(store.artifact(&p).unwrap(), state.artifacts.get(&p).cloned(), "{p}");
+            assert_eq!(
+                store.artifact(&p).unwrap(),
+                state.artifacts.get(&p).cloned(),
+                "{p}"
+            );
             for h in 0..3 {
                 let h = format!("h{h}");
                 assert_eq!(
@@ -451,8 +486,12 @@ mod tests {
                     state.rejected.get(&(p.clone(), h.clone())).cloned()
                 );
             }
-            let touching: Vec<TaskId> =
-                store.tasks_touching(&p).unwrap().into_iter().map(|t| t.id).collect();
+            let touching: Vec<TaskId> = store
+                .tasks_touching(&p)
+                .unwrap()
+                .into_iter()
+                .map(|t| t.id)
+                .collect();
             let want: Vec<TaskId> = state
                 .order
                 .iter()
@@ -479,7 +518,11 @@ mod tests {
                 .filter(|id| state.tasks[*id].status == status)
                 .collect();
             let got = store.tasks_with(status, None).unwrap();
-            assert_eq!(got.iter().map(|t| &t.id).collect::<Vec<_>>(), want, "{status:?}");
+            assert_eq!(
+                got.iter().map(|t| &t.id).collect::<Vec<_>>(),
+                want,
+                "{status:?}"
+            );
             assert_eq!(store.count(status).unwrap(), want.len(), "count {status:?}");
         }
         let awaiting: Vec<TaskId> = state
@@ -493,7 +536,12 @@ mod tests {
             })
             .map(|t| t.id.clone())
             .collect();
-        let got: Vec<TaskId> = store.awaiting_joins().unwrap().into_iter().map(|t| t.id).collect();
+        let got: Vec<TaskId> = store
+            .awaiting_joins()
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
         assert_eq!(got, awaiting, "awaiting joins");
         assert_eq!(store.config().unwrap(), state.config);
         assert_eq!(store.stamp().unwrap().last_seq, state.last_seq);

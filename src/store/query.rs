@@ -98,6 +98,16 @@ impl Store {
         self.tasks_where("status = 'dead' AND pid IS NOT NULL ORDER BY ord", [])
     }
 
+    /// The `seq` of the record that first queued `task`.
+    pub(crate) fn first_seq(&self, task: &TaskId) -> Result<Option<u64>> {
+        let ord: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT ord FROM tasks WHERE id = ?1")?
+            .query_row([task.as_str()], |r| r.get(0))
+            .optional()?;
+        Ok(ord.map(|o| o as u64))
+    }
+
     /// How many tasks have `status`.
     pub(crate) fn count(&self, status: TaskStatus) -> Result<usize> {
         let n: Option<i64> = self

@@ -12,6 +12,7 @@ mod delegation;
 mod docs;
 mod examples;
 mod help;
+mod history;
 mod joins;
 mod locks;
 mod logs;

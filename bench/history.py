@@ -1,0 +1,188 @@
+"""History at scale (driven by bench/history.sh): what reports, the daemon's memory and a
+restart cost in workspaces with long histories.
+
+Histories: REAL sizes are made by the daemon itself (N briefs, a no-op agent, one task
+each); GENERATED sizes are journals written by this script (six valid records per task:
+brief, queued, started, committing, output, finished), with no files behind them. For
+each size it prints, beside the goal of issue 12:
+- each report as a whole process (median of 5, after the state store is built):
+  status, who PATH, trace PATH, logs TASK, versions PATH, log -n 50;
+- the first report's time, which builds the state store from the journal;
+- the daemon's peak RSS and, from `baton run --once` to the new brief's task.started,
+  how long one brief dropped before a restart waits;
+- for real sizes, a restart with nothing new (`run --once` over every unchanged file).
+"""
+import argparse, hashlib, json, os, shutil, statistics, subprocess, sys, time
+
+GOALS = {
+    "report": "≤ 50 ms at 1M, ≤ 2× of 10k",
+    "rss": "≤ 100 MB at 1M, ≤ 1.5× of 10k",
+    "dispatch": "≤ 200 ms",
+    "reconcile": "≤ 2 s over 100k files",
+}
+
+
+def timed(cmd, env=None):
+    """Wall time and peak RSS of `cmd`, with wait4 for the child's own rusage."""
+    start = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(p.pid, 0)
+    elapsed = time.monotonic() - start
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        sys.exit(f"{' '.join(cmd)} failed: {err}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def make_config(root):
+    os.makedirs(os.path.join(root, "briefs"), exist_ok=True)
+    os.makedirs(os.path.join(root, "drafts"), exist_ok=True)
+    with open(os.path.join(root, "baton.toml"), "w") as f:
+        f.write('[workspace]\nstages = ["briefs", "drafts"]\n\n'
+                '[agents.writer]\non = ["briefs/*.md"]\nrun = ["true"]\nconcurrency = 2\nretries = 0\n')
+
+
+def real_history(baton, root, n):
+    shutil.rmtree(root, ignore_errors=True)
+    make_config(root)
+    for i in range(n):
+        with open(os.path.join(root, "briefs", f"b{i:07}.md"), "w") as f:
+            f.write(f"brief {i}\n")
+    t, _ = timed([baton, "-w", root, "run", "--once"], env={**os.environ, "RUST_LOG": "warn"})
+    print(f"  made {n} tasks with the daemon in {t:.0f} s", flush=True)
+
+
+def generated_history(root, n):
+    shutil.rmtree(root, ignore_errors=True)
+    make_config(root)
+    os.makedirs(os.path.join(root, ".baton", "journal"))
+    seq = 0
+    start = time.time() - n * 0.01
+    with open(os.path.join(root, ".baton", "journal", "journal.jsonl"), "w") as f:
+        def rec(ts, **r):
+            nonlocal seq
+            seq += 1
+            f.write(json.dumps({"seq": seq, "ts": ts, **r}, separators=(",", ":")) + "\n")
+        for i in range(n):
+            t = start + i * 0.01
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03}Z"
+            h = hashlib.blake2b(str(i).encode(), digest_size=32).hexdigest()
+            task = "t-" + h[:12]
+            brief, draft = f"briefs/b{i:07}.md", f"drafts/b{i:07}.md"
+            rec(ts, kind="artifact", path=brief, hash=h, size=10, by="human")
+            rec(ts, kind="task.queued", task=task, agent="writer", input=brief, input_hash=h,
+                parent=None, depth=0, reason="glob")
+            rec(ts, kind="task.started", task=task, attempt=1, pid=1000 + i % 30000, start_time=1)
+            rec(ts, kind="task.committing", task=task, attempt=1, outputs=[{"path": draft, "hash": h}])
+            rec(ts, kind="artifact", path=draft, hash=h, size=10, by="writer", task=task)
+            rec(ts, kind="task.finished", task=task, attempt=1, status="done", exit=0,
+                duration_ms=5, outputs=[{"path": draft, "hash": h}])
+    size = os.path.getsize(os.path.join(root, ".baton", "journal", "journal.jsonl"))
+    print(f"  generated {n} tasks ({seq} records, {size / 1e6:.0f} MB)", flush=True)
+
+
+def journal_lines(root):
+    with open(os.path.join(root, ".baton", "journal", "journal.jsonl"), "rb") as f:
+        return f.read().count(b"\n")
+
+
+def measure(baton, root, n, real, repeat):
+    out = {}
+    b = lambda *args: [baton, "-w", root, *args]
+    t, rss = timed(b("status"))
+    out["first status (builds the store)"] = (t, rss)
+    # A task and path from the middle of the history.
+    mid = f"b{n // 2:07}.md"
+    with open(os.path.join(root, ".baton", "journal", "journal.jsonl"), "rb") as f:
+        f.seek(os.path.getsize(f.name) // 2)
+        f.readline()
+        while True:
+            r = json.loads(f.readline())
+            if r["kind"] == "task.queued":
+                task, mid = r["task"], os.path.basename(r["input"])
+                break
+    reports = {
+        "status": b("status"),
+        "who PATH": b("who", f"briefs/{mid}"),
+        "trace PATH": b("trace", f"briefs/{mid}"),
+        "logs TASK": b("logs", task),
+        "versions PATH": b("versions", f"briefs/{mid}"),
+        "log -n 50": b("log", "-n", "50"),
+    }
+    for name, cmd in reports.items():
+        runs = [timed(cmd) for _ in range(repeat)]
+        out[name] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
+    if real:
+        t, rss = timed(b("run", "--once"), env={**os.environ, "RUST_LOG": "warn"})
+        out["restart, nothing new (reconcile)"] = (t, rss)
+    # One new brief, then a restart: until its task started, and the daemon's peak RSS.
+    before = journal_lines(root)
+    with open(os.path.join(root, "briefs", "new.md"), "w") as f:
+        f.write(f"a new brief {time.time()}\n")
+    start = time.monotonic()
+    p = subprocess.Popen(b("run", "--once"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, "RUST_LOG": "warn"})
+    started = None
+    path = os.path.join(root, ".baton", "journal", "journal.jsonl")
+    with open(path, "rb") as f:
+        for _ in range(before):
+            f.readline()
+        pending = b""
+        while started is None and p.poll() is None:
+            chunk = f.read()
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if b'"task.started"' in line:
+                    started = time.monotonic() - start
+            if started is None:
+                time.sleep(0.002)
+    _, status, usage = os.wait4(p.pid, 0)
+    out["restart → new brief started"] = (started if started is not None else float("nan"), usage.ru_maxrss / 1024)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--baton", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--real", default="10000,100000")
+    ap.add_argument("--generated", default="1000000")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    sizes = [(int(n), True) for n in args.real.split(",") if n] + \
+            [(int(n), False) for n in args.generated.split(",") if n]
+    results = {}
+    for n, real in sizes:
+        label = f"{n // 1000}k {'real' if real else 'generated'}"
+        print(f"{label}:", flush=True)
+        root = os.path.join(args.work, label.replace(" ", "-"))
+        if real:
+            real_history(args.baton, root, n)
+        else:
+            generated_history(root, n)
+        results[label] = measure(args.baton, root, n, real, args.repeat)
+        shutil.rmtree(root, ignore_errors=True)
+    labels = list(results)
+    rows = []
+    for r in results.values():
+        for k in r:
+            if k not in rows:
+                rows.append(k)
+    print()
+    print(f"{'':36}" + "".join(f"{l:>22}" for l in labels) + "   goal")
+    for row in rows:
+        cells = []
+        for l in labels:
+            v = results[l].get(row)
+            cells.append(f"{v[0] * 1000:>10.1f} ms {v[1]:>6.1f} MB" if v else f"{'—':>22}")
+        goal = GOALS["rss"] if "started" in row else GOALS["reconcile"] if "reconcile" in row \
+            else "" if "first" in row else GOALS["report"]
+        if "started" in row:
+            goal = f"{GOALS['dispatch']}; RSS {GOALS['rss']}"
+        print(f"{row:36}" + "".join(f"{c:>22}" for c in cells) + f"   {goal}")
+
+
+if __name__ == "__main__":
+    main()
