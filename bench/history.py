@@ -82,11 +82,6 @@ def generated_history(root, n):
     print(f"  generated {n} tasks ({seq} records, {size / 1e6:.0f} MB)", flush=True)
 
 
-def journal_lines(root):
-    with open(os.path.join(root, ".baton", "journal", "journal.jsonl"), "rb") as f:
-        return f.read().count(b"\n")
-
-
 def measure(baton, root, n, real, repeat):
     out = {}
     b = lambda *args: [baton, "-w", root, *args]
@@ -117,29 +112,35 @@ def measure(baton, root, n, real, repeat):
         t, rss = timed(b("run", "--once"), env={**os.environ, "RUST_LOG": "warn"})
         out["restart, nothing new (reconcile)"] = (t, rss)
     # One new brief, then a restart: until its task started, and the daemon's peak RSS.
-    before = journal_lines(root)
+    # The journal's length, not its lines: reading it would grow this process, and a
+    # child's peak RSS counts what it shared with its parent before exec.
+    before = os.path.getsize(os.path.join(root, ".baton", "journal", "journal.jsonl"))
     with open(os.path.join(root, "briefs", "new.md"), "w") as f:
         f.write(f"a new brief {time.time()}\n")
     start = time.monotonic()
-    p = subprocess.Popen(b("run", "--once"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    errors = open(os.path.join(root, "restart.log"), "w")
+    p = subprocess.Popen(b("run", "--once"), stdout=errors, stderr=errors,
                          env={**os.environ, "RUST_LOG": "warn"})
-    started = None
+    started, usage, status = None, None, None
     path = os.path.join(root, ".baton", "journal", "journal.jsonl")
     with open(path, "rb") as f:
-        for _ in range(before):
-            f.readline()
+        f.seek(before)
         pending = b""
-        while started is None and p.poll() is None:
-            chunk = f.read()
-            pending += chunk
+        while usage is None:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                usage = ru
+            pending += f.read()
             *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if b'"task.started"' in line:
-                    started = time.monotonic() - start
-            if started is None:
+            if started is None and any(b'"task.started"' in line for line in lines):
+                started = time.monotonic() - start
+            if usage is None:
                 time.sleep(0.002)
-    _, status, usage = os.wait4(p.pid, 0)
-    out["restart → new brief started"] = (started if started is not None else float("nan"), usage.ru_maxrss / 1024)
+    if os.waitstatus_to_exitcode(status) != 0 or started is None:
+        errors.close()
+        print(f"  the restart failed or started nothing: {open(errors.name).read()[-2000:]}")
+    out["restart → new brief started"] = (started if started is not None else float("nan"),
+                                          usage.ru_maxrss / 1024)
     return out
 
 
@@ -150,6 +151,7 @@ def main():
     ap.add_argument("--real", default="10000,100000")
     ap.add_argument("--generated", default="1000000")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--keep", action="store_true", help="keep the workspaces (under --work)")
     args = ap.parse_args()
     sizes = [(int(n), True) for n in args.real.split(",") if n] + \
             [(int(n), False) for n in args.generated.split(",") if n]
@@ -163,7 +165,10 @@ def main():
         else:
             generated_history(root, n)
         results[label] = measure(args.baton, root, n, real, args.repeat)
-        shutil.rmtree(root, ignore_errors=True)
+        for k, (t, rss) in results[label].items():
+            print(f"  {k:36} {t * 1000:>10.1f} ms {rss:>7.1f} MB", flush=True)
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
     labels = list(results)
     rows = []
     for r in results.values():

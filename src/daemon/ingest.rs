@@ -19,6 +19,7 @@ use crate::index::writer::IndexOp;
 use crate::journal::{Attribution, History, Record};
 use crate::lock;
 use crate::route::{self, Version};
+use crate::store::{Seen, Stat};
 use crate::workspace::{RelPath, walk_visible};
 
 /// Work for an ingest worker.
@@ -68,6 +69,7 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
     let setup = ctx.setup();
     let cfg = &setup.cfg;
     let mut busy = Vec::new();
+    let mut seen = Vec::new();
     let mut paths: VecDeque<(RelPath, TellIndex)> = VecDeque::new();
     for job in batch {
         match job {
@@ -84,7 +86,7 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
     }
     while let Some((path, tell)) = paths.pop_front() {
         tracing::debug!(%path, "ingesting");
-        match ingest(ctx, cfg, &path) {
+        match ingest(ctx, cfg, &setup.hash, &path, &mut seen) {
             Ok(Ingested::Handled(journalled, read)) => {
                 if tell == TellIndex::Yes {
                     ctx.index.send(IndexOp::Upsert(path.clone(), read));
@@ -102,10 +104,22 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
             Err(e) => tracing::warn!(path = %path, "could not ingest: {e:#}"),
         }
     }
+    if let Err(e) = ctx.ledger.lock().store().record_seen(&seen) {
+        tracing::warn!("recording the files seen: {e:#}; the next start hashes them again");
+    }
     busy
 }
 
-fn ingest(ctx: &Ctx, cfg: &Config, path: &RelPath) -> Result<Ingested> {
+/// Ingests one path. A file whose stat is what it was when last hashed, under the same
+/// config, and whose content the journal has as its version, was routed then: it is not
+/// read again. Files hashed here are added to `seen`.
+fn ingest(
+    ctx: &Ctx,
+    cfg: &Config,
+    config: &str,
+    path: &RelPath,
+    seen: &mut Vec<(RelPath, Seen)>,
+) -> Result<Ingested> {
     let abs = ctx.ws.abs(path);
     let meta = match std::fs::symlink_metadata(&abs) {
         Ok(meta) => meta,
@@ -117,6 +131,9 @@ fn ingest(ctx: &Ctx, cfg: &Config, path: &RelPath) -> Result<Ingested> {
     if !meta.is_file() || !cfg.is_artifact(path) {
         return Ok(Ingested::Nothing);
     }
+    if unchanged_since_seen(ctx, config, path, &Stat::of(&meta))? {
+        return Ok(Ingested::Handled(Journalled::No, None));
+    }
     // Writers (`drop`, `write`, the committer) hold the exclusive lock until they have
     // journalled, so after this the journal knows who wrote what is on disk. The file is
     // opened under the lock, so what is hashed is what the journal has caught up with.
@@ -127,8 +144,13 @@ fn ingest(ctx: &Ctx, cfg: &Config, path: &RelPath) -> Result<Ingested> {
     if crate::sys::has_writer(&file) {
         return Ok(Ingested::Busy);
     }
+    let before = file.metadata().map(|m| Stat::of(&m)).ok();
     let (hash, size, head) = crate::publish::hash_keeping_head(&mut file, HEAD_BYTES)
         .with_context(|| format!("reading {path}"))?;
+    let after = file.metadata().map(|m| Stat::of(&m)).ok();
+    if let (Some(stat), true) = (before, before == after) {
+        seen.push((path.clone(), Seen::now(stat, hash.clone(), config)));
+    }
     let front = frontmatter::from_head(&head);
     let read = match file.metadata() {
         Ok(meta) if size <= INDEX_WHAT_WAS_READ && head.len() as u64 == size => {
@@ -167,6 +189,19 @@ fn ingest(ctx: &Ctx, cfg: &Config, path: &RelPath) -> Result<Ingested> {
     }
     ledger.append(records)?;
     Ok(Ingested::Handled(Journalled::Yes, read))
+}
+
+/// Whether the file at `path`, with `stat` now, holds what the journal has and was
+/// routed under this config, as the stat seen at its last hash vouches.
+fn unchanged_since_seen(ctx: &Ctx, config: &str, path: &RelPath, stat: &Stat) -> Result<bool> {
+    let ledger = ctx.ledger.lock();
+    let Some(seen) = ledger.store().seen(path)? else {
+        return Ok(false);
+    };
+    if !seen.vouches_for(stat, config) {
+        return Ok(false);
+    }
+    Ok(ledger.artifact(path)?.is_some_and(|a| a.hash == seen.hash))
 }
 
 /// The artifact paths under `dir` (a stage or a folder in one), or under every stage.

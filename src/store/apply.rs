@@ -53,6 +53,16 @@ CREATE TABLE IF NOT EXISTS versions (
     ts TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS versions_by_path ON versions(path, seq);
+CREATE TABLE IF NOT EXISTS seen (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    seen_ns INTEGER NOT NULL,
+    config TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attempts (
     task TEXT NOT NULL,
     attempt INTEGER NOT NULL,

@@ -10,10 +10,14 @@
 //! unreadable, from another schema version or from another journal is rebuilt.
 //!
 //! - [`apply`]: records into rows, through the same task transitions as the replay;
-//! - [`query`]: the questions reports and the rules ask.
+//! - [`query`]: the questions reports and the rules ask;
+//! - [`seen`]: each file's stat when it was last hashed, for restarts that check by stat.
+
+pub(crate) use seen::{Seen, Stat};
 
 mod apply;
 mod query;
+mod seen;
 
 use std::collections::HashMap;
 use std::fs::File;

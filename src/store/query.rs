@@ -89,7 +89,11 @@ impl Store {
 
     /// Every task not done or dead, first queued first: the daemon's live work.
     pub(crate) fn unfinished(&self) -> Result<Vec<TaskInfo>> {
-        self.tasks_where("status NOT IN ('done', 'dead') ORDER BY ord", [])
+        // Spelled out, not `NOT IN ('done', 'dead')`, so the status index serves it.
+        self.tasks_where(
+            "status IN ('queued', 'running', 'committing', 'failed', 'held') ORDER BY ord",
+            [],
+        )
     }
 
     /// Tasks cancelled while their agent ran and no daemon stopped it: a daemon stops

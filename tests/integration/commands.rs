@@ -433,7 +433,7 @@ fn the_systemd_unit_starts_and_stops_the_daemon() {
         .stderr(fs::File::create(home.path().join("daemon.err")).unwrap())
         .spawn()
         .unwrap();
-    let mut daemon = Daemon { child };
+    let mut daemon = Daemon::of(child);
     wait_for("the daemon to start", Duration::from_secs(10), || {
         fs::read_to_string(home.path().join("daemon.err"))
             .is_ok_and(|l| l.contains("daemon started"))

@@ -80,7 +80,7 @@ fn the_five_minute_tour_works_when_pasted_literally() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let _daemon = Daemon { child };
+    let _daemon = Daemon::of(child);
     wait_for("the daemon to start", Duration::from_secs(10), || {
         fs::read_to_string(home.path().join("daemon.log"))
             .is_ok_and(|l| l.contains("daemon started"))

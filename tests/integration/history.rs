@@ -315,3 +315,88 @@ fn processes_that_find_the_store_missing_at_once_all_succeed() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `baton run --once` with the racy window shortened to nothing, so a stat recorded a
+/// moment ago vouches for the file (in real use it must be 2 s old).
+fn run_once_trusting_stat(ws: &TestWorkspace) {
+    let out = ws
+        .command(&["run", "--once"])
+        .env("BATON_RACY_WINDOW_MS", "0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The `artifact` records of `path`, as hashes.
+fn versions_of(ws: &TestWorkspace, path: &str) -> Vec<String> {
+    ws.records("artifact")
+        .iter()
+        .filter(|r| r["path"] == path)
+        .map(|r| r["hash"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_restart_checks_files_by_stat_yet_sees_an_edit_that_kept_size_and_mtime() {
+    let ws = pipeline();
+    ws.write("briefs/a.md", "aaaa\n");
+    ws.write("briefs/b.md", "bbbb\n");
+    ws.run_once(0);
+    let before = ws.journal().len();
+    run_once_trusting_stat(&ws);
+    assert_eq!(
+        ws.journal().len(),
+        before,
+        "an unchanged restart journals nothing"
+    );
+    // Same size, same inode, mtime put back: only the ctime tells. It must be seen.
+    let touch_r = |from: &str, to: &str| {
+        let ok = std::process::Command::new("touch")
+            .arg("-r")
+            .arg(ws.path(from))
+            .arg(ws.path(to))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    fs::write(ws.path("mtime.ref"), "").unwrap();
+    touch_r("briefs/a.md", "mtime.ref");
+    fs::write(ws.path("briefs/a.md"), "AAAA\n").unwrap();
+    touch_r("mtime.ref", "briefs/a.md");
+    run_once_trusting_stat(&ws);
+    assert_eq!(
+        versions_of(&ws, "briefs/a.md").len(),
+        2,
+        "the edit was missed"
+    );
+    assert_eq!(ws.read("drafts/a.md"), "AAAA\n");
+    assert_eq!(versions_of(&ws, "briefs/b.md").len(), 1);
+}
+
+#[test]
+fn a_new_agent_gets_the_files_already_there_after_a_restart() {
+    let ws = pipeline();
+    ws.write("briefs/a.md", "a\n");
+    ws.run_once(0);
+    fs::write(
+        ws.path("baton.toml"),
+        format!(
+            "{PIPELINE}\n[agents.archiver]\non = [\"briefs/*.md\"]\nrun = [\"agents/archiver.sh\"]\nwrites = [\"published\"]\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        ws.path("agents/archiver.sh"),
+        "#!/bin/sh\nset -eu\nmkdir -p \"$BATON_OUT/published\"\ncp \"$BATON_INPUT\" \"$BATON_OUT/published/\"\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(ws.path("agents/archiver.sh"))
+        .status()
+        .unwrap();
+    run_once_trusting_stat(&ws);
+    assert_eq!(ws.read("published/a.md"), "a\n");
+}

@@ -61,8 +61,8 @@ fn write_read_and_lock_share_artifacts_under_the_path_lock() {
 
     // While another process holds the lock, a writer waits for it.
     // (Bounded, and stopped on drop, so a failing test leaves nothing behind.)
-    let mut holder = Daemon {
-        child: ws
+    let mut holder = Daemon::of(
+        ws
             .command(&[
                 "lock",
                 "drafts/notes.md",
@@ -76,7 +76,7 @@ fn write_read_and_lock_share_artifacts_under_the_path_lock() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
-    };
+    );
     wait_for("the lock to be taken", Duration::from_secs(30), || {
         ws.path("locked").exists()
     });

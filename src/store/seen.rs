@@ -1,0 +1,199 @@
+//! What each file's stat said when the daemon last hashed it, so a restart over
+//! unchanged files checks them by `stat` instead of reading them all (as git's index
+//! does, with its care for racy timestamps). Not derived from the journal: a cache the
+//! store keeps beside what is, lost harmlessly with a rebuild (every file is hashed once).
+
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::time::SystemTime;
+
+use anyhow::Result;
+use rusqlite::{OptionalExtension, params};
+
+use super::Store;
+use crate::workspace::RelPath;
+
+/// A change within this long before the hash may share its timestamp with a write the
+/// hash missed (coarse file-system clocks): such a file is hashed again next time.
+const RACY_NS: i64 = 2_000_000_000;
+
+/// [`RACY_NS`]; tests of debug builds may shorten it (`BATON_RACY_WINDOW_MS`), so they
+/// need not wait it out.
+fn racy_ns() -> i64 {
+    if cfg!(debug_assertions) {
+        if let Some(ms) = std::env::var("BATON_RACY_WINDOW_MS")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            return ms * 1_000_000;
+        }
+    }
+    RACY_NS
+}
+
+/// What identifies a file's content without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stat {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    ino: u64,
+}
+
+impl Stat {
+    pub(crate) fn of(meta: &Metadata) -> Stat {
+        Stat {
+            size: meta.size(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// A file's stat when its content, `hash`, was read, under the config `config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub(crate) stat: Stat,
+    pub(crate) hash: String,
+    seen_ns: i64,
+    config: String,
+}
+
+impl Seen {
+    /// Seen now: the file had `stat` and content `hash`.
+    pub(crate) fn now(stat: Stat, hash: String, config: &str) -> Seen {
+        let seen_ns = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        Seen {
+            stat,
+            hash,
+            seen_ns,
+            config: config.to_string(),
+        }
+    }
+
+    /// Whether a file that has `stat` now still holds `hash`, with nothing routed
+    /// differently since: same stat, same config, and not changed so close to the
+    /// hash that a later write could share its timestamps.
+    pub(crate) fn vouches_for(&self, stat: &Stat, config: &str) -> bool {
+        self.stat == *stat
+            && self.config == config
+            && self.stat.mtime_ns.max(self.stat.ctime_ns) + racy_ns() < self.seen_ns
+    }
+}
+
+impl Store {
+    pub(crate) fn seen(&self, path: &RelPath) -> Result<Option<Seen>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT size, mtime_ns, ctime_ns, ino, hash, seen_ns, config FROM seen
+                 WHERE path = ?1",
+            )?
+            .query_row([path.as_str()], |r| {
+                Ok(Seen {
+                    stat: Stat {
+                        size: r.get::<_, i64>(0)? as u64,
+                        mtime_ns: r.get(1)?,
+                        ctime_ns: r.get(2)?,
+                        ino: r.get::<_, i64>(3)? as u64,
+                    },
+                    hash: r.get(4)?,
+                    seen_ns: r.get(5)?,
+                    config: r.get(6)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Records what was seen, in one transaction.
+    pub(crate) fn record_seen(&self, seen: &[(RelPath, Seen)]) -> Result<()> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO seen(path, size, mtime_ns, ctime_ns, ino, hash, seen_ns, config)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (path, s) in seen {
+                put.execute(params![
+                    path.as_str(),
+                    s.stat.size as i64,
+                    s.stat.mtime_ns,
+                    s.stat.ctime_ns,
+                    s.stat.ino as i64,
+                    s.hash,
+                    s.seen_ns,
+                    s.config
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(mtime_ns: i64) -> Stat {
+        Stat {
+            size: 10,
+            mtime_ns,
+            ctime_ns: mtime_ns,
+            ino: 7,
+        }
+    }
+
+    #[test]
+    fn a_stat_vouches_only_when_unchanged_not_racy_and_under_the_same_config() {
+        let old = Seen {
+            stat: stat(1_000),
+            hash: "h".into(),
+            seen_ns: 1_000 + RACY_NS + 1,
+            config: "c".into(),
+        };
+        assert!(old.vouches_for(&stat(1_000), "c"));
+        assert!(!old.vouches_for(&stat(1_001), "c"), "another mtime");
+        assert!(
+            !old.vouches_for(
+                &Stat {
+                    ino: 8,
+                    ..stat(1_000)
+                },
+                "c"
+            ),
+            "another file"
+        );
+        assert!(
+            !old.vouches_for(
+                &Stat {
+                    size: 11,
+                    ..stat(1_000)
+                },
+                "c"
+            ),
+            "another size"
+        );
+        assert!(
+            !old.vouches_for(&stat(1_000), "c2"),
+            "another config routes differently"
+        );
+        let racy = Seen {
+            seen_ns: 1_000 + RACY_NS,
+            ..old
+        };
+        assert!(
+            !racy.vouches_for(&stat(1_000), "c"),
+            "hashed too soon after a change"
+        );
+    }
+}
