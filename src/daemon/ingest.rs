@@ -205,7 +205,9 @@ fn unchanged_since_seen(ctx: &Ctx, config: &str, path: &RelPath, stat: &Stat) ->
 }
 
 /// The artifact paths under `dir` (a stage or a folder in one), or under every stage.
-/// Hidden folders are not entered.
+/// Hidden folders are not entered. A walk of every stage (at start, after lost events)
+/// lists the most recently changed first: what arrived while the daemon was down is
+/// dispatched before the unchanged history is checked.
 fn list(ctx: &Ctx, cfg: &Config, dir: Option<&RelPath>) -> Vec<RelPath> {
     let roots: Vec<RelPath> = match dir {
         Some(dir) => vec![dir.clone()],
@@ -215,7 +217,7 @@ fn list(ctx: &Ctx, cfg: &Config, dir: Option<&RelPath>) -> Vec<RelPath> {
             .filter_map(|s| RelPath::new(s).ok())
             .collect(),
     };
-    let mut out = Vec::new();
+    let mut out: Vec<(i64, RelPath)> = Vec::new();
     for root in roots {
         for entry in walk_visible(&ctx.ws.abs(&root)) {
             let entry = match entry {
@@ -232,11 +234,24 @@ fn list(ctx: &Ctx, cfg: &Config, dir: Option<&RelPath>) -> Vec<RelPath> {
                 continue;
             };
             match RelPath::from_path(rel) {
-                Ok(path) if cfg.is_artifact(&path) => out.push(path),
+                Ok(path) if cfg.is_artifact(&path) => {
+                    let changed = match dir {
+                        None => entry.metadata().map_or(i64::MAX, |m| {
+                            use std::os::unix::fs::MetadataExt;
+                            m.ctime() * 1_000_000_000 + m.ctime_nsec()
+                        }),
+                        Some(_) => 0,
+                    };
+                    out.push((changed, path));
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!("skipping {}: {e}", entry.path().display()),
             }
         }
     }
-    out
+    if dir.is_none() {
+        // Stable: files changed at the same moment stay in name order.
+        out.sort_by_key(|(changed, _)| std::cmp::Reverse(*changed));
+    }
+    out.into_iter().map(|(_, path)| path).collect()
 }
