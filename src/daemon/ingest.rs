@@ -19,7 +19,7 @@ use crate::index::writer::IndexOp;
 use crate::journal::{Attribution, History, Record};
 use crate::lock;
 use crate::route::{self, Version};
-use crate::store::{Seen, Stat};
+use crate::store::{Seen, SeenCheck, Stat};
 use crate::workspace::{RelPath, walk_visible};
 
 /// Work for an ingest worker.
@@ -70,6 +70,9 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
     let cfg = &setup.cfg;
     let mut busy = Vec::new();
     let mut seen = Vec::new();
+    let mut check = SeenCheck::open(&ctx.ws)
+        .inspect_err(|e| tracing::warn!("every file is read: the state store: {e:#}"))
+        .ok();
     let mut paths: VecDeque<(RelPath, TellIndex)> = VecDeque::new();
     for job in batch {
         match job {
@@ -86,7 +89,7 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
     }
     while let Some((path, tell)) = paths.pop_front() {
         tracing::debug!(%path, "ingesting");
-        match ingest(ctx, cfg, &setup.hash, &path, &mut seen) {
+        match ingest(ctx, cfg, &setup.hash, &path, check.as_mut(), &mut seen) {
             Ok(Ingested::Handled(journalled, read)) => {
                 if tell == TellIndex::Yes {
                     ctx.index.send(IndexOp::Upsert(path.clone(), read));
@@ -118,6 +121,7 @@ fn ingest(
     cfg: &Config,
     config: &str,
     path: &RelPath,
+    check: Option<&mut SeenCheck>,
     seen: &mut Vec<(RelPath, Seen)>,
 ) -> Result<Ingested> {
     let abs = ctx.ws.abs(path);
@@ -131,8 +135,12 @@ fn ingest(
     if !meta.is_file() || !cfg.is_artifact(path) {
         return Ok(Ingested::Nothing);
     }
-    if unchanged_since_seen(ctx, config, path, &Stat::of(&meta))? {
-        return Ok(Ingested::Handled(Journalled::No, None));
+    if let Some(check) = check {
+        match check.unchanged(path, &Stat::of(&meta), config) {
+            Ok(true) => return Ok(Ingested::Handled(Journalled::No, None)),
+            Ok(false) => {}
+            Err(e) => tracing::debug!(%path, "checking by stat: {e:#}; reading it"),
+        }
     }
     // Writers (`drop`, `write`, the committer) hold the exclusive lock until they have
     // journalled, so after this the journal knows who wrote what is on disk. The file is
@@ -189,19 +197,6 @@ fn ingest(
     }
     ledger.append(records)?;
     Ok(Ingested::Handled(Journalled::Yes, read))
-}
-
-/// Whether the file at `path`, with `stat` now, holds what the journal has and was
-/// routed under this config, as the stat seen at its last hash vouches.
-fn unchanged_since_seen(ctx: &Ctx, config: &str, path: &RelPath, stat: &Stat) -> Result<bool> {
-    let ledger = ctx.ledger.lock();
-    let Some(seen) = ledger.store().seen(path)? else {
-        return Ok(false);
-    };
-    if !seen.vouches_for(stat, config) {
-        return Ok(false);
-    }
-    Ok(ledger.artifact(path)?.is_some_and(|a| a.hash == seen.hash))
 }
 
 /// The artifact paths under `dir` (a stage or a folder in one), or under every stage.

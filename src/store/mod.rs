@@ -13,7 +13,7 @@
 //! - [`query`]: the questions reports and the rules ask;
 //! - [`seen`]: each file's stat when it was last hashed, for restarts that check by stat.
 
-pub(crate) use seen::{Seen, Stat};
+pub(crate) use seen::{Seen, SeenCheck, Stat};
 
 mod apply;
 mod query;

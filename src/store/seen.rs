@@ -84,26 +84,71 @@ impl Seen {
     }
 }
 
+/// Checks files against what was seen, on a connection of its own, a read transaction
+/// at a time: a walk over many files asks the store once per file without taking the
+/// ledger's lock or SQLite's file locks for each.
+pub(crate) struct SeenCheck {
+    store: Store,
+    /// Checks made in the current read transaction.
+    in_transaction: usize,
+}
+
+/// Checks per read transaction, so the daemon's writes can be checkpointed meanwhile.
+const CHECKS_PER_TRANSACTION: usize = 4096;
+
+impl SeenCheck {
+    pub(crate) fn open(ws: &crate::workspace::Workspace) -> Result<SeenCheck> {
+        Ok(SeenCheck {
+            store: Store::connect(ws, &super::store_path(ws))?,
+            in_transaction: 0,
+        })
+    }
+
+    /// Whether the file at `path`, with `stat` now, holds what the journal has as its
+    /// version and was routed under `config`, as the stat seen at its last hash vouches.
+    pub(crate) fn unchanged(&mut self, path: &RelPath, stat: &Stat, config: &str) -> Result<bool> {
+        if self.in_transaction == 0 {
+            self.store.conn.execute_batch("BEGIN")?;
+        }
+        self.in_transaction += 1;
+        let found = self.store.seen_with_version(path);
+        if self.in_transaction >= CHECKS_PER_TRANSACTION {
+            self.in_transaction = 0;
+            self.store.conn.execute_batch("COMMIT")?;
+        }
+        Ok(match found? {
+            Some((seen, Some(version))) => seen.vouches_for(stat, config) && seen.hash == version,
+            _ => false,
+        })
+    }
+}
+
 impl Store {
-    pub(crate) fn seen(&self, path: &RelPath) -> Result<Option<Seen>> {
+    /// What was seen at `path`, and the hash of the journal's last version of it.
+    fn seen_with_version(&self, path: &RelPath) -> Result<Option<(Seen, Option<String>)>> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT size, mtime_ns, ctime_ns, ino, hash, seen_ns, config FROM seen
-                 WHERE path = ?1",
+                "SELECT size, mtime_ns, ctime_ns, ino, hash, seen_ns, config,
+                        (SELECT v.hash FROM versions v WHERE v.path = s.path
+                         ORDER BY v.seq DESC LIMIT 1)
+                 FROM seen s WHERE path = ?1",
             )?
             .query_row([path.as_str()], |r| {
-                Ok(Seen {
-                    stat: Stat {
-                        size: r.get::<_, i64>(0)? as u64,
-                        mtime_ns: r.get(1)?,
-                        ctime_ns: r.get(2)?,
-                        ino: r.get::<_, i64>(3)? as u64,
+                Ok((
+                    Seen {
+                        stat: Stat {
+                            size: r.get::<_, i64>(0)? as u64,
+                            mtime_ns: r.get(1)?,
+                            ctime_ns: r.get(2)?,
+                            ino: r.get::<_, i64>(3)? as u64,
+                        },
+                        hash: r.get(4)?,
+                        seen_ns: r.get(5)?,
+                        config: r.get(6)?,
                     },
-                    hash: r.get(4)?,
-                    seen_ns: r.get(5)?,
-                    config: r.get(6)?,
-                })
+                    r.get(7)?,
+                ))
             })
             .optional()?)
     }
