@@ -1,7 +1,14 @@
-//! The journal and the state store, kept in step: every append is applied to the store
-//! at once, together with whatever other processes appended before it, so the store is
-//! always the journal's in `seq` order. In memory the ledger keeps only the live work:
-//! the tasks not done or dead. Everything else is asked of the store.
+//! The journal and the state store, kept in step: every append is applied, together
+//! with whatever other processes appended before it, so the state is always the
+//! journal's in `seq` order. In memory the ledger keeps only the live work: the tasks
+//! not done or dead. Everything else is asked of the store.
+//!
+//! A command's ledger writes each append to the store at once. The daemon's batches
+//! them ([`Ledger::flush`], at most [`FLUSH_AFTER`] later): a store transaction per
+//! record cost more CPU than the rest of a task's dispatch. Until a batch is written,
+//! its entries answer for themselves: the tasks they touched are held in memory (live,
+//! or settled), and their artifacts and rejections are looked up among them. Reports
+//! read the journal past the store's stamp themselves, so they never see less.
 //!
 //! Task ids whose state changed are collected as *dirty*, so the daemon's scheduler
 //! reacts to work from any source (a scan, a commit, `baton retry` in another process)
@@ -11,6 +18,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
@@ -20,11 +28,25 @@ use crate::journal::{
 use crate::store::Store;
 use crate::workspace::{RelPath, Workspace};
 
+/// The longest the daemon's ledger keeps entries from the store.
+pub(crate) const FLUSH_AFTER: Duration = Duration::from_millis(25);
+
+/// Entries kept from the store at most, whatever their age.
+const MOST_PENDING: usize = 1024;
+
 pub(crate) struct Ledger {
     appender: Appender,
     store: Store,
     /// The tasks not done or dead, as of the last entry applied.
     live: HashMap<TaskId, TaskInfo>,
+    /// Entries applied in memory and not yet to the store (the daemon's, batched), and
+    /// since when.
+    pending: Vec<Entry>,
+    pending_since: Option<Instant>,
+    /// Tasks those entries made done or dead: out of `live`, not yet in the store.
+    settled: HashMap<TaskId, TaskInfo>,
+    /// Whether appends are batched ([`Ledger::flush`]) or written to the store at once.
+    batched: bool,
     /// Tasks touched by records applied since the scheduler last asked.
     dirty: Vec<TaskId>,
     /// The journal, opened for `fsync` by whoever holds a [`Syncer`].
@@ -45,11 +67,15 @@ impl Syncer {
 impl Ledger {
     /// Opens the journal and the store, brought up to the journal's end. The daemon's:
     /// appends do not ring the doorbell.
+    /// Its writes to the store are batched: the daemon calls [`Ledger::flush`].
     pub(crate) fn open(ws: &Workspace) -> Result<Ledger> {
-        Ledger::open_with(ws, Appender::quiet)
+        let mut ledger = Ledger::open_with(ws, Appender::quiet)?;
+        ledger.batched = true;
+        Ok(ledger)
     }
 
-    /// Like [`Ledger::open`], for a command: each append rings the daemon's doorbell.
+    /// Like [`Ledger::open`], for a command: each append rings the daemon's doorbell,
+    /// and is written to the store at once.
     pub(crate) fn open_ringing(ws: &Workspace) -> Result<Ledger> {
         Ledger::open_with(ws, |a| a)
     }
@@ -68,6 +94,10 @@ impl Ledger {
             appender,
             store,
             live,
+            pending: Vec::new(),
+            pending_since: None,
+            settled: HashMap::new(),
+            batched: false,
             dirty: Vec::new(),
             sync_file,
         };
@@ -104,11 +134,73 @@ impl Ledger {
     }
 
     fn apply(&mut self, entries: &[Entry]) -> Result<()> {
-        self.store
-            .apply(entries, self.appender.offset(), &mut self.live)?;
         self.dirty
             .extend(entries.iter().filter_map(|e| e.record.task()).cloned());
+        if !self.batched {
+            return self
+                .store
+                .apply(entries, self.appender.offset(), &mut self.live);
+        }
+        for entry in entries {
+            self.apply_in_memory(entry)?;
+        }
+        self.pending.extend(entries.iter().cloned());
+        self.pending_since.get_or_insert_with(Instant::now);
+        if self.pending.len() >= MOST_PENDING {
+            if let Err(e) = self.flush() {
+                // The journal has them: kept, and tried again at the next flush.
+                tracing::warn!("writing the state store: {e:#}");
+            }
+        }
         Ok(())
+    }
+
+    /// Moves the task of `entry` on in memory. A task neither live nor settled is read
+    /// from the store, which may be ahead of this entry (another process applied it):
+    /// the task's `seq` keeps what is in from being applied twice.
+    fn apply_in_memory(&mut self, entry: &Entry) -> Result<()> {
+        let Some(id) = entry.record.task() else {
+            return Ok(());
+        };
+        let known = match self.live.remove(id).or_else(|| self.settled.remove(id)) {
+            Some(info) => Some(info),
+            None => self.store.task(id)?.map(Cow::into_owned),
+        };
+        let info = match known {
+            Some(mut info) => {
+                info.apply(entry);
+                info
+            }
+            None => match TaskInfo::queued(entry) {
+                Some(info) => info,
+                None => return Ok(()), // a record of a task never queued: ignored
+            },
+        };
+        if info.status.is_final() {
+            self.settled.insert(id.clone(), info);
+        } else {
+            self.live.insert(id.clone(), info);
+        }
+        Ok(())
+    }
+
+    /// Writes the batched entries to the store, in one transaction.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        // The store moves each task on from its own row: `live` is ahead already.
+        self.store
+            .apply(&self.pending, self.appender.offset(), &mut HashMap::new())?;
+        self.pending.clear();
+        self.pending_since = None;
+        self.settled.clear();
+        Ok(())
+    }
+
+    /// When the batched entries are due in the store, if there are any.
+    pub(crate) fn flush_due(&self) -> Option<Instant> {
+        self.pending_since.map(|since| since + FLUSH_AFTER)
     }
 
     /// The tasks not done or dead: the daemon's live work.
@@ -116,7 +208,9 @@ impl Ledger {
         self.live.values()
     }
 
-    /// The store, for what the live set does not hold.
+    /// The store, for what the live set does not hold. In the daemon it may lag by what
+    /// [`Ledger::flush`] has not written yet: ask the ledger itself ([`History`]) for
+    /// anything that changes while it runs.
     pub(crate) fn store(&self) -> &Store {
         &self.store
     }
@@ -129,7 +223,7 @@ impl Ledger {
 
 impl History for Ledger {
     fn task(&self, id: &TaskId) -> Result<Option<Cow<'_, TaskInfo>>> {
-        match self.live.get(id) {
+        match self.live.get(id).or_else(|| self.settled.get(id)) {
             Some(t) => Ok(Some(Cow::Borrowed(t))),
             None => self.store.task(id),
         }
@@ -138,19 +232,74 @@ impl History for Ledger {
     fn children(&self, id: &TaskId) -> Result<Vec<TaskInfo>> {
         let mut children = self.store.children(id)?;
         for c in &mut children {
-            if let Some(live) = self.live.get(&c.id) {
-                *c = live.clone();
+            if let Some(t) = self.live.get(&c.id).or_else(|| self.settled.get(&c.id)) {
+                *c = t.clone();
+            }
+        }
+        // Queued since the last flush: not in the store yet.
+        for entry in &self.pending {
+            // The task's own parent, set when first queued (a requeue does not move it).
+            if let Record::Queued { task, .. } = &entry.record {
+                let t = self.live.get(task).or_else(|| self.settled.get(task));
+                if let Some(t) = t.filter(|t| t.parent.as_ref() == Some(id)) {
+                    if !children.iter().any(|c| c.id == t.id) {
+                        children.push(t.clone());
+                    }
+                }
             }
         }
         Ok(children)
     }
 
     fn artifact(&self, path: &RelPath) -> Result<Option<ArtifactInfo>> {
+        for entry in self.pending.iter().rev() {
+            if let Record::Artifact {
+                path: p,
+                hash,
+                by,
+                task,
+                ..
+            } = &entry.record
+            {
+                if p == path {
+                    return Ok(Some(ArtifactInfo {
+                        hash: hash.clone(),
+                        attribution: crate::journal::Attribution {
+                            by: by.clone(),
+                            task: task.clone(),
+                        },
+                    }));
+                }
+            }
+        }
         self.store.artifact(path)
     }
 
     fn rejection(&self, path: &RelPath, hash: &str) -> Result<Option<String>> {
+        for entry in self.pending.iter().rev() {
+            if let Record::Rejected {
+                path: p,
+                hash: h,
+                error,
+            } = &entry.record
+            {
+                if p == path && h.as_deref().unwrap_or("") == hash {
+                    return Ok(Some(error.clone()));
+                }
+            }
+        }
         self.store.rejection(path, hash)
+    }
+}
+
+impl Drop for Ledger {
+    /// What is batched goes to the store (the next opener would apply it anyway).
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::warn!(
+                "writing the state store: {e:#}; the next start applies it from the journal"
+            );
+        }
     }
 }
 
@@ -183,5 +332,91 @@ impl SharedLedger {
             syncer.sync()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::journal::{State, read_all};
+    use crate::store::tests::{PATHS, TASKS, path, record, task};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// The daemon's batched ledger, flushed at random points, with another process
+        /// appending and catching the store up in between, answers as a full replay.
+        #[test]
+        fn the_batched_ledger_answers_as_a_full_replay(
+            chunks in proptest::collection::vec(proptest::collection::vec(record(), 1..6), 1..12),
+            steps in proptest::collection::vec(0..4u8, 12),
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let ws = Workspace::at(tmp.path().to_path_buf());
+            let mut ledger = Ledger::open(&ws).unwrap();
+            let mut other = Appender::open_at_end(&ws).unwrap();
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                match steps[i] {
+                    0 => { ledger.append(chunk).unwrap(); }
+                    1 => {
+                        ledger.append(chunk).unwrap();
+                        ledger.flush().unwrap();
+                    }
+                    2 => {
+                        // Another process appends, and a report catches the store up.
+                        other.append(chunk, Durability::Buffered).unwrap();
+                        Store::open(&ws).unwrap();
+                        ledger.refresh().unwrap();
+                    }
+                    _ => {
+                        other.append(chunk, Durability::Buffered).unwrap();
+                        ledger.refresh().unwrap();
+                    }
+                }
+                let state = State::replay(&read_all(&ws).unwrap());
+                for t in 0..TASKS.len() {
+                    let id = task(t);
+                    let got = ledger.task(&id).unwrap().map(Cow::into_owned);
+                    prop_assert_eq!(got.as_ref(), state.tasks.get(&id), "task {}", id);
+                    let kids: Vec<TaskId> =
+                        ledger.children(&id).unwrap().into_iter().map(|c| c.id).collect();
+                    let mut want = state.children.get(&id).cloned().unwrap_or_default();
+                    want.dedup();
+                    prop_assert_eq!(kids, want, "children of {}", id);
+                }
+                for p in 0..PATHS.len() {
+                    let p = path(p);
+                    prop_assert_eq!(ledger.artifact(&p).unwrap(), state.artifacts.get(&p).cloned());
+                    for h in 0..3 {
+                        let h = format!("h{h}");
+                        prop_assert_eq!(
+                            ledger.rejection(&p, &h).unwrap(),
+                            state.rejected.get(&(p.clone(), h.clone())).cloned()
+                        );
+                    }
+                }
+                let mut live: Vec<&TaskId> = ledger.live().map(|t| &t.id).collect();
+                live.sort();
+                let mut want: Vec<&TaskId> = state
+                    .tasks
+                    .values()
+                    .filter(|t| !t.status.is_final())
+                    .map(|t| &t.id)
+                    .collect();
+                want.sort();
+                prop_assert_eq!(live, want);
+            }
+            ledger.flush().unwrap();
+            drop(ledger);
+            let state = State::replay(&read_all(&ws).unwrap());
+            let store = Store::open(&ws).unwrap();
+            for t in 0..TASKS.len() {
+                let id = task(t);
+                let stored = store.task(&id).unwrap().map(Cow::into_owned);
+                prop_assert_eq!(stored.as_ref(), state.tasks.get(&id));
+            }
+        }
     }
 }

@@ -99,6 +99,7 @@ pub(crate) async fn run(
             break;
         }
         let next = s.scheduler.next_deadline();
+        let flush_at = s.ctx.ledger.lock().flush_due();
         tokio::select! {
             biased;
             _ = &mut shutdown, if !shutdown_fired => {
@@ -123,11 +124,15 @@ pub(crate) async fn run(
             _ = tokio::time::sleep_until(next.unwrap_or_else(tokio::time::Instant::now)), if next.is_some() => {
                 s.scheduler.on_timers();
             }
+            _ = tokio::time::sleep_until(
+                flush_at.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std)
+            ), if flush_at.is_some() => s.flush_ledger(),
         }
         if s.flags.overflow.swap(false, Ordering::SeqCst) {
             s.scheduler.on_lost_events();
         }
     }
+    s.flush_ledger();
     s.scheduler.summary()
 }
 
@@ -136,6 +141,7 @@ impl Supervisor {
     /// queuing the joins a crash kept from being queued (between a last child's commit
     /// and its delegator's join).
     fn open_tasks(&self) -> Vec<(TaskId, TaskView)> {
+        self.flush_ledger(); // what follows asks the store itself
         let ids: Vec<TaskId> = {
             let mut ledger = self.ctx.ledger.lock();
             let joins = ledger
@@ -162,6 +168,13 @@ impl Supervisor {
         ids.into_iter()
             .filter_map(|id| Some((id.clone(), self.ctx.view(&id)?)))
             .collect()
+    }
+
+    /// Writes what the ledger batched to the state store.
+    fn flush_ledger(&self) {
+        if let Err(e) = self.ctx.ledger.lock().flush() {
+            tracing::error!("writing the state store: {e:#}; reports catch up from the journal");
+        }
     }
 
     /// Considers every task whose journal state changed and applies what the scheduler

@@ -355,7 +355,7 @@ fn journal_head(journal: &Path) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::HashSet;
 
     use proptest::prelude::*;
@@ -367,14 +367,15 @@ mod tests {
     };
     use crate::workspace::RelPath;
 
-    const TASKS: [&str; 6] = ["t-a1", "t-a2", "t-b1", "t-b2", "t-c1", "t-c2"];
-    const PATHS: [&str; 4] = ["briefs/a.md", "drafts/b.md", "briefs/c.md", "drafts/d.md"];
+    pub(crate) const TASKS: [&str; 6] = ["t-a1", "t-a2", "t-b1", "t-b2", "t-c1", "t-c2"];
+    pub(crate) const PATHS: [&str; 4] =
+        ["briefs/a.md", "drafts/b.md", "briefs/c.md", "drafts/d.md"];
 
-    fn task(i: usize) -> TaskId {
+    pub(crate) fn task(i: usize) -> TaskId {
         TaskId::from(TASKS[i % TASKS.len()])
     }
 
-    fn path(i: usize) -> RelPath {
+    pub(crate) fn path(i: usize) -> RelPath {
         RelPath::new(PATHS[i % PATHS.len()]).unwrap()
     }
 
@@ -389,7 +390,7 @@ mod tests {
     }
 
     /// Any record, about a handful of tasks and paths, so sequences revisit them.
-    fn record() -> impl Strategy<Value = Record> {
+    pub(crate) fn record() -> impl Strategy<Value = Record> {
         let status = prop_oneof![
             Just(Status::Done),
             Just(Status::Failed),
