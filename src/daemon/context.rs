@@ -4,7 +4,7 @@
 //! The config and what is built from it ([`Setup`]) can be replaced while the daemon
 //! runs (an edited `baton.toml`): each attempt keeps the setup it was started with.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use super::launch::Launcher;
@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::index::writer::IndexHandle;
 use crate::journal::{History, TaskId};
 use crate::ledger::SharedLedger;
+use crate::store::SeenCheck;
 use crate::workspace::Workspace;
 
 /// The config the daemon runs, and what is built from it.
@@ -45,6 +46,8 @@ pub(crate) struct Ctx {
     pub(crate) ledger: SharedLedger,
     /// The search index's writer thread, fed with what arrives and is committed.
     pub(crate) index: IndexHandle,
+    /// Store connections for ingest workers' stat checks, kept between batches.
+    pub(crate) seen_checks: Mutex<Vec<SeenCheck>>,
 }
 
 impl Ctx {
@@ -59,6 +62,7 @@ impl Ctx {
             setup: RwLock::new(Arc::new(setup)),
             ledger,
             index,
+            seen_checks: Mutex::new(Vec::new()),
         }
     }
 

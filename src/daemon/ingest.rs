@@ -70,9 +70,17 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
     let cfg = &setup.cfg;
     let mut busy = Vec::new();
     let mut seen = Vec::new();
-    let mut check = SeenCheck::open(&ctx.ws)
-        .inspect_err(|e| tracing::warn!("every file is read: the state store: {e:#}"))
-        .ok();
+    let pooled = ctx
+        .seen_checks
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .pop();
+    let mut check = match pooled {
+        Some(check) => Some(check),
+        None => SeenCheck::open(&ctx.ws)
+            .inspect_err(|e| tracing::warn!("every file is read: the state store: {e:#}"))
+            .ok(),
+    };
     let mut paths: VecDeque<(RelPath, TellIndex)> = VecDeque::new();
     for job in batch {
         match job {
@@ -105,6 +113,14 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
             }
             Ok(Ingested::Nothing) => {}
             Err(e) => tracing::warn!(path = %path, "could not ingest: {e:#}"),
+        }
+    }
+    if let Some(mut check) = check {
+        if check.end_transaction().is_ok() {
+            ctx.seen_checks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(check);
         }
     }
     if let Err(e) = ctx.ledger.lock().store().record_seen(&seen) {
@@ -156,8 +172,11 @@ fn ingest(
     let (hash, size, head) = crate::publish::hash_keeping_head(&mut file, HEAD_BYTES)
         .with_context(|| format!("reading {path}"))?;
     let after = file.metadata().map(|m| Stat::of(&m)).ok();
+    // A file changed just now cannot be vouched for by its stat (see `Seen`): not kept.
     if let (Some(stat), true) = (before, before == after) {
-        seen.push((path.clone(), Seen::now(stat, hash.clone(), config)));
+        if let Some(now) = Seen::now(stat, hash.clone(), config) {
+            seen.push((path.clone(), now));
+        }
     }
     let front = frontmatter::from_head(&head);
     let read = match file.metadata() {

@@ -61,17 +61,19 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
-    /// Seen now: the file had `stat` and content `hash`.
-    pub(crate) fn now(stat: Stat, hash: String, config: &str) -> Seen {
+    /// Seen now: the file had `stat` and content `hash`. `None` if it changed within the
+    /// racy window, so that this could never vouch for it: nothing is worth keeping.
+    pub(crate) fn now(stat: Stat, hash: String, config: &str) -> Option<Seen> {
         let seen_ns = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64);
-        Seen {
+        let seen = Seen {
             stat,
             hash,
             seen_ns,
             config: config.to_string(),
-        }
+        };
+        seen.vouches_for(&stat, config).then_some(seen)
     }
 
     /// Whether a file that has `stat` now still holds `hash`, with nothing routed
@@ -102,6 +104,16 @@ impl SeenCheck {
             store: Store::connect(ws, &super::store_path(ws))?,
             in_transaction: 0,
         })
+    }
+
+    /// Ends the read transaction under way, so the connection can wait for the next
+    /// batch without holding back the store's checkpoints.
+    pub(crate) fn end_transaction(&mut self) -> Result<()> {
+        if self.in_transaction > 0 {
+            self.in_transaction = 0;
+            self.store.conn.execute_batch("COMMIT")?;
+        }
+        Ok(())
     }
 
     /// Whether the file at `path`, with `stat` now, holds what the journal has as its

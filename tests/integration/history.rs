@@ -343,6 +343,7 @@ fn a_restart_checks_files_by_stat_yet_sees_an_edit_that_kept_size_and_mtime() {
     ws.write("briefs/a.md", "aaaa\n");
     ws.write("briefs/b.md", "bbbb\n");
     ws.run_once(0);
+    run_once_trusting_stat(&ws); // records the files' stat (hashed just now: racy before)
     let before = ws.journal().len();
     run_once_trusting_stat(&ws);
     assert_eq!(
@@ -380,6 +381,7 @@ fn a_new_agent_gets_the_files_already_there_after_a_restart() {
     let ws = pipeline();
     ws.write("briefs/a.md", "a\n");
     ws.run_once(0);
+    run_once_trusting_stat(&ws); // records the files' stat, under the old config
     fs::write(
         ws.path("baton.toml"),
         format!(
