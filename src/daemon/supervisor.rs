@@ -156,7 +156,11 @@ impl Supervisor {
                 }
                 Err(e) => tracing::error!("finding the joins due: {e:#}"),
             }
-            // In the order they were first queued, as the store keeps it.
+            // In the order they were first queued, as the store keeps it (the joins
+            // just queued included).
+            if let Err(e) = ledger.flush() {
+                tracing::error!("writing the state store: {e:#}");
+            }
             match ledger.store().unfinished() {
                 Ok(tasks) => tasks.into_iter().map(|t| t.id).collect(),
                 Err(e) => {
