@@ -159,28 +159,10 @@ impl Ledger {
     /// from the store, which may be ahead of this entry (another process applied it):
     /// the task's `seq` keeps what is in from being applied twice.
     fn apply_in_memory(&mut self, entry: &Entry) -> Result<()> {
-        let Some(id) = entry.record.task() else {
-            return Ok(());
-        };
-        let known = match self.live.remove(id).or_else(|| self.settled.remove(id)) {
-            Some(info) => Some(info),
-            None => self.store.task(id)?.map(Cow::into_owned),
-        };
-        let info = match known {
-            Some(mut info) => {
-                info.apply(entry);
-                info
-            }
-            None => match TaskInfo::queued(entry) {
-                Some(info) => info,
-                None => return Ok(()), // a record of a task never queued: ignored
-            },
-        };
-        if info.status.is_final() {
-            self.settled.insert(id.clone(), info);
-        } else {
-            self.live.insert(id.clone(), info);
-        }
+        let store = &self.store;
+        crate::store::advance(&mut self.live, &mut self.settled, entry, |id| {
+            Ok(store.task(id)?.map(Cow::into_owned))
+        })?;
         Ok(())
     }
 
@@ -341,7 +323,7 @@ mod tests {
 
     use super::*;
     use crate::journal::{State, read_all};
-    use crate::store::tests::{PATHS, TASKS, path, record, task};
+    use crate::store::tests::{TASKS, history_agrees, record, task};
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
@@ -376,27 +358,7 @@ mod tests {
                     }
                 }
                 let state = State::replay(&read_all(&ws).unwrap());
-                for t in 0..TASKS.len() {
-                    let id = task(t);
-                    let got = ledger.task(&id).unwrap().map(Cow::into_owned);
-                    prop_assert_eq!(got.as_ref(), state.tasks.get(&id), "task {}", id);
-                    let kids: Vec<TaskId> =
-                        ledger.children(&id).unwrap().into_iter().map(|c| c.id).collect();
-                    let mut want = state.children.get(&id).cloned().unwrap_or_default();
-                    want.dedup();
-                    prop_assert_eq!(kids, want, "children of {}", id);
-                }
-                for p in 0..PATHS.len() {
-                    let p = path(p);
-                    prop_assert_eq!(ledger.artifact(&p).unwrap(), state.artifacts.get(&p).cloned());
-                    for h in 0..3 {
-                        let h = format!("h{h}");
-                        prop_assert_eq!(
-                            ledger.rejection(&p, &h).unwrap(),
-                            state.rejected.get(&(p.clone(), h.clone())).cloned()
-                        );
-                    }
-                }
+                history_agrees(&ledger, &state);
                 let mut live: Vec<&TaskId> = ledger.live().map(|t| &t.id).collect();
                 live.sort();
                 let mut want: Vec<&TaskId> = state

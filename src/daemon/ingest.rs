@@ -171,16 +171,16 @@ fn ingest(
     let before = file.metadata().map(|m| Stat::of(&m)).ok();
     let (hash, size, head) = crate::publish::hash_keeping_head(&mut file, HEAD_BYTES)
         .with_context(|| format!("reading {path}"))?;
-    let after = file.metadata().map(|m| Stat::of(&m)).ok();
+    let meta = file.metadata().ok();
     // A file changed just now cannot be vouched for by its stat (see `Seen`): not kept.
-    if let (Some(stat), true) = (before, before == after) {
+    if let (Some(stat), true) = (before, before == meta.as_ref().map(Stat::of)) {
         if let Some(now) = Seen::now(stat, hash.clone(), config) {
             seen.push((path.clone(), now));
         }
     }
     let front = frontmatter::from_head(&head);
-    let read = match file.metadata() {
-        Ok(meta) if size <= INDEX_WHAT_WAS_READ && head.len() as u64 == size => {
+    let read = match meta {
+        Some(meta) if size <= INDEX_WHAT_WAS_READ && head.len() as u64 == size => {
             Some(Box::new(FileRead {
                 meta,
                 bytes: head,

@@ -64,6 +64,8 @@ struct Supervisor {
     cancels: HashMap<TaskId, watch::Sender<bool>>,
     /// Each returns the paths still being written.
     ingests: JoinSet<Vec<RelPath>>,
+    /// The ledger's batched writes to the state store, at most one at a time.
+    flushes: JoinSet<()>,
 }
 
 /// Runs until `shutdown` resolves (then stops runners and waits for them) or, with
@@ -88,6 +90,7 @@ pub(crate) async fn run(
         running: HashMap::new(),
         cancels: HashMap::new(),
         ingests: JoinSet::new(),
+        flushes: JoinSet::new(),
     };
     let open = s.open_tasks();
     s.scheduler.begin(open);
@@ -126,13 +129,20 @@ pub(crate) async fn run(
             }
             _ = tokio::time::sleep_until(
                 flush_at.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std)
-            ), if flush_at.is_some() => s.flush_ledger(),
+            ), if flush_at.is_some() && s.flushes.is_empty() => {
+                // A store transaction: on the blocking pool, not this thread.
+                let ctx = s.ctx.clone();
+                s.flushes.spawn_blocking(move || flush_ledger(&ctx));
+            }
+            Some(_) = s.flushes.join_next(), if !s.flushes.is_empty() => {}
         }
         if s.flags.overflow.swap(false, Ordering::SeqCst) {
             s.scheduler.on_lost_events();
         }
     }
-    s.flush_ledger();
+    while s.flushes.join_next().await.is_some() {}
+    let ctx = s.ctx.clone();
+    let _ = tokio::task::spawn_blocking(move || flush_ledger(&ctx)).await;
     s.scheduler.summary()
 }
 
@@ -141,7 +151,7 @@ impl Supervisor {
     /// queuing the joins a crash kept from being queued (between a last child's commit
     /// and its delegator's join).
     fn open_tasks(&self) -> Vec<(TaskId, TaskView)> {
-        self.flush_ledger(); // what follows asks the store itself
+        flush_ledger(&self.ctx); // what follows asks the store itself
         let ids: Vec<TaskId> = {
             let mut ledger = self.ctx.ledger.lock();
             let joins = ledger
@@ -172,13 +182,6 @@ impl Supervisor {
         ids.into_iter()
             .filter_map(|id| Some((id.clone(), self.ctx.view(&id)?)))
             .collect()
-    }
-
-    /// Writes what the ledger batched to the state store.
-    fn flush_ledger(&self) {
-        if let Err(e) = self.ctx.ledger.lock().flush() {
-            tracing::error!("writing the state store: {e:#}; reports catch up from the journal");
-        }
     }
 
     /// Considers every task whose journal state changed and applies what the scheduler
@@ -412,5 +415,12 @@ impl Supervisor {
                 recovering: true,
             },
         );
+    }
+}
+
+/// Writes what the ledger batched to the state store. Blocking.
+fn flush_ledger(ctx: &Ctx) {
+    if let Err(e) = ctx.ledger.lock().flush() {
+        tracing::error!("writing the state store: {e:#}; reports catch up from the journal");
     }
 }

@@ -199,42 +199,21 @@ pub(super) fn entries(
                     ])?;
                 }
                 let Some(id) = record.task() else { continue };
-                let known = match live.remove(id).or_else(|| settled.remove(id)) {
-                    Some(info) => Some(info),
-                    None => load(tx, id)?,
+                let moved = advance(live, &mut settled, entry, |id| load(tx, id))?;
+                let t = match moved {
+                    Some(Advanced::Created) => touched.entry(id.clone()).or_insert(Touched {
+                        created: Some(entry.seq),
+                        was: None,
+                        outputs: false,
+                    }),
+                    Some(Advanced::Moved { was }) => touched.entry(id.clone()).or_insert(Touched {
+                        created: None,
+                        was: Some(was),
+                        outputs: false,
+                    }),
+                    None => continue, // a record of a task never queued: ignored
                 };
-                let info = match known {
-                    Some(mut info) => {
-                        let t = touched.entry(id.clone()).or_insert(Touched {
-                            created: None,
-                            was: Some(info.status),
-                            outputs: false,
-                        });
-                        t.outputs |=
-                            matches!(record, Record::Committing { .. } | Record::Finished { .. });
-                        info.apply(entry);
-                        info
-                    }
-                    None => match TaskInfo::queued(entry) {
-                        Some(info) => {
-                            touched.insert(
-                                id.clone(),
-                                Touched {
-                                    created: Some(entry.seq),
-                                    was: None,
-                                    outputs: false,
-                                },
-                            );
-                            info
-                        }
-                        None => continue, // a record of a task never queued: ignored
-                    },
-                };
-                if info.status.is_final() {
-                    settled.insert(id.clone(), info);
-                } else {
-                    live.insert(id.clone(), info);
-                }
+                t.outputs |= matches!(record, Record::Committing { .. } | Record::Finished { .. });
             }
         }
     }
@@ -260,6 +239,50 @@ pub(super) fn entries(
         count.execute(params![status.as_str(), n])?;
     }
     Ok(())
+}
+
+/// How [`advance`] found a task.
+pub(crate) enum Advanced {
+    /// A `task.queued` created it.
+    Created,
+    /// It was known, with status `was`.
+    Moved { was: TaskStatus },
+}
+
+/// Moves the task of `entry` on, taking it from `live` or `settled` (done or dead, not
+/// yet written) or else from `load`, and putting it back in the one its status now
+/// calls for. `None` for a record of a task never queued. Shared by the store's writes
+/// and the daemon's batched ledger, so both hold their unwritten tasks alike.
+pub(crate) fn advance(
+    live: &mut HashMap<TaskId, TaskInfo>,
+    settled: &mut HashMap<TaskId, TaskInfo>,
+    entry: &Entry,
+    load: impl FnOnce(&TaskId) -> Result<Option<TaskInfo>>,
+) -> Result<Option<Advanced>> {
+    let Some(id) = entry.record.task() else {
+        return Ok(None);
+    };
+    let known = match live.remove(id).or_else(|| settled.remove(id)) {
+        Some(info) => Some(info),
+        None => load(id)?,
+    };
+    let (info, how) = match known {
+        Some(mut info) => {
+            let was = info.status;
+            info.apply(entry);
+            (info, Advanced::Moved { was })
+        }
+        None => match TaskInfo::queued(entry) {
+            Some(info) => (info, Advanced::Created),
+            None => return Ok(None),
+        },
+    };
+    if info.status.is_final() {
+        settled.insert(id.clone(), info);
+    } else {
+        live.insert(id.clone(), info);
+    }
+    Ok(Some(how))
 }
 
 /// Moves `live` on by an entry the store already holds (another process applied it
