@@ -138,6 +138,16 @@ pub(crate) struct Config {
     pub(crate) stage_options: HashMap<String, StageOptions>,
     /// Files over this are indexed by path and metadata only (`[search] max_file_size`).
     pub(crate) max_file_size: u64,
+    pub(crate) journal: JournalOptions,
+}
+
+/// `[journal]`: how the journal is kept in segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JournalOptions {
+    /// A segment holding this much is sealed and a new one begun.
+    pub(crate) segment_size: u64,
+    /// Whether the daemon compresses sealed segments (all but the newest) with zstd.
+    pub(crate) compress: bool,
 }
 
 impl Config {
@@ -189,6 +199,20 @@ impl Config {
                 )
             })?,
         };
+        let raw_journal = raw.journal.unwrap_or_default();
+        let segment_size = match raw_journal.segment_size {
+            None => crate::journal::DEFAULT_SEGMENT_SIZE,
+            Some(value) => parse_size(value.get_ref()).ok_or_else(|| {
+                src.error(
+                    value.span(),
+                    "`segment_size` must be a number of bytes or a size like \"64MiB\"".into(),
+                )
+            })?,
+        };
+        let journal = JournalOptions {
+            segment_size,
+            compress: raw_journal.compress.unwrap_or(true),
+        };
         Ok(Config {
             stages,
             max_depth: ws.max_depth.unwrap_or(8),
@@ -197,6 +221,7 @@ impl Config {
             agents,
             stage_options,
             max_file_size,
+            journal,
         })
     }
 
@@ -584,6 +609,14 @@ struct RawConfig {
     agents: Option<BTreeMap<Spanned<String>, RawAgent>>,
     stages: Option<BTreeMap<Spanned<String>, RawStage>>,
     search: Option<RawSearch>,
+    journal: Option<RawJournal>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawJournal {
+    segment_size: Option<Spanned<toml::Value>>,
+    compress: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

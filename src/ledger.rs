@@ -49,8 +49,8 @@ pub(crate) struct Ledger {
     batched: bool,
     /// Tasks touched by records applied since the scheduler last asked.
     dirty: Vec<TaskId>,
-    /// The journal, opened for `fsync` by whoever holds a [`Syncer`].
-    sync_file: Arc<File>,
+    /// The journal segment written to when last asked ([`Ledger::take_sealed`]).
+    segment_base: u64,
 }
 
 /// Makes everything appended so far durable. Used after the ledger's lock is released,
@@ -66,10 +66,10 @@ impl Syncer {
 
 impl Ledger {
     /// Opens the journal and the store, brought up to the journal's end. The daemon's:
-    /// appends do not ring the doorbell.
+    /// appends do not ring the doorbell, and seal journal segments at `segment_size`.
     /// Its writes to the store are batched: the daemon calls [`Ledger::flush`].
-    pub(crate) fn open(ws: &Workspace) -> Result<Ledger> {
-        let mut ledger = Ledger::open_with(ws, Appender::quiet)?;
+    pub(crate) fn open(ws: &Workspace, segment_size: u64) -> Result<Ledger> {
+        let mut ledger = Ledger::open_with(ws, |a| a.quiet().segment_size(segment_size))?;
         ledger.batched = true;
         Ok(ledger)
     }
@@ -89,7 +89,7 @@ impl Ledger {
             .into_iter()
             .map(|t| (t.id.clone(), t))
             .collect();
-        let sync_file = Arc::new(File::open(crate::journal::journal_path(ws))?);
+        let segment_base = appender.segment_base();
         let mut ledger = Ledger {
             appender,
             store,
@@ -99,7 +99,7 @@ impl Ledger {
             settled: HashMap::new(),
             batched: false,
             dirty: Vec::new(),
-            sync_file,
+            segment_base,
         };
         ledger.refresh()?;
         ledger.dirty.clear();
@@ -129,8 +129,16 @@ impl Ledger {
         Ok(())
     }
 
+    /// Syncs what was appended so far: the segment being written (those before it were
+    /// synced as they were sealed).
     pub(crate) fn syncer(&self) -> Syncer {
-        Syncer(self.sync_file.clone())
+        Syncer(self.appender.file())
+    }
+
+    /// Whether a journal segment was sealed since the last call.
+    pub(crate) fn take_sealed(&mut self) -> bool {
+        let base = self.appender.segment_base();
+        std::mem::replace(&mut self.segment_base, base) != base
     }
 
     fn apply(&mut self, entries: &[Entry]) -> Result<()> {
@@ -337,7 +345,7 @@ mod tests {
         ) {
             let tmp = tempfile::tempdir().unwrap();
             let ws = Workspace::at(tmp.path().to_path_buf());
-            let mut ledger = Ledger::open(&ws).unwrap();
+            let mut ledger = Ledger::open(&ws, crate::journal::DEFAULT_SEGMENT_SIZE).unwrap();
             let mut other = Appender::open_at_end(&ws).unwrap();
             for (i, chunk) in chunks.into_iter().enumerate() {
                 match steps[i] {

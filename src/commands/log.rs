@@ -7,9 +7,7 @@
 //! so the cost follows what is printed, not the history's length.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::FileExt;
+use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result};
@@ -17,7 +15,8 @@ use anyhow::{Context as _, Result};
 use super::Style;
 use super::feed::feed_line;
 use crate::error::usage;
-use crate::journal::{Entry, History, Record, Tail, TaskId, journal_path};
+use crate::journal::segments::{self, ReverseLines};
+use crate::journal::{Entry, History, Record, Tail, TaskId};
 use crate::store::Store;
 use crate::workspace::Workspace;
 
@@ -145,16 +144,11 @@ impl Wanted {
         agents: &Agents,
         store: &Store,
     ) -> Result<Vec<Entry>> {
-        let path = journal_path(ws);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
-        };
+        let dir = ws.journal_dir();
         let floor = self.task.as_ref().map_or(0, |(_, first)| *first);
         let mut found = Vec::new();
-        for line in ReverseLines::new(&file, end) {
-            let line = line.with_context(|| format!("reading {}", path.display()))?;
+        for line in ReverseLines::new(&dir, end)? {
+            let line = line.with_context(|| format!("reading the journal in {}", dir.display()))?;
             let Ok(entry) = serde_json::from_slice::<Entry>(&line) else {
                 continue;
             };
@@ -175,20 +169,15 @@ impl Wanted {
 
 /// Calls `each` on every entry before journal offset `end`, oldest first, streaming.
 fn forwards(ws: &Workspace, end: u64, mut each: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
-    let path = journal_path(ws);
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
-    };
-    let mut reader = BufReader::with_capacity(1 << 20, std::io::Read::take(file, end));
-    let mut line = Vec::new();
-    while reader.read_until(b'\n', &mut line)? > 0 {
-        if let Ok(entry) = serde_json::from_slice::<Entry>(&line) {
-            each(&entry)?;
-        }
-        line.clear();
-    }
+    segments::for_each_line(
+        &ws.journal_dir(),
+        0,
+        Some(end),
+        |line, _| match serde_json::from_slice::<Entry>(line) {
+            Ok(entry) => each(&entry),
+            Err(_) => Ok(()),
+        },
+    )?;
     Ok(())
 }
 
@@ -228,82 +217,9 @@ fn journal_time(given: &str) -> Result<String> {
 }
 
 /// The lines of a file before offset `end`, last first, read a block at a time.
-struct ReverseLines<'a> {
-    file: &'a File,
-    /// Bytes before this offset are not read yet.
-    from: u64,
-    /// Read and not yet returned: the start of a line that began before `from`, then
-    /// whole lines.
-    buf: Vec<u8>,
-}
-
-impl<'a> ReverseLines<'a> {
-    const BLOCK: u64 = 64 * 1024;
-
-    fn new(file: &'a File, end: u64) -> ReverseLines<'a> {
-        ReverseLines {
-            file,
-            from: end,
-            buf: Vec::new(),
-        }
-    }
-}
-
-impl Iterator for ReverseLines<'_> {
-    type Item = std::io::Result<Vec<u8>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            // The last line of `buf` ends at its end (a trailing newline aside).
-            let body = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
-            if let Some(i) = body.iter().rposition(|&b| b == b'\n') {
-                let line = body[i + 1..].to_vec();
-                self.buf.truncate(i + 1);
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                return Some(Ok(line));
-            }
-            if self.from == 0 {
-                let line = std::mem::take(&mut self.buf);
-                let line = line.strip_suffix(b"\n").unwrap_or(&line).to_vec();
-                return (!line.iter().all(u8::is_ascii_whitespace)).then_some(Ok(line));
-            }
-            let start = self.from.saturating_sub(Self::BLOCK);
-            let mut block = vec![0; (self.from - start) as usize];
-            if let Err(e) = self.file.read_exact_at(&mut block, start) {
-                return Some(Err(e));
-            }
-            block.extend_from_slice(&self.buf);
-            self.buf = block;
-            self.from = start;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reverse_lines_cross_block_boundaries() {
-        let tmp = tempfile::tempfile().unwrap();
-        let lines: Vec<String> = (0..20_000)
-            .map(|i| format!("line {i} {}", "x".repeat(i % 50)))
-            .collect();
-        let text = lines.join("\n") + "\n";
-        tmp.write_all_at(text.as_bytes(), 0).unwrap();
-        let got: Vec<String> = ReverseLines::new(&tmp, text.len() as u64)
-            .map(|l| String::from_utf8(l.unwrap()).unwrap())
-            .collect();
-        let mut want = lines.clone();
-        want.reverse();
-        assert_eq!(got, want);
-        // From a line boundary in the middle.
-        let mid = text.find("line 1000 ").unwrap() as u64;
-        let first = ReverseLines::new(&tmp, mid).next().unwrap().unwrap();
-        assert_eq!(String::from_utf8(first).unwrap(), lines[999]);
-    }
 
     #[test]
     fn times_are_read_as_the_journal_writes_them() {

@@ -12,6 +12,7 @@ use super::scheduler::TaskView;
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::index::writer::IndexHandle;
+use crate::journal::segments::Compressor;
 use crate::journal::{History, TaskId};
 use crate::ledger::SharedLedger;
 use crate::store::SeenCheck;
@@ -48,6 +49,8 @@ pub(crate) struct Ctx {
     pub(crate) index: IndexHandle,
     /// Store connections for ingest workers' stat checks, kept between batches.
     pub(crate) seen_checks: Mutex<Vec<SeenCheck>>,
+    /// Compresses the journal's sealed segments, when `[journal] compress` is on.
+    pub(crate) compressor: Option<Compressor>,
 }
 
 impl Ctx {
@@ -57,12 +60,18 @@ impl Ctx {
         ledger: SharedLedger,
         index: IndexHandle,
     ) -> Ctx {
+        let compressor = setup
+            .cfg
+            .journal
+            .compress
+            .then(|| Compressor::new(ws.journal_dir()));
         Ctx {
             ws,
             setup: RwLock::new(Arc::new(setup)),
             ledger,
             index,
             seen_checks: Mutex::new(Vec::new()),
+            compressor,
         }
     }
 

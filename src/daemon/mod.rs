@@ -67,7 +67,7 @@ pub(crate) async fn run(
         launcher,
         hash: config_hash(&ws),
     };
-    let ledger = SharedLedger::new(Ledger::open(&ws)?);
+    let ledger = SharedLedger::new(Ledger::open(&ws, setup.cfg.journal.segment_size)?);
     let who_ledger = ledger.clone();
     let who: Who = Arc::new(move |path, hash| {
         who_ledger
@@ -86,6 +86,9 @@ pub(crate) async fn run(
     )?;
     let ctx = Arc::new(Ctx::new(ws, setup, ledger, index));
 
+    if let Some(compressor) = &ctx.compressor {
+        compressor.nudge(); // what was sealed while no daemon ran
+    }
     let recovering = ctx.clone();
     tokio::task::spawn_blocking(move || recover::recover(&recovering)).await??;
 

@@ -419,8 +419,16 @@ impl Supervisor {
 }
 
 /// Writes what the ledger batched to the state store. Blocking.
+/// A segment sealed meanwhile is compressed.
 fn flush_ledger(ctx: &Ctx) {
-    if let Err(e) = ctx.ledger.lock().flush() {
-        tracing::error!("writing the state store: {e:#}; reports catch up from the journal");
+    let sealed = {
+        let mut ledger = ctx.ledger.lock();
+        if let Err(e) = ledger.flush() {
+            tracing::error!("writing the state store: {e:#}; reports catch up from the journal");
+        }
+        ledger.take_sealed()
+    };
+    if let (true, Some(compressor)) = (sealed, &ctx.compressor) {
+        compressor.nudge();
     }
 }

@@ -7,18 +7,27 @@
 //! and cut off by the next appender, which holds the lock and so knows nobody is writing.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use super::segments::{self, Content, ReverseLines, Segment};
 use super::{Entry, Record, now_rfc3339};
 use crate::workspace::Workspace;
 
-const JOURNAL_FILE: &str = "journal.jsonl";
+pub(crate) use super::segments::DEFAULT_SEGMENT_SIZE;
 
+/// The journal's first segment, which is the whole journal until it grows past a
+/// segment's size.
+#[cfg(test)]
 pub(crate) fn journal_path(ws: &Workspace) -> PathBuf {
-    ws.journal_dir().join(JOURNAL_FILE)
+    Segment {
+        base: 0,
+        compressed: false,
+    }
+    .path(&ws.journal_dir())
 }
 
 /// Whether an append returns only once its records are on disk.
@@ -30,118 +39,176 @@ pub(crate) enum Durability {
     Synced,
 }
 
-/// Reads whole entries appended to the journal since the last read.
+/// Reads whole entries appended to the journal since the last read, across segments.
 pub(crate) struct Tail {
-    file: File,
-    path: PathBuf,
-    /// Bytes read so far, all whole lines.
+    dir: PathBuf,
+    /// The segment being read, and its bytes.
+    segment: Segment,
+    content: Content,
+    /// Bytes of the segment read so far, all whole lines.
     offset: u64,
 }
 
 impl Tail {
     /// Reads from the start of the journal (`None` if there is no journal yet).
+    #[cfg(test)]
     pub(crate) fn open(ws: &Workspace) -> Result<Option<Tail>> {
-        let path = journal_path(ws);
-        match File::open(&path) {
-            Ok(file) => Ok(Some(Tail {
-                file,
-                path,
-                offset: 0,
-            })),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("opening the journal {}", path.display())),
-        }
+        Tail::open_at(ws, 0)
     }
 
-    /// Reads from journal offset `offset`, which must be where an entry ends (a store's
-    /// stamp).
-    pub(crate) fn open_at(ws: &Workspace, offset: u64) -> Result<Option<Tail>> {
-        Ok(Tail::open(ws)?.map(|mut tail| {
-            tail.offset = offset;
-            tail
+    /// Reads from the journal's logical offset `pos`, which must be where an entry ends
+    /// (a store's stamp).
+    pub(crate) fn open_at(ws: &Workspace, pos: u64) -> Result<Option<Tail>> {
+        Tail::open_in(&ws.journal_dir(), pos)
+    }
+
+    fn open_in(dir: &Path, pos: u64) -> Result<Option<Tail>> {
+        let Some(segment) = segments::containing(dir, pos)? else {
+            return Ok(None);
+        };
+        let Some(content) = Content::open(dir, segment)? else {
+            return Ok(None);
+        };
+        Ok(Some(Tail {
+            dir: dir.to_path_buf(),
+            segment,
+            content,
+            offset: pos.saturating_sub(segment.base),
         }))
+    }
+
+    /// The logical offset up to which this tail has read.
+    pub(crate) fn pos(&self) -> u64 {
+        self.segment.base + self.offset
     }
 
     /// New whole entries, and the length of a partial last line (a write in progress,
     /// or a torn one), which is left unread.
     pub(crate) fn read_new(&mut self) -> Result<(Vec<Entry>, u64)> {
-        let len = self.file.metadata()?.len();
-        if len < self.offset {
-            self.offset = 0; // cut off by a repairing appender: read again from the start
+        let mut entries = Vec::new();
+        loop {
+            let len = self.content.len();
+            if len < self.offset {
+                self.offset = 0; // cut off by a repairing appender: read again from the start
+            }
+            let bytes = self.content.read_from(self.offset)?;
+            let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            self.offset += whole as u64;
+            entries.extend(parse_lines(&bytes[..whole], &self.segment.path(&self.dir)));
+            let partial = (bytes.len() - whole) as u64;
+            // Read to the end with no partial line: a segment after this one means this
+            // one is sealed, and reading goes on there. (Sealed ones are never empty.)
+            if partial > 0 || self.offset == 0 || !segments::exists(&self.dir, self.pos()) {
+                return Ok((entries, partial));
+            }
+            self.move_to_next()?;
         }
-        if len == self.offset {
-            return Ok((Vec::new(), 0));
-        }
-        let mut bytes = Vec::with_capacity((len - self.offset) as usize);
-        let mut reader = &self.file;
-        reader.seek(SeekFrom::Start(self.offset))?;
-        reader.take(len - self.offset).read_to_end(&mut bytes)?;
-        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        self.offset += whole as u64;
-        Ok((
-            parse_lines(&bytes[..whole], &self.path),
-            (bytes.len() - whole) as u64,
-        ))
+    }
+
+    /// Moves to the segment starting where this one was read to.
+    fn move_to_next(&mut self) -> Result<()> {
+        let next = Segment {
+            base: self.pos(),
+            compressed: false,
+        };
+        let content = Content::open(&self.dir, next)?.with_context(|| {
+            format!(
+                "the journal segment {} is gone",
+                next.path(&self.dir).display()
+            )
+        })?;
+        (self.segment, self.content, self.offset) = (next, content, 0);
+        Ok(())
     }
 }
 
 /// Appends records under the journal's exclusive lock.
 pub(crate) struct Appender {
-    file: File,
+    /// The segment being written, open for appending; its `flock` is the journal's lock.
+    file: Arc<File>,
+    /// Where that segment starts.
+    file_base: u64,
+    /// What has been read of the journal: up to the end of the segment being written,
+    /// once the lock is held.
     tail: Tail,
     next_seq: u64,
+    /// A segment holding this much is sealed, and the next append starts a new one.
+    segment_size: u64,
     /// Rung after each append; `None` for the daemon's own appender.
     doorbell: Option<PathBuf>,
 }
 
 impl Appender {
+    /// An appender that reads the journal from its start first.
+    #[cfg(test)]
     pub(crate) fn open(ws: &Workspace) -> Result<Appender> {
-        std::fs::create_dir_all(ws.journal_dir())
-            .with_context(|| format!("creating {}", ws.journal_dir().display()))?;
-        let path = journal_path(ws);
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .with_context(|| format!("opening the journal {}", path.display()))?;
-        let tail = Tail {
-            file: file.try_clone()?,
-            path,
-            offset: 0,
-        };
-        Ok(Appender {
-            file,
-            tail,
-            next_seq: 1,
-            doorbell: Some(ws.doorbell_dir().join("ring")),
-        })
+        Appender::open_at(ws, 0, 0)
     }
 
     /// An appender for a command that only appends (`drop`, `write`): it starts at the
     /// journal's end, learning the last `seq` from the last readable line, instead of
     /// reading every entry first, so its cost does not grow with the journal.
     pub(crate) fn open_at_end(ws: &Workspace) -> Result<Appender> {
-        let mut appender = Appender::open(ws)?;
-        let (end, last_seq) = last_entry(&appender.tail.file, &appender.tail.path)
-            .with_context(|| format!("reading the journal {}", appender.tail.path.display()))?;
-        appender.tail.offset = end;
-        appender.next_seq = last_seq + 1;
+        let dir = ws.journal_dir();
+        let end = segments::end(&dir)?;
+        let mut appender = Appender::open_at(ws, end, 0)?;
+        // The last segment's whole lines: its partial last line is not to be read.
+        let whole_end = appender.tail.segment.base + whole_end(&appender.tail.content)?;
+        appender.tail.offset = whole_end - appender.tail.segment.base;
+        appender.next_seq = last_seq(&dir, whole_end)? + 1;
         Ok(appender)
     }
 
-    /// An appender that goes on from journal offset `offset`, where the entry `last_seq`
-    /// ends (the state store's stamp): it reads only what was appended after it.
-    pub(crate) fn open_at(ws: &Workspace, offset: u64, last_seq: u64) -> Result<Appender> {
-        let mut appender = Appender::open(ws)?;
-        appender.tail.offset = offset;
-        appender.next_seq = last_seq + 1;
-        Ok(appender)
+    /// An appender that goes on from the journal's logical offset `pos`, where the entry
+    /// `last_seq` ends (the state store's stamp): it reads only what was appended after
+    /// it.
+    pub(crate) fn open_at(ws: &Workspace, pos: u64, last_seq: u64) -> Result<Appender> {
+        let dir = ws.journal_dir();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let last = match segments::list(&dir)?.pop() {
+            None => Segment {
+                base: 0,
+                compressed: false,
+            },
+            Some(last) if last.compressed => anyhow::bail!(
+                "the journal's last segment {} is compressed: it cannot be appended to; \
+                 decompress it with `zstd -d` and remove the compressed file",
+                last.path(&dir).display()
+            ),
+            Some(last) => last,
+        };
+        let file = open_for_append(&last.path(&dir))?;
+        let tail = Tail::open_in(&dir, pos)?.context("the journal is gone")?;
+        Ok(Appender {
+            file: Arc::new(file),
+            file_base: last.base,
+            tail,
+            next_seq: last_seq + 1,
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            doorbell: Some(ws.doorbell_dir().join("ring")),
+        })
     }
 
-    /// The journal offset up to which this appender has read or written.
+    /// Seals segments once they hold `bytes` (at least one line each).
+    pub(crate) fn segment_size(mut self, bytes: u64) -> Appender {
+        self.segment_size = bytes.max(1);
+        self
+    }
+
+    /// The journal's logical offset up to which this appender has read or written.
     pub(crate) fn offset(&self) -> u64 {
-        self.tail.offset
+        self.tail.pos()
+    }
+
+    /// Where the segment being written starts.
+    pub(crate) fn segment_base(&self) -> u64 {
+        self.file_base
+    }
+
+    /// The segment being written, for an fsync after the lock is released. Segments
+    /// before it were synced as they were sealed.
+    pub(crate) fn file(&self) -> Arc<File> {
+        self.file.clone()
     }
 
     /// An appender that does not ring the doorbell: the daemon's own.
@@ -154,13 +221,33 @@ impl Appender {
     /// processes appended since this appender last looked.
     pub(crate) fn append(
         &mut self,
-        records: Vec<Record>,
+        mut records: Vec<Record>,
         durability: Durability,
     ) -> Result<(Vec<Entry>, Vec<Entry>)> {
-        fs4::FileExt::lock(&self.file)
-            .with_context(|| format!("locking the journal {}", self.tail.path.display()))?;
-        let result = self.append_locked(records, durability);
-        let _ = fs4::FileExt::unlock(&self.file);
+        let mut foreign = Vec::new();
+        let result = loop {
+            fs4::FileExt::lock(&*self.file)
+                .with_context(|| format!("locking the journal {}", self.path().display()))?;
+            let ready = self.prepare_locked(&mut foreign);
+            let result = match ready {
+                // Written once: the loop ends after it.
+                Ok(true) => self
+                    .write_locked(std::mem::take(&mut records), durability)
+                    .map(Some),
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            };
+            let _ = fs4::FileExt::unlock(&*self.file);
+            match result {
+                Ok(Some(written)) => break Ok(written),
+                // The segment is sealed: on to the one after it, and its lock.
+                Ok(None) => {
+                    self.file = Arc::new(open_for_append(&self.path())?);
+                    self.file_base = self.tail.segment.base;
+                }
+                Err(e) => break Err(e),
+            }
+        };
         if let (Ok(_), Some(doorbell)) = (&result, &self.doorbell) {
             // Closing a file opened for writing is the event the daemon waits for.
             if let Some(dir) = doorbell.parent() {
@@ -172,20 +259,47 @@ impl Appender {
                 .write(true)
                 .open(doorbell);
         }
-        result
+        result.map(|written| (written, foreign))
     }
 
-    fn append_locked(
-        &mut self,
-        records: Vec<Record>,
-        durability: Durability,
-    ) -> Result<(Vec<Entry>, Vec<Entry>)> {
-        let foreign = self.poll()?;
-        if self.tail.file.metadata()?.len() > self.tail.offset {
+    fn path(&self) -> PathBuf {
+        self.tail.segment.path(&self.tail.dir)
+    }
+
+    /// With the segment's lock held: reads what others appended, and says whether the
+    /// append goes into this segment (`false`: it is sealed, and the tail has moved on to
+    /// the next).
+    fn prepare_locked(&mut self, foreign: &mut Vec<Entry>) -> Result<bool> {
+        foreign.extend(self.poll()?);
+        if self.tail.segment.base != self.file_base {
+            return Ok(false); // sealed by another appender; the tail read on past it
+        }
+        if self.tail.content.len() > self.tail.offset {
             // A partial line while we hold the lock: its writer crashed mid-line.
-            tracing::warn!(journal = %self.tail.path.display(), "cutting off a torn last line");
+            tracing::warn!(journal = %self.path().display(), "cutting off a torn last line");
             self.file.set_len(self.tail.offset)?;
         }
+        if self.tail.offset < self.segment_size {
+            return Ok(true);
+        }
+        // Full: seal it. Its lines are on disk before the next segment's name says it is
+        // sealed, and that name is on disk before anything is written there.
+        let next = Segment {
+            base: self.tail.pos(),
+            compressed: false,
+        };
+        let dir = &self.tail.dir;
+        self.file.sync_data().context("syncing the journal")?;
+        open_for_append(&next.path(dir))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
+        tracing::info!(segment = %next.path(dir).display(), "journal segment sealed; a new one begun");
+        self.tail.move_to_next()?;
+        Ok(false)
+    }
+
+    fn write_locked(&mut self, records: Vec<Record>, durability: Durability) -> Result<Vec<Entry>> {
         let ts = now_rfc3339();
         let mut buf = Vec::with_capacity(records.len() * 160);
         let mut written = Vec::with_capacity(records.len());
@@ -200,14 +314,14 @@ impl Appender {
             self.next_seq += 1;
             written.push(entry);
         }
-        self.file
+        (&*self.file)
             .write_all(&buf)
-            .with_context(|| format!("appending to the journal {}", self.tail.path.display()))?;
+            .with_context(|| format!("appending to the journal {}", self.path().display()))?;
         if durability == Durability::Synced {
             self.file.sync_data().context("syncing the journal")?;
         }
         self.tail.offset += buf.len() as u64;
-        Ok((written, foreign))
+        Ok(written)
     }
 
     /// Entries other processes appended since the last look, without taking the lock.
@@ -220,45 +334,44 @@ impl Appender {
     }
 }
 
-/// Where the journal's last whole line ends, and the `seq` of its last readable entry
-/// (0 if none), reading backwards from the end a block at a time.
-fn last_entry(file: &File, path: &Path) -> Result<(u64, u64)> {
-    use std::os::unix::fs::FileExt;
+fn open_for_append(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("opening the journal {}", path.display()))
+}
+
+/// Where the last whole line of `content` ends.
+fn whole_end(content: &Content) -> Result<u64> {
     const BLOCK: u64 = 64 * 1024;
-    let len = file.metadata()?.len();
-    // `tail` holds the file's bytes from `from` to its end.
-    let (mut from, mut tail) = (len, Vec::new());
-    let mut end = None;
-    loop {
-        let start = from.saturating_sub(BLOCK);
-        let mut block = vec![0; (from - start) as usize];
-        file.read_exact_at(&mut block, start)?;
-        block.extend_from_slice(&tail);
-        (from, tail) = (start, block);
-        if let Some(last_newline) = tail.iter().rposition(|&b| b == b'\n') {
-            let whole = &tail[..=last_newline];
-            let end = *end.get_or_insert(from + whole.len() as u64);
-            // Lines known to be whole: all of them from the file's start, else those
-            // after the first newline in what has been read.
-            let first = match (from, whole.iter().position(|&b| b == b'\n')) {
-                (0, _) => 0,
-                (_, Some(i)) => i + 1,
-                (_, None) => whole.len(),
-            };
-            let lines = whole[first..].split(|&b| b == b'\n').rev();
-            for line in lines.filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
-                match serde_json::from_slice::<Entry>(line) {
-                    Ok(entry) => return Ok((end, entry.seq)),
-                    Err(e) => {
-                        tracing::warn!(journal = %path.display(), "skipping an unreadable journal line: {e}")
-                    }
-                }
+    let mut end = content.len();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let mut block = vec![0; (end - start) as usize];
+        content.read_exact_at(&mut block, start)?;
+        if let Some(i) = block.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// The `seq` of the last readable entry before logical offset `end` (0 if none),
+/// reading backwards from there.
+fn last_seq(dir: &Path, end: u64) -> Result<u64> {
+    for line in ReverseLines::new(dir, end)? {
+        let line = line?;
+        match serde_json::from_slice::<Entry>(&line) {
+            Ok(entry) => return Ok(entry.seq),
+            Err(e) => {
+                tracing::warn!(journal = %dir.display(), "skipping an unreadable journal line: {e}")
             }
         }
-        if from == 0 {
-            return Ok((end.unwrap_or(0), 0));
-        }
     }
+    Ok(0)
 }
 
 fn parse_lines(bytes: &[u8], path: &Path) -> Vec<Entry> {
@@ -279,20 +392,13 @@ fn parse_lines(bytes: &[u8], path: &Path) -> Vec<Entry> {
 
 /// Reads every whole entry of the journal; a torn last line is ignored.
 pub(crate) fn read_all(ws: &Workspace) -> Result<Vec<Entry>> {
-    let path = journal_path(ws);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading the journal {}", path.display())),
-    };
-    Ok(parse_all(&bytes, &path))
-}
-
-/// Every whole entry in `bytes`, the journal at `path` as read; a torn last line is
-/// ignored.
-pub(crate) fn parse_all(bytes: &[u8], path: &Path) -> Vec<Entry> {
-    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    parse_lines(&bytes[..whole], path)
+    let dir = ws.journal_dir();
+    let mut entries = Vec::new();
+    segments::for_each_line(&dir, 0, None, |line, _| {
+        entries.extend(parse_lines(line, &dir));
+        Ok(())
+    })?;
+    Ok(entries)
 }
 
 #[cfg(test)]
@@ -368,5 +474,138 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.lines().count(), 1);
+    }
+
+    fn seqs(entries: &[Entry]) -> Vec<u64> {
+        entries.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn appenders_in_several_threads_seal_segments_and_seq_stays_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at(tmp.path().to_path_buf());
+        Appender::open(&ws).unwrap(); // the journal exists before anyone tails it
+        let mut tail = Tail::open(&ws).unwrap().unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let ws = ws.clone();
+                std::thread::spawn(move || {
+                    let mut appender = Appender::open_at_end(&ws).unwrap().segment_size(700);
+                    for i in 0..60 {
+                        let records = vec![queued(&format!("t-{t}-{i}")); 1 + i % 3];
+                        appender.append(records, Durability::Buffered).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut followed = Vec::new();
+        while threads.iter().any(|t| !t.is_finished()) {
+            followed.extend(tail.read_new().unwrap().0);
+        }
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        followed.extend(tail.read_new().unwrap().0);
+
+        let all = read_all(&ws).unwrap();
+        let total = 4 * (0..60).map(|i| 1 + i % 3).sum::<usize>();
+        assert_eq!(seqs(&all), (1..=total as u64).collect::<Vec<_>>());
+        assert_eq!(
+            seqs(&followed),
+            seqs(&all),
+            "the tail read each entry once, in order"
+        );
+        let dir = ws.journal_dir();
+        let list = segments::list(&dir).unwrap();
+        assert!(list.len() > 10, "{list:?}");
+        // Each segment ends where the next begins, on a line's end.
+        for pair in list.windows(2) {
+            let bytes = std::fs::read(pair[0].path(&dir)).unwrap();
+            assert_eq!(bytes.len() as u64, pair[1].base - pair[0].base);
+            assert_eq!(bytes.last(), Some(&b'\n'));
+        }
+        assert_eq!(tail.pos(), segments::end(&dir).unwrap());
+
+        // Compressed, every reader still reads them: from the start, from the middle of
+        // a compressed segment, and an appender learning the last seq.
+        assert!(segments::compress_sealed(&dir).unwrap() > 5);
+        assert!(segments::list(&dir).unwrap()[0].compressed);
+        assert_eq!(seqs(&read_all(&ws).unwrap()), seqs(&all));
+        let mut mid = 0;
+        segments::for_each_line(&dir, 0, None, |_, end| {
+            if mid == 0 && end > list[2].base {
+                mid = end;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let (from_mid, _) = Tail::open_at(&ws, mid)
+            .unwrap()
+            .unwrap()
+            .read_new()
+            .unwrap();
+        let skipped = all.len() - from_mid.len();
+        assert_eq!(seqs(&from_mid), seqs(&all[skipped..]));
+        let mut appender = Appender::open_at_end(&ws).unwrap();
+        let (written, _) = appender
+            .append(vec![queued("t-last")], Durability::Buffered)
+            .unwrap();
+        assert_eq!(written[0].seq, total as u64 + 1);
+    }
+
+    #[test]
+    fn an_appender_after_a_seal_learns_the_seq_from_the_segment_before() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at(tmp.path().to_path_buf());
+        let mut appender = Appender::open(&ws).unwrap().segment_size(1);
+        appender
+            .append(vec![queued("t-1"), queued("t-2")], Durability::Buffered)
+            .unwrap();
+        // The next append seals the first segment before it writes.
+        appender
+            .append(vec![queued("t-3")], Durability::Buffered)
+            .unwrap();
+        let dir = ws.journal_dir();
+        assert_eq!(segments::list(&dir).unwrap().len(), 2);
+        // Sealed again as a crash right after sealing leaves it: an empty segment next.
+        let end = segments::end(&dir).unwrap();
+        std::fs::write(
+            Segment {
+                base: end,
+                compressed: false,
+            }
+            .path(&dir),
+            b"",
+        )
+        .unwrap();
+        let mut other = Appender::open_at_end(&ws).unwrap();
+        let (written, foreign) = other
+            .append(vec![queued("t-4")], Durability::Buffered)
+            .unwrap();
+        assert_eq!((written[0].seq, foreign.len()), (4, 0));
+    }
+
+    #[test]
+    fn a_torn_line_in_a_full_segment_is_cut_off_not_sealed_in() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at(tmp.path().to_path_buf());
+        let mut appender = Appender::open(&ws).unwrap().segment_size(100);
+        appender
+            .append(vec![queued("t-1")], Durability::Buffered)
+            .unwrap();
+        let len = std::fs::metadata(journal_path(&ws)).unwrap().len();
+        // A writer died mid-line, past the segment's size.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(journal_path(&ws))
+            .unwrap();
+        f.write_all(&[b'{'; 200]).unwrap();
+        drop(f);
+        let mut other = Appender::open_at_end(&ws).unwrap().segment_size(100);
+        other
+            .append(vec![queued("t-2")], Durability::Buffered)
+            .unwrap();
+        let dir = ws.journal_dir();
+        let list = segments::list(&dir).unwrap();
+        assert_eq!(list[1].base, len, "sealed where the last whole line ended");
+        assert_eq!(seqs(&read_all(&ws).unwrap()), [1, 2]);
     }
 }

@@ -21,15 +21,14 @@ mod query;
 mod seen;
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::journal::{Entry, TaskId, TaskInfo, journal_path};
+use crate::journal::segments;
+use crate::journal::{Entry, TaskId, TaskInfo};
 use crate::progress::Progress;
 use crate::workspace::Workspace;
 
@@ -52,6 +51,7 @@ pub(crate) fn store_path(ws: &Workspace) -> PathBuf {
 
 pub(crate) struct Store {
     conn: Connection,
+    /// The journal's folder, with its segments.
     journal: PathBuf,
 }
 
@@ -59,7 +59,7 @@ pub(crate) struct Store {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stamp {
     pub(crate) last_seq: u64,
-    /// The journal offset just past the last entry applied.
+    /// The journal's logical offset just past the last entry applied.
     pub(crate) offset: u64,
 }
 
@@ -99,7 +99,7 @@ impl Store {
         }
         let head: Option<String> = store.meta("journal_head")?;
         let stamp = store.stamp()?;
-        let len = std::fs::metadata(&store.journal).map_or(0, |m| m.len());
+        let len = segments::end(&store.journal)?;
         let head = head.unwrap_or_default();
         // A store made before the journal had a line holds nothing to mistake.
         let empty = head.is_empty() && stamp.offset == 0;
@@ -125,7 +125,7 @@ impl Store {
             .with_context(|| format!("creating the tables of {}", path.display()))?;
         Ok(Store {
             conn,
-            journal: journal_path(ws),
+            journal: ws.journal_dir(),
         })
     }
 
@@ -146,7 +146,7 @@ impl Store {
         store.conn.pragma_update(None, "synchronous", "OFF")?;
         store.set_meta("version", SCHEMA_VERSION)?;
         store.set_meta("journal_head", journal_head(&store.journal)?)?;
-        let total = std::fs::metadata(&store.journal).map_or(0, |m| m.len());
+        let total = segments::end(&store.journal)?;
         let mut progress = Progress::bytes(
             "rebuilding the state store",
             0,
@@ -192,41 +192,27 @@ impl Store {
         batch: usize,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Stamp> {
-        let file = match File::open(&self.journal) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.stamp(),
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("opening the journal {}", self.journal.display()));
-            }
-        };
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        reader.seek(SeekFrom::Start(from))?;
-        let mut offset = from;
-        let mut line = Vec::new();
         let mut entries = Vec::new();
-        loop {
-            line.clear();
-            let n = reader.read_until(b'\n', &mut line)?;
-            if n == 0 || line.last() != Some(&b'\n') {
-                break; // the end, or a torn or in-progress last line: left for later
-            }
-            offset += n as u64;
-            progress(n as u64);
+        let mut last = from;
+        let journal = self.journal.clone();
+        let offset = segments::for_each_line(&journal, from, None, |line, end| {
+            progress(end - last);
+            last = end;
             if !line.iter().all(u8::is_ascii_whitespace) {
-                match serde_json::from_slice::<Entry>(&line) {
+                match serde_json::from_slice::<Entry>(line) {
                     Ok(entry) => entries.push(entry),
                     Err(e) => tracing::warn!(
-                        journal = %self.journal.display(),
+                        journal = %journal.display(),
                         "skipping an unreadable journal line: {e}"
                     ),
                 }
             }
             if entries.len() >= batch {
-                self.apply(&entries, offset, live)?;
+                self.apply(&entries, end, live)?;
                 entries.clear();
             }
-        }
+            Ok(())
+        })?;
         self.apply(&entries, offset, live)?;
         self.stamp()
     }
@@ -339,14 +325,7 @@ fn write_stamp(conn: &Connection, stamp: Stamp) -> Result<()> {
 /// The journal's first line, or its first [`HEAD_BYTES`] if the line is longer; empty
 /// while the journal has no whole line.
 fn journal_head(journal: &Path) -> Result<String> {
-    let mut head = Vec::with_capacity(HEAD_BYTES);
-    match File::open(journal) {
-        Ok(f) => {
-            f.take(HEAD_BYTES as u64).read_to_end(&mut head)?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("reading {}", journal.display())),
-    }
+    let mut head = segments::head(journal, HEAD_BYTES)?;
     match head.iter().position(|&b| b == b'\n') {
         Some(i) => head.truncate(i + 1),
         None if head.len() < HEAD_BYTES => head.clear(),
@@ -364,7 +343,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::journal::{
         Appender, Attribution, Author, Decision, Durability, History, Output, Reason, Record,
-        State, Status, TaskStatus, read_all,
+        State, Status, TaskStatus, journal_path, read_all,
     };
     use crate::workspace::RelPath;
 

@@ -181,10 +181,36 @@ impl TestWorkspace {
         self.path(".baton/journal/journal.jsonl").exists()
     }
 
+    /// Every entry, across the journal's segments (`journal.jsonl*`, in name order,
+    /// compressed ones decoded), as `zstdcat -f .baton/journal/journal.jsonl*` reads it.
     pub(crate) fn journal(&self) -> Vec<Value> {
-        let text =
-            fs::read_to_string(self.path(".baton/journal/journal.jsonl")).unwrap_or_default();
-        text.lines()
+        let mut names: Vec<PathBuf> = fs::read_dir(self.path(".baton/journal"))
+            .map(|dir| dir.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.retain(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("journal.jsonl") && !name.contains(".tmp-")
+        });
+        names.sort();
+        let mut text = Vec::new();
+        let mut read_plain: Option<PathBuf> = None;
+        for path in names {
+            let compressed = path.extension().is_some_and(|e| e == "zst");
+            if compressed && read_plain.as_ref() == Some(&path.with_extension("")) {
+                continue; // compressed while being read: the plain one was read
+            }
+            let Ok(bytes) = fs::read(&path) else {
+                continue; // compressed meanwhile: its .zst is next in the list
+            };
+            if compressed {
+                text.extend(zstd::stream::decode_all(&bytes[..]).unwrap());
+            } else {
+                text.extend(bytes);
+                read_plain = Some(path);
+            }
+        }
+        String::from_utf8_lossy(&text)
+            .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
