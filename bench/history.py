@@ -59,33 +59,84 @@ def real_history(baton, root, n):
     print(f"  made {n} tasks with the daemon in {t:.0f} s", flush=True)
 
 
+SEGMENT = 64 << 20  # the daemon's default [journal] segment_size
+
+
+def segment_name(base):
+    return "journal.jsonl" if base == 0 else f"journal.jsonl.{base:016}"
+
+
+def last_segment(root):
+    """The journal's last segment: the one being written."""
+    d = os.path.join(root, ".baton", "journal")
+    names = sorted(n for n in os.listdir(d) if n.startswith("journal.jsonl") and ".tmp-" not in n)
+    return os.path.join(d, names[-1])
+
+
+class SegmentWriter:
+    """Writes the journal as the daemon keeps it: a new segment, named by its logical
+    offset, once one holds SEGMENT bytes."""
+
+    def __init__(self, root):
+        self.dir = os.path.join(root, ".baton", "journal")
+        self.base, self.offset = 0, 0
+        self.f = open(os.path.join(self.dir, segment_name(0)), "w")
+
+    def write(self, line):
+        if self.offset >= SEGMENT:
+            self.f.close()
+            self.base += self.offset
+            self.offset = 0
+            self.f = open(os.path.join(self.dir, segment_name(self.base)), "w")
+        self.f.write(line)
+        self.offset += len(line)
+
+    def close(self):
+        """Closes the last, and compresses the sealed ones but the newest as the daemon
+        does (zstd -3), if the zstd tool is there."""
+        self.f.close()
+        names = sorted(n for n in os.listdir(self.dir) if n.startswith("journal.jsonl"))
+        if shutil.which("zstd"):
+            for name in names[:-2]:
+                plain = os.path.join(self.dir, name)
+                packed = os.path.join(self.dir, f"journal.jsonl.{self.base_of(name):016}.zst")
+                subprocess.run(["zstd", "-q", "-3", "--rm", plain, "-o", packed], check=True)
+        return self.base + self.offset
+
+    @staticmethod
+    def base_of(name):
+        return 0 if name == "journal.jsonl" else int(name.rsplit(".", 1)[1])
+
+
 def generated_history(root, n):
     shutil.rmtree(root, ignore_errors=True)
     make_config(root)
     os.makedirs(os.path.join(root, ".baton", "journal"))
     seq = 0
     start = time.time() - n * 0.01
-    with open(os.path.join(root, ".baton", "journal", "journal.jsonl"), "w") as f:
-        def rec(ts, **r):
-            nonlocal seq
-            seq += 1
-            f.write(json.dumps({"seq": seq, "ts": ts, **r}, separators=(",", ":")) + "\n")
-        for i in range(n):
-            t = start + i * 0.01
-            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03}Z"
-            h = hashlib.blake2b(str(i).encode(), digest_size=32).hexdigest()
-            task = "t-" + h[:12]
-            brief, draft = f"briefs/b{i:07}.md", f"drafts/b{i:07}.md"
-            rec(ts, kind="artifact", path=brief, hash=h, size=10, by="human")
-            rec(ts, kind="task.queued", task=task, agent="writer", input=brief, input_hash=h,
-                parent=None, depth=0, reason="glob")
-            rec(ts, kind="task.started", task=task, attempt=1, pid=1000 + i % 30000, start_time=1)
-            rec(ts, kind="task.committing", task=task, attempt=1, outputs=[{"path": draft, "hash": h}])
-            rec(ts, kind="artifact", path=draft, hash=h, size=10, by="writer", task=task)
-            rec(ts, kind="task.finished", task=task, attempt=1, status="done", exit=0,
-                duration_ms=5, outputs=[{"path": draft, "hash": h}])
-    size = os.path.getsize(os.path.join(root, ".baton", "journal", "journal.jsonl"))
-    print(f"  generated {n} tasks ({seq} records, {size / 1e6:.0f} MB)", flush=True)
+    f = SegmentWriter(root)
+    def rec(ts, **r):
+        nonlocal seq
+        seq += 1
+        f.write(json.dumps({"seq": seq, "ts": ts, **r}, separators=(",", ":")) + "\n")
+    for i in range(n):
+        t = start + i * 0.01
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03}Z"
+        h = hashlib.blake2b(str(i).encode(), digest_size=32).hexdigest()
+        task = "t-" + h[:12]
+        brief, draft = f"briefs/b{i:07}.md", f"drafts/b{i:07}.md"
+        rec(ts, kind="artifact", path=brief, hash=h, size=10, by="human")
+        rec(ts, kind="task.queued", task=task, agent="writer", input=brief, input_hash=h,
+            parent=None, depth=0, reason="glob")
+        rec(ts, kind="task.started", task=task, attempt=1, pid=1000 + i % 30000, start_time=1)
+        rec(ts, kind="task.committing", task=task, attempt=1, outputs=[{"path": draft, "hash": h}])
+        rec(ts, kind="artifact", path=draft, hash=h, size=10, by="writer", task=task)
+        rec(ts, kind="task.finished", task=task, attempt=1, status="done", exit=0,
+            duration_ms=5, outputs=[{"path": draft, "hash": h}])
+    size = f.close()
+    segments = len(os.listdir(os.path.join(root, ".baton", "journal")))
+    print(f"  generated {n} tasks ({seq} records, {size / 1e6:.0f} MB in {segments} segments)",
+          flush=True)
 
 
 def measure(baton, root, n, real, repeat):
@@ -93,9 +144,10 @@ def measure(baton, root, n, real, repeat):
     b = lambda *args: [baton, "-w", root, *args]
     t, rss = timed(b("status"))
     out["first status (builds the store)"] = (t, rss)
-    # A task and path from the middle of the history.
+    # A task and path from the middle of the last segment (the middle of the history in
+    # journals under 64 MiB).
     mid = f"b{n // 2:07}.md"
-    with open(os.path.join(root, ".baton", "journal", "journal.jsonl"), "rb") as f:
+    with open(last_segment(root), "rb") as f:
         f.seek(os.path.getsize(f.name) // 2)
         f.readline()
         while True:
@@ -126,7 +178,8 @@ def measure(baton, root, n, real, repeat):
     # One new brief, then a restart: until its task started, and the daemon's peak RSS.
     # The journal's length, not its lines: reading it would grow this process, and a
     # child's peak RSS counts what it shared with its parent before exec.
-    before = os.path.getsize(os.path.join(root, ".baton", "journal", "journal.jsonl"))
+    path = last_segment(root)
+    before = os.path.getsize(path)
     with open(os.path.join(root, "briefs", "new.md"), "w") as f:
         f.write(f"a new brief {time.time()}\n")
     start = time.monotonic()
@@ -135,7 +188,6 @@ def measure(baton, root, n, real, repeat):
     p = subprocess.Popen(["/usr/bin/time", "-o", rss_file, "-f", "%M", *b("run", "--once")],
                          stdout=errors, stderr=errors, env={**os.environ, "RUST_LOG": "warn"})
     started, usage, status = None, None, None
-    path = os.path.join(root, ".baton", "journal", "journal.jsonl")
     with open(path, "rb") as f:
         f.seek(before)
         pending = b""

@@ -77,10 +77,15 @@ pub(crate) fn parse(text: &str) -> Result<(Option<FrontMatter>, &str), FrontMatt
 /// have none, and so does a file that cannot be read.
 pub(crate) fn read(path: &Path) -> Result<Option<FrontMatter>, FrontMatterError> {
     let mut head = Vec::new();
-    let Ok(file) = std::fs::File::open(path) else {
+    let Ok(opened) = crate::beneath::open_path(path, false) else {
         return Ok(None);
     };
-    if file.take(HEAD_BYTES as u64).read_to_end(&mut head).is_err() {
+    if opened
+        .reader()
+        .take(HEAD_BYTES as u64)
+        .read_to_end(&mut head)
+        .is_err()
+    {
         return Ok(None);
     }
     from_head(&head)

@@ -28,6 +28,7 @@ mod commands;
 mod error;
 
 mod approval;
+mod beneath;
 mod commit;
 mod config;
 mod daemon;

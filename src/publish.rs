@@ -5,14 +5,17 @@
 //! exclusive lock and journal; [`publish`] does all of it for one file at once.
 
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::beneath::{self, Parent};
 use crate::journal::{Appender, Attribution, Durability, Record};
 use crate::lock::{self, Mode};
+use crate::sys::{self, At};
 use crate::workspace::{RelPath, Workspace};
 
 /// What [`publish`] did.
@@ -40,12 +43,12 @@ pub(crate) fn publish(
     ws.ensure_state_dirs()?;
     let (staged, hash, size) = stage_copy(ws, content)?;
     let _guard = lock::lock_unless_held(ws, target, Mode::Exclusive)?;
-    let current = hash_file(&ws.abs(target)).ok().map(|(h, _)| h);
+    let current = hash_artifact(ws, target).ok().map(|(h, _)| h);
     if current.as_deref() == Some(hash.as_str()) {
         let _ = std::fs::remove_file(&staged);
         return Ok(Published::Unchanged { hash });
     }
-    let dirs = replace(ws, &staged, target)?;
+    let (dirs, _) = replace(ws, &staged, target)?;
     sync_dirs(&dirs)?;
     let record = Record::artifact(target.clone(), hash.clone(), size, who);
     Appender::open_at_end(ws)?.append(vec![record], Durability::Synced)?;
@@ -55,10 +58,15 @@ pub(crate) fn publish(
     })
 }
 
-/// The blake3 hash (hex) and size of a file's content.
+/// The blake3 hash (hex) and size of the regular file at `path` (a symlink there is not
+/// followed; a FIFO or device is refused), read no further than its size on opening.
 pub(crate) fn hash_file(path: &Path) -> io::Result<(String, u64)> {
-    let mut file = File::open(path)?;
-    hash_reader(&mut file)
+    hash_reader(&mut beneath::open_path(path, false)?.reader())
+}
+
+/// [`hash_file`] of the artifact at `target`, reached without following any symlink.
+pub(crate) fn hash_artifact(ws: &Workspace, target: &RelPath) -> io::Result<(String, u64)> {
+    hash_reader(&mut beneath::open(&ws.root, target)?.reader())
 }
 
 pub(crate) fn hash_reader(reader: &mut impl Read) -> io::Result<(String, u64)> {
@@ -101,79 +109,107 @@ pub(crate) fn fsync_dir(path: &Path) -> Result<()> {
         .with_context(|| format!("syncing the folder {}", path.display()))
 }
 
-/// Keeps the current content of `target` (if it is a file) as `objects/<hash>`, by hard
-/// link where possible. Returns the kept version's hash.
-pub(crate) fn keep_old_version(ws: &Workspace, target: &Path) -> Result<Option<String>> {
-    match std::fs::symlink_metadata(target) {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => return Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("inspecting {}", target.display())),
+/// Keeps the current content of `name` in `parent` (if it is a regular file) as
+/// `objects/<hash>`, by hard link where possible. Returns the kept version's hash.
+fn keep_old_version(ws: &Workspace, parent: &Parent, shown: &str) -> Result<Option<String>> {
+    match sys::kind_at(parent.at(), &parent.name).with_context(|| format!("inspecting {shown}"))? {
+        Some(libc::S_IFREG) => {}
+        Some(libc::S_IFDIR) => anyhow::bail!("`{shown}` is a folder, where a file must go"),
+        _ => return Ok(None), // nothing, or a symlink or FIFO the rename replaces
     }
-    let (hash, _) = hash_file(target).with_context(|| format!("hashing {}", target.display()))?;
+    let opened = beneath::open_regular_at(parent.at(), &parent.name, shown)?;
+    let (hash, _) =
+        hash_reader(&mut opened.reader()).with_context(|| format!("hashing {shown}"))?;
     let object = ws.objects_dir().join(&hash);
     if !object.exists() {
         std::fs::create_dir_all(ws.objects_dir())?;
-        if std::fs::hard_link(target, &object).is_err() {
-            std::fs::copy(target, &object).with_context(|| {
-                format!(
-                    "keeping the old version of {} in {}",
-                    target.display(),
-                    object.display()
-                )
-            })?;
-            fsync_file(&object)?;
+        let linked = sys::link_at(parent.at(), &parent.name, At::Cwd, object.as_os_str());
+        if linked.is_err() {
+            let tmp = object.with_extension("baton-tmp");
+            let mut out = File::create(&tmp)?;
+            io::copy(&mut opened.reader(), &mut out)
+                .and_then(|_| out.sync_all())
+                .and_then(|()| std::fs::rename(&tmp, &object))
+                .with_context(|| {
+                    format!("keeping the old version of {shown} in {}", object.display())
+                })?;
         }
     }
     Ok(Some(hash))
 }
 
+/// Whether the file `target` can be put in place: every folder on its way is a folder
+/// (or missing, to be made), none a symlink, and no folder is where the file must go.
+pub(crate) fn check_target(ws: &Workspace, target: &RelPath) -> Result<(), String> {
+    match beneath::kind(&ws.root, target) {
+        Ok(Some(libc::S_IFDIR)) => Err(format!("`{target}` is a folder, where a file must go")),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Renames the already-synced file `staged` over `target`, keeping the old version
-/// first. Returns the folders whose entries changed, for [`sync_dirs`].
+/// first. Every folder on the way is opened beneath the workspace without following a
+/// symlink (made if missing), and the rename is made in the folder so opened. Returns
+/// the folders whose entries changed, for [`sync_dirs`], and the replaced version.
 pub(crate) fn replace(
     ws: &Workspace,
     staged: &Path,
     target: &RelPath,
-) -> Result<BTreeSet<PathBuf>> {
-    let abs = ws.abs(target);
-    let parent = abs
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| ws.root.clone());
+) -> Result<(BTreeSet<PathBuf>, Option<String>)> {
+    let shown = target.as_str();
+    let parent = beneath::parent(&ws.root, target, true)
+        .with_context(|| format!("opening the folder of {shown}"))?
+        .expect("folders are made");
     let mut dirs = BTreeSet::new();
-    if !parent.is_dir() {
-        // Sync each new folder's parent too, so the folders themselves are durable.
-        let mut missing = parent.as_path();
-        while !missing.exists() {
-            if let Some(up) = missing.parent() {
-                dirs.insert(up.to_path_buf());
-                missing = up;
-            } else {
-                break;
-            }
-        }
-        std::fs::create_dir_all(&parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+    for made in &parent.made {
+        // Each new folder's parent changed too, so the folders themselves are durable.
+        dirs.extend(made.parent().map(Path::to_path_buf));
     }
-    if keep_old_version(ws, &abs)?.is_some() {
+    let replaced = keep_old_version(ws, &parent, shown)?;
+    if replaced.is_some() {
         dirs.insert(ws.objects_dir());
     }
-    if let Err(e) = std::fs::rename(staged, &abs) {
+    if let Err(e) = sys::rename_at(At::Cwd, staged.as_os_str(), parent.at(), &parent.name) {
         if e.raw_os_error() != Some(libc::EXDEV) {
-            return Err(e)
-                .with_context(|| format!("renaming {} over {}", staged.display(), abs.display()));
+            return Err(e).with_context(|| format!("renaming {} over {shown}", staged.display()));
         }
         // Another file system: copy next to the target (a dotfile, never an artifact),
         // then rename, so the target still changes in one step.
-        let tmp = parent.join(format!(".{}.baton-tmp", target.file_name()));
-        std::fs::copy(staged, &tmp)
-            .with_context(|| format!("copying {} to {}", staged.display(), tmp.display()))?;
-        fsync_file(&tmp)?;
-        std::fs::rename(&tmp, &abs)
-            .with_context(|| format!("renaming {} over {}", tmp.display(), abs.display()))?;
+        let tmp = OsString::from(format!(".{}.baton-tmp", target.file_name()));
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW;
+        let copied = sys::open_at(parent.at(), &tmp, flags, 0o666)
+            .map(File::from)
+            .and_then(|mut out| {
+                io::copy(&mut beneath::open_path(staged, false)?.reader(), &mut out)?;
+                out.sync_all()
+            })
+            .and_then(|()| sys::rename_at(parent.at(), &tmp, parent.at(), &parent.name));
+        copied.with_context(|| format!("copying {} over {shown}", staged.display()))?;
     }
-    dirs.insert(parent);
-    Ok(dirs)
+    dirs.insert(parent.path);
+    Ok((dirs, replaced))
+}
+
+/// Puts back what [`replace`] replaced at `target`: the version kept as
+/// `objects/<hash>`, or nothing if there was none. For a commit that could not finish.
+pub(crate) fn put_back(ws: &Workspace, target: &RelPath, replaced: Option<&str>) -> Result<()> {
+    let shown = target.as_str();
+    let parent = beneath::parent(&ws.root, target, false)?
+        .with_context(|| format!("the folder of {shown} is gone"))?;
+    match replaced {
+        None => {
+            sys::unlink_at(parent.at(), &parent.name).with_context(|| format!("removing {shown}"))
+        }
+        Some(hash) => {
+            let object = ws.objects_dir().join(hash);
+            let tmp = OsString::from(format!(".{}.baton-tmp", target.file_name()));
+            let _ = sys::unlink_at(parent.at(), &tmp);
+            sys::link_at(At::Cwd, object.as_os_str(), parent.at(), &tmp)
+                .and_then(|()| sys::rename_at(parent.at(), &tmp, parent.at(), &parent.name))
+                .with_context(|| format!("putting the earlier version of {shown} back"))
+        }
+    }
 }
 
 pub(crate) fn sync_dirs(dirs: &BTreeSet<PathBuf>) -> Result<()> {

@@ -1,9 +1,11 @@
 //! Every call into libc and every read of `/proc`, behind safe wrappers: one place to
 //! audit the `unsafe` blocks, and nothing platform-specific elsewhere.
 
+use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 
 /// The fields of /proc/PID/stat from the third (the state) on. The command name (the
 /// second) is in parentheses and may hold spaces, so fields are counted after it.
@@ -124,6 +126,98 @@ pub(crate) fn die_on_broken_pipe() {
     // SAFETY: setting a signal disposition to its default; no handler involved.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// A folder to resolve a name in: an open one, or the current folder (for absolute
+/// paths and those outside the workspace).
+#[derive(Clone, Copy)]
+pub(crate) enum At<'a> {
+    Dir(BorrowedFd<'a>),
+    Cwd,
+}
+
+impl At<'_> {
+    fn raw(self) -> libc::c_int {
+        match self {
+            At::Dir(fd) => fd.as_raw_fd(),
+            At::Cwd => libc::AT_FDCWD,
+        }
+    }
+}
+
+fn c_name(name: &OsStr) -> io::Result<CString> {
+    CString::new(name.as_bytes()).map_err(|_| io::Error::other("a name with a NUL byte"))
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// openat(2) with `flags` (`O_CLOEXEC` always added) and, with `O_CREAT`, `mode`.
+pub(crate) fn open_at(at: At, name: &OsStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+    let name = c_name(name)?;
+    // SAFETY: `name` is a live NUL-terminated string; the returned descriptor is new
+    // and owned by nobody else.
+    let fd = check(unsafe {
+        libc::openat(
+            at.raw(),
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    })?;
+    // SAFETY: `fd` was just opened and is owned here alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// mkdirat(2).
+pub(crate) fn mkdir_at(at: At, name: &OsStr, mode: u32) -> io::Result<()> {
+    let name = c_name(name)?;
+    // SAFETY: `name` is a live NUL-terminated string.
+    check(unsafe { libc::mkdirat(at.raw(), name.as_ptr(), mode as libc::mode_t) }).map(drop)
+}
+
+/// renameat(2): `from` in `from_at` over `to` in `to_at`; a symlink at `to` is
+/// replaced, never followed.
+pub(crate) fn rename_at(from_at: At, from: &OsStr, to_at: At, to: &OsStr) -> io::Result<()> {
+    let (from, to) = (c_name(from)?, c_name(to)?);
+    // SAFETY: both names are live NUL-terminated strings.
+    check(unsafe { libc::renameat(from_at.raw(), from.as_ptr(), to_at.raw(), to.as_ptr()) })
+        .map(drop)
+}
+
+/// linkat(2), not following a symlink at `from`.
+pub(crate) fn link_at(from_at: At, from: &OsStr, to_at: At, to: &OsStr) -> io::Result<()> {
+    let (from, to) = (c_name(from)?, c_name(to)?);
+    // SAFETY: both names are live NUL-terminated strings.
+    check(unsafe { libc::linkat(from_at.raw(), from.as_ptr(), to_at.raw(), to.as_ptr(), 0) })
+        .map(drop)
+}
+
+/// unlinkat(2) of a file (not a folder).
+pub(crate) fn unlink_at(at: At, name: &OsStr) -> io::Result<()> {
+    let name = c_name(name)?;
+    // SAFETY: `name` is a live NUL-terminated string.
+    check(unsafe { libc::unlinkat(at.raw(), name.as_ptr(), 0) }).map(drop)
+}
+
+/// What `name` in `at` is, not following a symlink: its `st_mode` file type bits, or
+/// `None` if there is nothing by that name.
+pub(crate) fn kind_at(at: At, name: &OsStr) -> io::Result<Option<libc::mode_t>> {
+    let name = c_name(name)?;
+    // SAFETY: an all-zero `stat` is a valid value for fstatat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `name` is a live NUL-terminated string and `st` a live stat to fill.
+    let ret = unsafe { libc::fstatat(at.raw(), name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    match check(ret) {
+        Ok(_) => Ok(Some(st.st_mode & libc::S_IFMT)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

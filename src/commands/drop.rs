@@ -53,8 +53,12 @@ pub(crate) fn run(
             "{name}: hidden, `*.tmp`, `*~` and `*.swp` files are never artifacts; rename it first"
         ));
     }
-    let mut source =
-        std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+    // A FIFO or device is refused, not waited on; the file is read up to its size now.
+    let opened = crate::beneath::open_path(file, true).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => usage!("{e}; only regular files can be dropped"),
+        _ => anyhow::Error::from(e).context(format!("reading {}", file.display())),
+    })?;
+    let mut source = opened.reader();
     // The head, for the checks the daemon makes; the rest is copied as it is read.
     let mut head = Vec::new();
     (&mut source)

@@ -13,6 +13,7 @@ mod staged;
 pub(crate) use staged::{RESULT_FILE, ScopeViolation};
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -47,6 +48,10 @@ pub(crate) enum Outcome {
     /// Nothing committed and nothing journalled: the attempt failed, by the agent's
     /// doing, which the caller records.
     Refused(ScopeViolation),
+    /// Nothing committed: a target could not take its output (a folder where a file must
+    /// go, a symlink on the way), or a rename failed and what was already replaced was
+    /// put back. The attempt failed, for this reason, which the caller records.
+    Failed(String),
 }
 
 impl Committer<'_> {
@@ -103,16 +108,23 @@ impl Committer<'_> {
         }
 
         let _locks = self.lock_all(staged.iter().map(|s| &s.path))?;
+        // All or nothing: every target is checked before the intent and the first rename.
+        if let Err(reason) = check_targets(self.ws, staged.iter().map(|s| &s.path)) {
+            return Ok(Outcome::Failed(reason));
+        }
         let intent = Record::Committing {
             task: task.id.clone(),
             attempt,
             outputs: committed.outputs.clone(),
         };
         self.ledger.append(vec![intent], Durability::Synced)?;
-        let mut dirs = BTreeSet::new();
-        for s in &staged {
-            dirs.extend(publish::replace(self.ws, &s.file, &s.path)?);
-        }
+        crate::failpoint::hit("after-commit-intent");
+        let placing: Vec<(&Path, &RelPath)> =
+            staged.iter().map(|s| (s.file.as_path(), &s.path)).collect();
+        let dirs = match place_all(self.ws, &placing) {
+            Ok(dirs) => dirs,
+            Err(reason) => return Ok(Outcome::Failed(reason)),
+        };
         publish::sync_dirs(&dirs)?;
         let paths: Vec<String> = staged.iter().map(|s| s.path.to_string()).collect();
         let who = Attribution::agent(&task.agent, &task.id);
@@ -155,24 +167,27 @@ impl Committer<'_> {
             .attempt_dir(task.id.as_str(), task.attempt)
             .join("out");
         let _locks = self.lock_all(task.outputs.iter().map(|o| &o.path))?;
-        let mut dirs = BTreeSet::new();
         let mut sizes = Vec::new();
+        let mut placing = Vec::new();
         for output in &task.outputs {
-            let target = self.ws.abs(&output.path);
             let staged = out.join(output.path.as_str());
-            let on_disk = publish::hash_file(&target).ok();
+            let on_disk = publish::hash_artifact(self.ws, &output.path).ok();
             if let Some((_, size)) = on_disk.as_ref().filter(|(h, _)| *h == output.hash) {
                 sizes.push(*size);
                 continue; // renamed before the crash
             }
             match publish::hash_file(&staged) {
                 Ok((hash, size)) if hash == output.hash => {
-                    dirs.extend(publish::replace(self.ws, &staged, &output.path)?);
+                    placing.push((staged, &output.path));
                     sizes.push(size);
                 }
                 _ => return Ok(false),
             }
         }
+        let placing: Vec<(&Path, &RelPath)> =
+            placing.iter().map(|(s, p)| (s.as_path(), *p)).collect();
+        check_targets(self.ws, placing.iter().map(|(_, p)| *p)).map_err(anyhow::Error::msg)?;
+        let dirs = place_all(self.ws, &placing).map_err(anyhow::Error::msg)?;
         publish::sync_dirs(&dirs)?;
         let who = Attribution::agent(&task.agent, &task.id);
         let mut records: Vec<Record> = task
@@ -250,6 +265,46 @@ impl Committer<'_> {
             .map(|p| lock::lock(self.ws, p, Mode::Exclusive))
             .collect()
     }
+}
+
+/// Every target can take its file (see [`publish::check_target`]), or the first reason
+/// one cannot.
+fn check_targets<'p>(
+    ws: &Workspace,
+    targets: impl Iterator<Item = &'p RelPath>,
+) -> Result<(), String> {
+    for target in targets {
+        publish::check_target(ws, target)
+            .map_err(|reason| format!("cannot commit: {reason}; nothing was committed"))?;
+    }
+    Ok(())
+}
+
+/// Renames each staged file over its target; if one rename fails, what the ones before
+/// it replaced is put back, and the reason returned. Returns the folders to sync.
+fn place_all(ws: &Workspace, placing: &[(&Path, &RelPath)]) -> Result<BTreeSet<PathBuf>, String> {
+    let mut dirs = BTreeSet::new();
+    let mut replaced: Vec<(&RelPath, Option<String>)> = Vec::new();
+    for (staged, target) in placing {
+        match publish::replace(ws, staged, target) {
+            Ok((changed, old)) => {
+                dirs.extend(changed);
+                replaced.push((target, old));
+            }
+            Err(e) => {
+                for (path, old) in replaced.iter().rev() {
+                    if let Err(e) = publish::put_back(ws, path, old.as_deref()) {
+                        tracing::error!(%path, "putting back what a failed commit replaced: {e:#}");
+                    }
+                }
+                let _ = publish::sync_dirs(&dirs);
+                return Err(format!(
+                    "could not commit {target}: {e:#}; what was replaced was put back, nothing was committed"
+                ));
+            }
+        }
+    }
+    Ok(dirs)
 }
 
 /// An output renamed into place, to route once the commit is journalled.

@@ -7,7 +7,6 @@
 //! worker.
 
 use std::collections::VecDeque;
-use std::fs::File;
 
 use anyhow::{Context as _, Result};
 
@@ -162,14 +161,17 @@ fn ingest(
     // journalled, so after this the journal knows who wrote what is on disk. The file is
     // opened under the lock, so what is hashed is what the journal has caught up with.
     let _guard = lock::lock_shared_if_used(&ctx.ws, path)?;
-    let Ok(mut file) = File::open(&abs) else {
+    // Beneath the workspace with no symlink followed, not blocking on a FIFO swapped in
+    // meanwhile, and read no further than its size now.
+    let Ok(opened) = crate::beneath::open(&ctx.ws.root, path) else {
         return Ok(Ingested::Nothing);
     };
-    if crate::sys::has_writer(&file) {
+    let file = &opened.file;
+    if crate::sys::has_writer(file) {
         return Ok(Ingested::Busy);
     }
     let before = file.metadata().map(|m| Stat::of(&m)).ok();
-    let (hash, size, head) = crate::publish::hash_keeping_head(&mut file, HEAD_BYTES)
+    let (hash, size, head) = crate::publish::hash_keeping_head(&mut opened.reader(), HEAD_BYTES)
         .with_context(|| format!("reading {path}"))?;
     let meta = file.metadata().ok();
     // A file changed just now cannot be vouched for by its stat (see `Seen`): not kept.

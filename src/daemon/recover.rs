@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::context::Ctx;
 use super::process;
-use crate::journal::{TaskInfo, TaskStatus};
+use crate::journal::{Durability, Finish, Record, TaskInfo, TaskStatus};
 
 pub(crate) fn recover(ctx: &Ctx) -> Result<()> {
     // Started and never journalled as ended: running or committing, or cancelled while
@@ -29,8 +29,24 @@ pub(crate) fn recover(ctx: &Ctx) -> Result<()> {
     let setup = ctx.setup();
     let committer = setup.committer(ctx);
     for task in stale.iter().filter(|t| t.status == TaskStatus::Committing) {
-        if !committer.roll_forward(task)? {
-            tracing::warn!(task = %task.id, "an interrupted commit's staged files are gone; the task runs again");
+        match committer.roll_forward(task) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(task = %task.id, "an interrupted commit's staged files are gone; the task runs again");
+            }
+            // One commit that cannot be finished never keeps the daemon from starting:
+            // that task ends dead, saying why; the rest goes on.
+            Err(e) => {
+                let error = format!("an interrupted commit could not be finished: {e:#}");
+                tracing::error!(task = %task.id, "{error}");
+                let dead = Record::finished(
+                    &task.id,
+                    task.attempt,
+                    task.duration_ms.unwrap_or(0),
+                    Finish::Dead { exit: None, error },
+                );
+                ctx.ledger.append(vec![dead], Durability::Synced)?;
+            }
         }
     }
     Ok(())

@@ -43,6 +43,7 @@ pub(crate) fn settle(
                     Some(0),
                     format!("scope violation: {violation}; nothing was committed"),
                 ),
+                commit::Outcome::Failed(reason) => (Some(0), reason),
             }
         }
         Outcome::Exited(status) => (status.code(), describe_exit(status)),

@@ -197,8 +197,12 @@ fn describe(query: &str, error: &str) -> String {
 /// gone, or over the size limit (indexed by name only, so no snippet either).
 fn read_for_snippet(ws: &Workspace, path: &str, max_size: u64) -> Option<(RelPath, Vec<u8>)> {
     let rel = RelPath::new(path).ok()?;
-    let small = std::fs::metadata(ws.abs(&rel)).is_ok_and(|m| m.len() <= max_size);
-    let bytes = small.then(|| std::fs::read(ws.abs(&rel)).ok()).flatten()?;
+    let opened = crate::beneath::open(&ws.root, &rel).ok()?;
+    if opened.size > max_size {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(opened.size as usize);
+    std::io::Read::read_to_end(&mut opened.reader(), &mut bytes).ok()?;
     Some((rel, bytes))
 }
 

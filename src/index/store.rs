@@ -372,10 +372,14 @@ pub(crate) fn index_dir(ws: &Workspace) -> PathBuf {
 /// it once more for the same figure: a tenth of a rebuild's system calls.
 fn read_sized(path: &Path, size: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
-    // Through `Take`, which has no size hint to ask the file for; a file that grew
-    // since the walk is still read whole.
-    (&file).take(u64::MAX).read_to_end(&mut bytes)?;
+    // Not through a symlink, not blocking on a FIFO, and no further than the size on
+    // opening (a device swapped in is refused, a file that grew is read as it was).
+    let opened = crate::beneath::open_path(path, false)?;
+    let mut bytes = Vec::with_capacity(
+        usize::try_from(size.min(opened.size))
+            .unwrap_or(0)
+            .saturating_add(1),
+    );
+    opened.reader().read_to_end(&mut bytes)?;
     Ok(bytes)
 }

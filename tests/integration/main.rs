@@ -13,6 +13,7 @@ mod docs;
 mod examples;
 mod help;
 mod history;
+mod hostile;
 mod joins;
 mod locks;
 mod logs;

@@ -1,0 +1,215 @@
+//! Issue 13: hostile input refused. Writes and reads resolve beneath the workspace
+//! without following symlinks; a commit is all or nothing; a FIFO or device under an
+//! artifact's name is refused instead of hanging or flooding baton.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::harness::*;
+
+fn writer(outputs: &str) -> TestWorkspace {
+    TestWorkspace::new(
+        r#"
+[agents.writer]
+on = ["briefs/*.md"]
+run = ["agents/writer.sh"]
+writes = ["drafts"]
+retries = 0
+"#,
+    )
+    .agent("writer", &format!("set -eu\ncd \"$BATON_OUT\"\n{outputs}"))
+}
+
+fn dead_error(ws: &TestWorkspace) -> String {
+    let dead = ws.finished("dead");
+    assert_eq!(dead.len(), 1, "one task dead: {:?}", ws.journal());
+    dead[0]["error"].as_str().unwrap_or_default().to_string()
+}
+
+fn artifacts(ws: &TestWorkspace) -> Vec<String> {
+    ws.records("artifact")
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_commit_never_writes_through_a_symlinked_folder_in_a_stage() {
+    let ws = writer("mkdir -p drafts/sub\necho out > drafts/sub/x.md\necho ok > drafts/y.md");
+    let outside = tempfile::tempdir().unwrap();
+    fs::create_dir_all(ws.path("drafts")).unwrap();
+    symlink(outside.path(), ws.path("drafts/sub")).unwrap();
+    ws.write("briefs/a.md", "a\n");
+    ws.run_once(1);
+    assert!(
+        fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "nothing was written outside the workspace"
+    );
+    let error = dead_error(&ws);
+    assert!(
+        error.contains("drafts/sub") && error.contains("symbolic link"),
+        "{error}"
+    );
+    assert!(
+        !ws.path("drafts/y.md").exists(),
+        "all or nothing: the other output is not committed either"
+    );
+    assert!(!artifacts(&ws).iter().any(|p| p.starts_with("drafts/")));
+}
+
+#[test]
+fn baton_read_and_write_refuse_a_symlink_to_a_file_outside() {
+    let ws = writer("true");
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret"), "outside secret\n").unwrap();
+    fs::create_dir_all(ws.path("drafts")).unwrap();
+    symlink(outside.path().join("secret"), ws.path("drafts/link.md")).unwrap();
+    symlink(outside.path(), ws.path("drafts/dir")).unwrap();
+    for path in ["drafts/link.md", "drafts/dir/secret"] {
+        let out = ws.baton(&["read", path]);
+        assert_ne!(out.status.code(), Some(0), "{path}: {}", text(&out));
+        assert!(
+            !stdout(&out).contains("outside secret"),
+            "{path}: {}",
+            text(&out)
+        );
+        let says = stderr(&out);
+        assert!(
+            says.contains("symbolic link") || says.contains("outside the workspace"),
+            "{path}: {}",
+            text(&out)
+        );
+    }
+    let mut write = ws
+        .command(&["write", "drafts/dir/new.md"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    write.stdin.take().unwrap().write_all(b"x\n").unwrap();
+    let out = write.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!outside.path().join("new.md").exists());
+}
+
+#[test]
+fn a_multi_file_commit_with_a_folder_in_the_way_commits_nothing_and_the_daemon_goes_on() {
+    let ws = writer("mkdir -p drafts\necho a > drafts/a.md\necho b > drafts/b.md");
+    // A folder where the second output must go.
+    fs::create_dir_all(ws.path("drafts/b.md/inside")).unwrap();
+    ws.write("briefs/one.md", "one\n");
+    ws.run_once(1);
+    let error = dead_error(&ws);
+    assert!(
+        error.contains("drafts/b.md") && error.contains("folder"),
+        "{error}"
+    );
+    assert!(!ws.path("drafts/a.md").exists(), "no output became visible");
+    assert!(
+        ws.records("task.committing").is_empty(),
+        "checked before the intent"
+    );
+    // Restarts work, and so does the next brief once the way is clear.
+    fs::remove_dir_all(ws.path("drafts/b.md")).unwrap();
+    ws.write("briefs/two.md", "two\n");
+    ws.run_once(0);
+    assert_eq!(ws.finished("done").len(), 1);
+    assert_eq!(ws.read("drafts/a.md"), "a\n");
+}
+
+#[test]
+fn a_roll_forward_that_cannot_finish_ends_that_task_dead_and_the_daemon_starts() {
+    let ws = writer("mkdir -p drafts\necho a > drafts/a.md\necho b > drafts/b.md");
+    ws.write("briefs/one.md", "one\n");
+    let crashed = ws
+        .command(&["run", "--once"])
+        .env("BATON_FAILPOINT", "after-commit-intent")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.code(), None, "{}", text(&crashed));
+    assert_eq!(ws.records("task.committing").len(), 1);
+    // While no daemon runs, a folder appears where an output must go.
+    fs::create_dir_all(ws.path("drafts/b.md/inside")).unwrap();
+    wait_for(
+        "the daemon lock to be free",
+        Duration::from_secs(10),
+        || ws.status_json()["daemon"]["running"] == Value::Bool(false),
+    );
+    ws.write("briefs/two.md", "two\n");
+    let out = ws.run_once(1);
+    let dead = ws.finished("dead");
+    assert!(!dead.is_empty(), "{}", text(&out));
+    let error = dead[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("could not be finished") && error.contains("folder"),
+        "{error}"
+    );
+    // What the first output's rename put in place before the crash stays attributed to
+    // nobody: no artifact record was journalled for the dead commit.
+    assert!(artifacts(&ws).iter().all(|p| p.starts_with("briefs/")));
+    // The rest went on: the second brief's task ran (its commit meets the same folder,
+    // so it fails, but it ran).
+    assert!(
+        ws.records("task.started")
+            .iter()
+            .any(|r| r["task"] != dead[0]["task"]),
+        "{}",
+        text(&out)
+    );
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_fifo_or_device_under_an_artifact_name_neither_hangs_nor_floods_baton() {
+    let ws = writer("mkdir -p drafts\ncp \"$BATON_WORKSPACE/$BATON_INPUT\" drafts/");
+    ws.write("briefs/a.md", "a\n");
+    ws.run_once(0);
+    // A FIFO renamed over a brief, a symlink to /dev/zero and a FIFO beside them.
+    let fifo = ws.path(".fifo-tmp");
+    mkfifo(&fifo);
+    fs::rename(&fifo, ws.path("briefs/a.md")).unwrap();
+    mkfifo(&ws.path("briefs/p.md"));
+    symlink("/dev/zero", ws.path("briefs/zero.md")).unwrap();
+    ws.write("briefs/b.md", "b\n");
+    let started = Instant::now();
+    ws.run_once(0);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(ws.read("drafts/b.md"), "b\n", "later work goes on");
+    let out = ws.baton(&["search", "b"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for path in ["briefs/a.md", "briefs/zero.md"] {
+        let out = ws.baton(&["read", path]);
+        assert_ne!(out.status.code(), Some(0), "{path}: {}", text(&out));
+        assert!(out.stdout.len() < 1024, "{path}: read no flood");
+    }
+    // `drop` of a FIFO is refused at once, not waited on.
+    let mut drop = ws
+        .command(&["drop", ws.path("briefs/p.md").to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = wait_exit(&mut drop, Duration::from_secs(10));
+    if code.is_none() {
+        let _ = drop.kill();
+    }
+    let out = drop.wait_with_output().unwrap();
+    assert!(code.is_some(), "drop of a FIFO hung");
+    assert_ne!(code, Some(0), "{}", text(&out));
+    assert!(stderr(&out).contains("FIFO"), "{}", text(&out));
+}
