@@ -100,7 +100,20 @@ pub(crate) fn from_head(head: &[u8]) -> Result<Option<FrontMatter>, FrontMatterE
         Ok(t) => t,
         Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
     };
-    parse(text).map(|(fm, _)| fm)
+    parse(text).map(|(fm, _)| fm).map_err(|e| {
+        if head.len() >= HEAD_BYTES && e.message.contains("no closing") {
+            // The fence may well close, past what is read of a file.
+            FrontMatterError {
+                message: format!(
+                    "front matter too large: no closing `+++` within the first {} MiB",
+                    HEAD_BYTES >> 20
+                ),
+                ..e
+            }
+        } else {
+            e
+        }
+    })
 }
 
 fn strip_line_end(s: &str) -> Option<&str> {
@@ -175,5 +188,17 @@ mod tests {
             (fm.to.as_deref(), fm.title.as_deref(), body),
             (Some("b"), Some("T"), "Body\n")
         );
+    }
+
+    #[test]
+    fn front_matter_past_the_read_limit_is_reported_as_too_large() {
+        let mut text = String::from("+++\nnote = \"");
+        text.push_str(&"x".repeat(HEAD_BYTES));
+        text.push_str("\"\n+++\nbody\n");
+        let e = from_head(&text.as_bytes()[..HEAD_BYTES]).unwrap_err();
+        assert!(e.message.contains("front matter too large"), "{e}");
+        // Short and unclosed is still said as it is.
+        let e = from_head(b"+++\nto = \"a\"\n").unwrap_err();
+        assert!(e.message.contains("no closing"), "{e}");
     }
 }

@@ -39,6 +39,8 @@ pub(crate) enum ScopeViolation {
     },
     /// A symlink, FIFO, socket or device: only regular files are committed.
     NotRegularFile(RelPath),
+    /// A hard link: the file is shared with another path, maybe outside the workspace.
+    HardLink(RelPath),
     OutsideStages {
         path: RelPath,
         stages: Vec<String>,
@@ -63,6 +65,10 @@ impl fmt::Display for ScopeViolation {
             ScopeViolation::NotRegularFile(path) => write!(
                 f,
                 "`{path}` is not a regular file (symlinks are never committed)"
+            ),
+            ScopeViolation::HardLink(path) => write!(
+                f,
+                "`{path}` is a hard link to a file elsewhere (it has more than one name); write a copy instead"
             ),
             ScopeViolation::OutsideStages { path, stages } => write!(
                 f,
@@ -143,6 +149,13 @@ pub(crate) fn staged_outputs(
         }
         if !entry.file_type().is_file() {
             return Ok(Err(ScopeViolation::NotRegularFile(path)));
+        }
+        let linked = entry.metadata().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.nlink() > 1
+        });
+        if linked.unwrap_or(false) {
+            return Ok(Err(ScopeViolation::HardLink(path)));
         }
         if !cfg.is_artifact(&path) {
             return Ok(Err(ScopeViolation::OutsideStages {

@@ -270,6 +270,17 @@ impl Appender {
     /// append goes into this segment (`false`: it is sealed, and the tail has moved on to
     /// the next).
     fn prepare_locked(&mut self, foreign: &mut Vec<Entry>) -> Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        if self.file.metadata()?.nlink() == 0 {
+            // Appending to an unlinked file would be appending to nothing: a restart
+            // would find no record of it, and run everything again.
+            anyhow::bail!(
+                "the journal {} was deleted while baton was using it; nothing more is \
+                 appended. Restore it from a backup (or, to start afresh, remove .baton/state.db \
+                 too), then start baton again",
+                self.path().display()
+            );
+        }
         foreign.extend(self.poll()?);
         if self.tail.segment.base != self.file_base {
             return Ok(false); // sealed by another appender; the tail read on past it

@@ -284,6 +284,18 @@ impl Store {
     }
 }
 
+/// The last `seq` the store at `ws` says it applied, without building or changing
+/// anything (`None` with no store, or one that cannot be read).
+pub(crate) fn recorded_seq(ws: &Workspace) -> Option<u64> {
+    let path = store_path(ws);
+    if !path.exists() {
+        return None;
+    }
+    let conn =
+        Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    read_stamp(&conn).ok().map(|s| s.last_seq)
+}
+
 /// Removes the files of rebuilds whose process is gone (killed half-way).
 fn remove_abandoned_rebuilds(ws: &Workspace) {
     let Ok(dir) = std::fs::read_dir(ws.state_dir()) else {

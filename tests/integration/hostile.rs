@@ -213,3 +213,59 @@ fn a_fifo_or_device_under_an_artifact_name_neither_hangs_nor_floods_baton() {
     assert_ne!(code, Some(0), "{}", text(&out));
     assert!(stderr(&out).contains("FIFO"), "{}", text(&out));
 }
+
+#[test]
+fn a_hard_link_in_the_staging_tree_to_a_file_outside_is_not_committed() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    fs::write(&secret, "outside\n").unwrap();
+    let ws = writer(&format!(
+        "mkdir -p drafts\nln {} drafts/x.md",
+        secret.display()
+    ));
+    ws.write("briefs/a.md", "a\n");
+    ws.run_once(1);
+    let error = dead_error(&ws);
+    assert!(
+        error.contains("drafts/x.md") && error.contains("hard link"),
+        "{error}"
+    );
+    assert!(!ws.path("drafts/x.md").exists());
+}
+
+#[test]
+fn a_journal_deleted_under_the_daemon_stops_appends_and_a_restart_refuses_to_rerun() {
+    let ws = writer("mkdir -p drafts\ncp \"$BATON_WORKSPACE/$BATON_INPUT\" drafts/");
+    let daemon = ws.daemon();
+    ws.write("briefs/a.md", "a\n");
+    wait_for("a done", Duration::from_secs(20), || {
+        ws.path("drafts/a.md").exists()
+    });
+    fs::remove_file(ws.path(".baton/journal/journal.jsonl")).unwrap();
+    ws.write("briefs/b.md", "b\n");
+    wait_for("the daemon to say so", Duration::from_secs(20), || {
+        daemon
+            .log(&ws)
+            .contains("was deleted while baton was using it")
+    });
+    daemon.stop();
+    assert!(!ws.path("drafts/b.md").exists(), "nothing dispatched after");
+    assert!(
+        !ws.path(".baton/journal/journal.jsonl").exists(),
+        "no new journal begun"
+    );
+    // A restart would begin a new journal and run `a` again: it refuses.
+    let out = ws
+        .command(&["run", "--once"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stderr(&out).contains("the journal in"), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("run every brief again"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(ws.read("drafts/a.md"), "a\n");
+}
