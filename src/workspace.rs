@@ -202,6 +202,10 @@ impl RelPath {
         if s.contains('\\') || s.contains('\0') {
             bail!("{s:?} contains a backslash or NUL");
         }
+        if s.chars().any(char::is_control) {
+            // A newline in a name would split one log line or record into two.
+            bail!("{s:?} contains a control character (a newline, tab, escape, …); rename it");
+        }
         let mut parts = Vec::new();
         for part in s.split('/') {
             match part {
@@ -285,6 +289,25 @@ mod tests {
         assert!(RelPath::new("/etc/passwd").is_err());
         assert!(RelPath::new("").is_err());
         assert!(RelPath::new(".").is_err());
+        assert!(RelPath::new("briefs/a\nb.md").is_err());
+        assert!(RelPath::new("briefs/\x1b[31mred.md").is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever it is given, a RelPath stays inside: no `..`, no empty or `.`
+        /// part, not absolute, no NUL, backslash or control character; and it is its
+        /// own normal form.
+        #[test]
+        fn a_normalised_path_never_leaves_the_workspace(s in "[a-z./\\\\\n\t\x00-\x1f\u{7f}é]{0,24}") {
+            if let Ok(p) = RelPath::new(&s) {
+                let text = p.as_str();
+                proptest::prop_assert!(!text.starts_with('/'));
+                proptest::prop_assert!(text.split('/').all(|part| !matches!(part, "" | "." | "..")));
+                proptest::prop_assert!(!text.chars().any(|c| c.is_control() || c == '\\'));
+                let again = RelPath::new(text).unwrap();
+                proptest::prop_assert_eq!(again.as_str(), text);
+            }
+        }
     }
 
     #[test]

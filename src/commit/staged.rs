@@ -61,7 +61,10 @@ pub(crate) enum ScopeViolation {
 impl fmt::Display for ScopeViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ScopeViolation::BadPath { shown, error } => write!(f, "`{shown}`: {error}"),
+            // Escaped: a name with a newline would split the one-line reason in two.
+            ScopeViolation::BadPath { shown, error } => {
+                write!(f, "`{}`: {error}", shown.escape_debug())
+            }
             ScopeViolation::NotRegularFile(path) => write!(
                 f,
                 "`{path}` is not a regular file (symlinks are never committed)"
@@ -86,7 +89,11 @@ impl fmt::Display for ScopeViolation {
                 writes.join(", ")
             ),
             ScopeViolation::Unreadable { shown, error } => {
-                write!(f, "cannot read `{shown}` in the staging tree: {error}")
+                write!(
+                    f,
+                    "cannot read `{}` in the staging tree: {error}",
+                    shown.escape_debug()
+                )
             }
         }
     }

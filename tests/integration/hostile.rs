@@ -269,3 +269,23 @@ fn a_journal_deleted_under_the_daemon_stops_appends_and_a_restart_refuses_to_rer
     );
     assert_eq!(ws.read("drafts/a.md"), "a\n");
 }
+
+#[test]
+fn names_with_control_characters_are_refused_with_the_rule() {
+    let ws = writer("mkdir -p drafts\necho x > 'drafts/two\nlines.md'");
+    ws.write("briefs/a.md", "a\n");
+    ws.run_once(1);
+    let error = dead_error(&ws);
+    assert!(error.contains("control character"), "{error}");
+    assert!(!error.contains('\n'), "the reason is one line: {error:?}");
+    let odd = ws.path("odd\u{1b}[31m.md");
+    fs::write(&odd, "x\n").unwrap();
+    let out = ws.baton(&["drop", odd.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stderr(&out).contains("control character"), "{}", text(&out));
+    assert!(
+        !stderr(&out).contains('\u{1b}'),
+        "printed escaped: {}",
+        text(&out)
+    );
+}
