@@ -91,7 +91,7 @@ impl Tail {
             if len < self.offset {
                 self.offset = 0; // cut off by a repairing appender: read again from the start
             }
-            let bytes = self.content.read_from(self.offset)?;
+            let bytes = self.content.read_from(self.offset, len)?;
             let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             self.offset += whole as u64;
             entries.extend(parse_lines(&bytes[..whole], &self.segment.path(&self.dir)));

@@ -209,21 +209,28 @@ impl Content {
         }
     }
 
-    /// The segment's bytes from `from` to its end as it is now.
-    pub(crate) fn read_from(&self, from: u64) -> std::io::Result<Vec<u8>> {
-        match self {
-            Content::Plain(file) => {
-                let len = file.metadata()?.len();
-                let mut bytes = Vec::with_capacity(len.saturating_sub(from) as usize);
-                let mut reader = file;
-                reader.seek(SeekFrom::Start(from))?;
-                reader
-                    .take(len.saturating_sub(from))
-                    .read_to_end(&mut bytes)?;
-                Ok(bytes)
+    /// The segment's bytes from `from` to `len` (its length, as just asked), by
+    /// `pread`; fewer if it was cut meanwhile (a torn line removed by an appender).
+    pub(crate) fn read_from(&self, from: u64, len: u64) -> std::io::Result<Vec<u8>> {
+        let mut bytes = vec![0; len.saturating_sub(from) as usize];
+        let mut filled = 0;
+        while filled < bytes.len() {
+            let n = match self {
+                Content::Plain(file) => file.read_at(&mut bytes[filled..], from + filled as u64)?,
+                Content::Decoded(all) => {
+                    let src = all.get(from as usize + filled..).unwrap_or_default();
+                    let n = src.len().min(bytes.len() - filled);
+                    bytes[filled..filled + n].copy_from_slice(&src[..n]);
+                    n
+                }
+            };
+            if n == 0 {
+                break;
             }
-            Content::Decoded(bytes) => Ok(bytes.get(from as usize..).unwrap_or_default().to_vec()),
+            filled += n;
         }
+        bytes.truncate(filled);
+        Ok(bytes)
     }
 }
 
