@@ -128,6 +128,27 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
     busy
 }
 
+/// Journals, once, that a symlink, FIFO, socket or device under an artifact's name is
+/// left alone: a person looking at the journal or `status` learns why nothing ran.
+fn reject_special(ctx: &Ctx, path: &RelPath, meta: &std::fs::Metadata) -> Result<()> {
+    let error = format!(
+        "`{path}` is {}, not a regular file: only regular files are artifacts, and baton leaves it alone",
+        crate::beneath::describe(meta)
+    );
+    let mut ledger = ctx.ledger.lock();
+    ledger.refresh()?;
+    if ledger.rejection(path, "")?.as_deref() == Some(error.as_str()) {
+        return Ok(());
+    }
+    tracing::warn!(%path, "{error}");
+    ledger.append(vec![Record::Rejected {
+        path: path.clone(),
+        hash: None,
+        error,
+    }])?;
+    Ok(())
+}
+
 /// Ingests one path. A file whose stat is what it was when last hashed, under the same
 /// config, and whose content the journal has as its version, was routed then: it is not
 /// read again. Files hashed here are added to `seen`.
@@ -147,7 +168,11 @@ fn ingest(
     if meta.is_dir() {
         return Ok(Ingested::Folder);
     }
-    if !meta.is_file() || !cfg.is_artifact(path) {
+    if !cfg.is_artifact(path) {
+        return Ok(Ingested::Nothing);
+    }
+    if !meta.is_file() {
+        reject_special(ctx, path, &meta)?;
         return Ok(Ingested::Nothing);
     }
     if let Some(check) = check {
@@ -243,7 +268,8 @@ fn list(ctx: &Ctx, cfg: &Config, dir: Option<&RelPath>) -> Vec<RelPath> {
                     continue;
                 }
             };
-            if !entry.file_type().is_file() {
+            // Symlinks, FIFOs and devices too: ingest journals them as rejected.
+            if entry.file_type().is_dir() {
                 continue;
             }
             let Ok(rel) = entry.path().strip_prefix(&ctx.ws.root) else {

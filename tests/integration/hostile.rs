@@ -289,3 +289,28 @@ fn names_with_control_characters_are_refused_with_the_rule() {
         text(&out)
     );
 }
+
+#[test]
+fn a_symlink_or_fifo_in_a_stage_is_journalled_as_rejected_once() {
+    let ws = writer("true");
+    fs::create_dir_all(ws.path("briefs")).unwrap();
+    symlink("/etc/hostname", ws.path("briefs/link.md")).unwrap();
+    mkfifo(&ws.path("briefs/pipe.md"));
+    ws.run_once(0);
+    let rejected = ws.records("rejected");
+    let said = |path: &str| -> String {
+        rejected
+            .iter()
+            .find(|r| r["path"] == path)
+            .map(|r| r["error"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        said("briefs/link.md").contains("symbolic link"),
+        "{rejected:?}"
+    );
+    assert!(said("briefs/pipe.md").contains("FIFO"), "{rejected:?}");
+    assert!(ws.records("task.queued").is_empty());
+    ws.run_once(0);
+    assert_eq!(ws.records("rejected").len(), 2, "not journalled again");
+}
