@@ -314,3 +314,37 @@ fn a_symlink_or_fifo_in_a_stage_is_journalled_as_rejected_once() {
     ws.run_once(0);
     assert_eq!(ws.records("rejected").len(), 2, "not journalled again");
 }
+
+#[test]
+fn a_search_index_deleted_under_the_daemon_is_rebuilt() {
+    let ws = writer("mkdir -p drafts\ncp \"$BATON_WORKSPACE/$BATON_INPUT\" drafts/");
+    let daemon = ws.daemon();
+    ws.write("briefs/a.md", "alpha\n");
+    wait_for("a done", Duration::from_secs(20), || {
+        ws.path("drafts/a.md").exists()
+    });
+    // The writer may be adding a file as it goes: removed until it is gone.
+    wait_for("the index to be removed", Duration::from_secs(10), || {
+        let _ = fs::remove_dir_all(ws.path(".baton/index"));
+        !ws.path(".baton/index").exists()
+    });
+    ws.write("briefs/b.md", "bravo\n");
+    wait_for("b done", Duration::from_secs(20), || {
+        ws.path("drafts/b.md").exists()
+    });
+    ws.write("briefs/c.md", "charlie\n");
+    wait_for("the index to be rebuilt", Duration::from_secs(30), || {
+        daemon.log(&ws).contains("search index was deleted")
+    });
+    wait_for(
+        "search to find what came after",
+        Duration::from_secs(30),
+        || {
+            let out = ws.baton(&["search", "charlie"]);
+            stdout(&out).contains("drafts/c.md")
+        },
+    );
+    let out = ws.baton(&["search", "alpha"]);
+    assert!(stdout(&out).contains("drafts/a.md"), "{}", text(&out));
+    daemon.stop();
+}
