@@ -88,6 +88,10 @@ pub(crate) struct Agent {
     pub(crate) delegates_to: Option<Vec<String>>,
     /// Each of stdout and stderr is kept up to this many bytes per attempt.
     pub(crate) max_log_bytes: u64,
+    /// An attempt's staged outputs may hold this many bytes at most, in all.
+    pub(crate) max_output_bytes: u64,
+    /// And this many files.
+    pub(crate) max_output_files: u64,
     /// Why its program cannot be started, as found when the config was read: `baton
     /// run` refuses to start on it; every other command warns and goes on.
     pub(crate) broken: Option<ConfigError>,
@@ -252,6 +256,10 @@ const DEFAULT_STAGES: [&str; 4] = ["briefs", "drafts", "reviews", "published"];
 
 /// An agent's stdout and stderr are each kept up to this per attempt, by default.
 const DEFAULT_MAX_LOG_BYTES: u64 = 16 * 1024 * 1024;
+/// Per agent, what one attempt may stage (issue 13): enough for any real document
+/// team, little enough that a runaway agent cannot fill the disk through a commit.
+const DEFAULT_MAX_OUTPUT_BYTES: u64 = 1 << 30;
+const DEFAULT_MAX_OUTPUT_FILES: u64 = 10_000;
 
 /// Files above this are indexed by path and metadata only (DESIGN §8).
 pub(crate) const DEFAULT_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
@@ -403,14 +411,27 @@ impl Source<'_> {
             ));
         }
         let backoff = self.duration(raw.backoff, Duration::from_secs(2), &name, "backoff")?;
-        let max_log_bytes = match raw.max_log_bytes {
-            None => DEFAULT_MAX_LOG_BYTES,
-            Some(value) => parse_size(value.get_ref()).ok_or_else(|| {
-                self.error(
-                    value.span(),
-                    format!("agent `{name}`: `max_log_bytes` must be a number of bytes or a size like \"16MiB\" or \"1GB\""),
-                )
-            })?,
+        let max_log_bytes = self.size(
+            raw.max_log_bytes,
+            DEFAULT_MAX_LOG_BYTES,
+            &name,
+            "max_log_bytes",
+        )?;
+        let max_output_bytes = self.size(
+            raw.max_output_bytes,
+            DEFAULT_MAX_OUTPUT_BYTES,
+            &name,
+            "max_output_bytes",
+        )?;
+        let max_output_files = match raw.max_output_files {
+            None => DEFAULT_MAX_OUTPUT_FILES,
+            Some(n) if *n.get_ref() > 0 => *n.get_ref(),
+            Some(n) => {
+                return Err(self.error(
+                    n.span(),
+                    format!("agent `{name}`: `max_output_files` must be at least 1"),
+                ));
+            }
         };
         let delegates_to = match raw.delegates_to {
             None => None,
@@ -430,8 +451,29 @@ impl Source<'_> {
             backoff,
             delegates_to,
             max_log_bytes,
+            max_output_bytes,
+            max_output_files,
             broken,
         })
+    }
+
+    /// A size setting of agent `name`: bytes, or a string with a unit.
+    fn size(
+        &self,
+        value: Option<Spanned<toml::Value>>,
+        default: u64,
+        name: &str,
+        key: &str,
+    ) -> Result<u64, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(value) => parse_size(value.get_ref()).ok_or_else(|| {
+                self.error(
+                    value.span(),
+                    format!("agent `{name}`: `{key}` must be a number of bytes or a size like \"16MiB\" or \"1GB\""),
+                )
+            }),
+        }
     }
 
     /// The `on` globs, as written and compiled.
@@ -640,6 +682,8 @@ struct RawAgent {
     backoff: Option<Spanned<String>>,
     delegates_to: Option<Vec<Spanned<String>>>,
     max_log_bytes: Option<Spanned<toml::Value>>,
+    max_output_bytes: Option<Spanned<toml::Value>>,
+    max_output_files: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]

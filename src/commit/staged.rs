@@ -41,6 +41,12 @@ pub(crate) enum ScopeViolation {
     NotRegularFile(RelPath),
     /// A hard link: the file is shared with another path, maybe outside the workspace.
     HardLink(RelPath),
+    /// More files, or more bytes, than the agent's `max_output_files`/`max_output_bytes`.
+    TooMuch {
+        what: &'static str,
+        found: u64,
+        limit: u64,
+    },
     OutsideStages {
         path: RelPath,
         stages: Vec<String>,
@@ -72,6 +78,10 @@ impl fmt::Display for ScopeViolation {
             ScopeViolation::HardLink(path) => write!(
                 f,
                 "`{path}` is a hard link to a file elsewhere (it has more than one name); write a copy instead"
+            ),
+            ScopeViolation::TooMuch { what, found, limit } => write!(
+                f,
+                "the staging tree holds {found} {what} or more, past the agent's limit of {limit} (`max_output_{what}`)"
             ),
             ScopeViolation::OutsideStages { path, stages } => write!(
                 f,
@@ -116,6 +126,7 @@ pub(crate) fn staged_outputs(
     out: &Path,
 ) -> Result<Result<Vec<Staged>, ScopeViolation>> {
     let mut staged = Vec::new();
+    let mut total = 0u64;
     // Most attempts leave nothing, or one folder: an empty tree costs one listing.
     if std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_none()) {
         return Ok(Ok(staged));
@@ -157,12 +168,28 @@ pub(crate) fn staged_outputs(
         if !entry.file_type().is_file() {
             return Ok(Err(ScopeViolation::NotRegularFile(path)));
         }
-        let linked = entry.metadata().map(|m| {
+        let (linked, len) = entry.metadata().map_or((false, 0), |m| {
             use std::os::unix::fs::MetadataExt;
-            m.nlink() > 1
+            (m.nlink() > 1, m.len())
         });
-        if linked.unwrap_or(false) {
+        if linked {
             return Ok(Err(ScopeViolation::HardLink(path)));
+        }
+        // Limits, before anything is read: a runaway agent's tree is not hashed whole.
+        total += len;
+        if total > agent.max_output_bytes {
+            return Ok(Err(ScopeViolation::TooMuch {
+                what: "bytes",
+                found: total,
+                limit: agent.max_output_bytes,
+            }));
+        }
+        if staged.len() as u64 >= agent.max_output_files {
+            return Ok(Err(ScopeViolation::TooMuch {
+                what: "files",
+                found: staged.len() as u64 + 1,
+                limit: agent.max_output_files,
+            }));
         }
         if !cfg.is_artifact(&path) {
             return Ok(Err(ScopeViolation::OutsideStages {

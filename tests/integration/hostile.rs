@@ -348,3 +348,55 @@ fn a_search_index_deleted_under_the_daemon_is_rebuilt() {
     assert!(stdout(&out).contains("drafts/a.md"), "{}", text(&out));
     daemon.stop();
 }
+
+#[test]
+fn outputs_past_the_agents_limits_are_refused_before_they_are_read() {
+    let ws = TestWorkspace::new(
+        r#"
+[agents.many]
+on = ["briefs/many*.md"]
+run = ["agents/many.sh"]
+writes = ["drafts"]
+retries = 0
+max_output_files = 3
+
+[agents.big]
+on = ["briefs/big*.md"]
+run = ["agents/big.sh"]
+writes = ["drafts"]
+retries = 0
+max_output_bytes = "1KiB"
+"#,
+    )
+    .agent(
+        "many",
+        "set -eu\nmkdir -p \"$BATON_OUT/drafts\"\nfor i in 1 2 3 4; do echo $i > \"$BATON_OUT/drafts/m$i.md\"; done",
+    )
+    .agent(
+        "big",
+        "set -eu\nmkdir -p \"$BATON_OUT/drafts\"\nhead -c 2048 /dev/zero > \"$BATON_OUT/drafts/big.md\"",
+    );
+    ws.write("briefs/many.md", "m\n");
+    ws.write("briefs/big.md", "b\n");
+    ws.run_once(1);
+    let dead = ws.finished("dead");
+    let errors: Vec<&str> = dead.iter().map(|r| r["error"].as_str().unwrap()).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("max_output_files") && e.contains("limit of 3")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("max_output_bytes") && e.contains("limit of 1024")),
+        "{errors:?}"
+    );
+    assert!(
+        ws.files_in("drafts").is_empty(),
+        "{:?}",
+        ws.files_in("drafts")
+    );
+}
