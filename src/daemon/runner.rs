@@ -37,6 +37,9 @@ pub(crate) struct Ended {
     /// What was journalled; `None` when the daemon's shutdown interrupted the attempt
     /// (it runs again at the next start) or it could not be journalled.
     pub(crate) status: Option<Status>,
+    /// Not started, with nothing made or journalled: the disk had only this many bytes
+    /// free. Dispatch pauses (see `Scheduler::on_no_space`).
+    pub(crate) no_space: Option<u64>,
 }
 
 /// What stops a runner's agent before it ends by itself (besides its timeout).
@@ -64,6 +67,14 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
     let started = Instant::now();
     let mut attempt = job.attempt;
     let waited = match spawn(&ctx, &job).await {
+        Err(NotStarted::NoSpace(free)) => {
+            exited();
+            return Ended {
+                task: job.task.id,
+                status: None,
+                no_space: Some(free),
+            };
+        }
         Err(NotStarted::InputGone) => {
             attempt = job.task.attempt; // no new attempt was made
             Waited::Ended(Outcome::InputGone)
@@ -130,6 +141,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
     Ended {
         task: job.task.id,
         status,
+        no_space: None,
     }
 }
 
@@ -186,8 +198,15 @@ struct Spawned {
 enum NotStarted {
     /// The task's input is gone from the workspace: there is nothing to run it on.
     InputGone,
+    /// The disk holding the workspace has less than [`MIN_FREE`] bytes free: no attempt
+    /// folder is made, and nothing is journalled.
+    NoSpace(u64),
     Failed(anyhow::Error),
 }
+
+/// An attempt starts only with this much free on the workspace's disk: room for its
+/// folder, logs and outputs, and for baton's own journal and store writes.
+pub(crate) const MIN_FREE: u64 = 64 << 20;
 
 /// Claims the attempt's folder, starts the agent and journals `task.started`, in one
 /// trip to the blocking pool.
@@ -197,6 +216,10 @@ async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<Spawned, NotStarted> {
     let started = tokio::task::spawn_blocking(move || {
         if std::fs::symlink_metadata(ctx.ws.abs(&job.task.input)).is_err() {
             return Err(NotStarted::InputGone);
+        }
+        match fs4::available_space(ctx.ws.runs_dir()) {
+            Ok(free) if free < MIN_FREE => return Err(NotStarted::NoSpace(free)),
+            _ => {}
         }
         start(&ctx, &job).map_err(NotStarted::Failed)
     })

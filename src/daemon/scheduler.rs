@@ -83,6 +83,8 @@ pub(crate) struct Summary {
     pub(crate) dead: usize,
     pub(crate) held: usize,
     pub(crate) failed_attempts: usize,
+    /// Times dispatch paused because the disk was nearly full.
+    pub(crate) no_space_pauses: usize,
     /// A shutdown signal came before the work was drained.
     pub(crate) interrupted: bool,
 }
@@ -133,7 +135,15 @@ pub(crate) struct Scheduler {
     summary: Summary,
     /// Decided, not yet taken by the supervisor.
     actions: Vec<Action>,
+    /// No attempt starts before this: the disk was full (see [`Scheduler::on_no_space`]).
+    paused_until: Option<Instant>,
+    /// The next pause, doubled each time the disk is found full again.
+    pause: Duration,
 }
+
+/// The first pause of dispatch on a full disk, and the longest.
+const PAUSE_FIRST: Duration = Duration::from_secs(1);
+const PAUSE_MOST: Duration = Duration::from_secs(30);
 
 impl Scheduler {
     pub(crate) fn new(cfg: &Config, until: Until) -> Scheduler {
@@ -154,6 +164,8 @@ impl Scheduler {
             started: false,
             summary: Summary::default(),
             actions: Vec::new(),
+            paused_until: None,
+            pause: PAUSE_FIRST,
         }
     }
 
@@ -186,6 +198,9 @@ impl Scheduler {
             self.ingest_workers += 1;
             self.actions.push(Action::Ingest(batch));
         }
+        if self.paused_until.is_some() {
+            return; // the disk was full: nothing starts until the pause is over
+        }
         while let Some(task) = self.queues.start_next() {
             tracing::debug!(%task, "dispatching");
             self.actions.push(Action::Start(task));
@@ -213,7 +228,7 @@ impl Scheduler {
 
     /// When the next timer is due.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.settling.next(), self.retries.next()]
+        [self.settling.next(), self.retries.next(), self.paused_until]
             .into_iter()
             .flatten()
             .min()
@@ -304,6 +319,9 @@ impl Scheduler {
 
     pub(crate) fn on_timers(&mut self) {
         let now = Instant::now();
+        if self.paused_until.is_some_and(|until| until <= now) {
+            self.paused_until = None;
+        }
         for due in self.settling.pop_due(now) {
             match due {
                 Due::Path(path) => self.enqueue_ingest(IngestJob::Path(path)),
@@ -333,6 +351,26 @@ impl Scheduler {
     /// A runner ended: its attempt was journalled with `status`, or (`None`) it was
     /// interrupted by shutdown or could not be journalled. `view` is the task as the
     /// journal has it now.
+    /// A task was not started because the disk had only `free` bytes: nothing was made
+    /// or journalled. It waits in its queue, and no attempt starts for a pause that
+    /// doubles each time the disk is still full (up to 30 s), so a full disk costs a
+    /// check per pause, not a loop of failed attempts, and no retry is spent.
+    pub(crate) fn on_no_space(&mut self, task: &TaskId, view: Option<TaskView>, free: u64) {
+        self.queues.ended(task);
+        self.summary.no_space_pauses += 1;
+        tracing::warn!(
+            free_mib = free >> 20,
+            "the workspace's disk is nearly full: dispatch pauses for {}s (needs {} MiB free)",
+            self.pause.as_secs(),
+            super::runner::MIN_FREE >> 20
+        );
+        self.paused_until = Some(Instant::now() + self.pause);
+        self.pause = (self.pause * 2).min(PAUSE_MOST);
+        if !self.stopping {
+            self.consider(task, view);
+        }
+    }
+
     pub(crate) fn on_ended(
         &mut self,
         task: &TaskId,
@@ -340,6 +378,9 @@ impl Scheduler {
         view: Option<TaskView>,
     ) {
         self.queues.ended(task);
+        if status.is_some() {
+            self.pause = PAUSE_FIRST; // an attempt ran: the disk had room
+        }
         match status {
             Some(Status::Done) => self.summary.done += 1,
             Some(Status::Dead) => self.summary.dead += 1,
@@ -551,6 +592,42 @@ mod tests {
         s.on_ended(&t("a"), Some(Status::Dead), view(TaskStatus::Dead));
         assert_eq!(s.summary().failed_attempts, 1);
         assert!(s.finished(), "once: nothing left");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_disk_pauses_dispatch_with_a_doubling_pause_and_spends_no_retry() {
+        let mut s = started(&cfg(2, 20), Until::Idle);
+        s.consider(&t("a"), view(TaskStatus::Queued));
+        s.consider(&t("b"), view(TaskStatus::Queued));
+        assert_eq!(starts(&mut s), ["a", "b"]);
+        s.on_no_space(&t("a"), view(TaskStatus::Queued), 1 << 20);
+        assert!(starts(&mut s).is_empty(), "nothing starts during the pause");
+        assert_eq!(s.next_deadline(), Some(Instant::now() + PAUSE_FIRST));
+        assert!(!s.finished(), "a still waits");
+        advance(PAUSE_FIRST).await;
+        s.on_timers();
+        assert_eq!(starts(&mut s), ["a"], "tried again after the pause");
+        // Still full: the next pause is twice as long.
+        s.on_no_space(&t("a"), view(TaskStatus::Queued), 1 << 20);
+        advance(PAUSE_FIRST).await;
+        s.on_timers();
+        assert!(starts(&mut s).is_empty(), "the second pause is longer");
+        advance(PAUSE_FIRST).await;
+        s.on_timers();
+        assert_eq!(starts(&mut s), ["a"]);
+        s.on_ended(&t("a"), Some(Status::Done), view(TaskStatus::Done));
+        s.on_ended(&t("b"), Some(Status::Done), view(TaskStatus::Done));
+        let summary = s.summary();
+        assert_eq!(
+            (
+                summary.done,
+                summary.failed_attempts,
+                summary.no_space_pauses
+            ),
+            (2, 0, 2)
+        );
+        assert_eq!(s.pause, PAUSE_FIRST, "room again: the pause starts over");
+        assert!(s.finished());
     }
 
     #[tokio::test(start_paused = true)]

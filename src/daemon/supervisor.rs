@@ -369,7 +369,10 @@ impl Supervisor {
         self.running.remove(&id);
         self.cancels.remove(&ended.task);
         let view = self.ctx.view(&ended.task);
-        self.scheduler.on_ended(&ended.task, ended.status, view);
+        match ended.no_space {
+            Some(free) => self.scheduler.on_no_space(&ended.task, view, free),
+            None => self.scheduler.on_ended(&ended.task, ended.status, view),
+        }
     }
 
     /// A runner panicked: its attempt is recorded as failed, by a job that takes its
@@ -404,6 +407,7 @@ impl Supervisor {
             Ended {
                 task: id,
                 status: status.ok().and_then(Result::ok),
+                no_space: None,
             }
         });
         self.running.insert(

@@ -400,3 +400,55 @@ max_output_bytes = "1KiB"
         ws.files_in("drafts")
     );
 }
+
+/// Runs `mount` with `args`; false if this machine does not let the tests mount.
+fn mount(args: &[&str]) -> bool {
+    std::process::Command::new("mount")
+        .args(args)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn a_full_disk_pauses_dispatch_without_attempts_and_it_goes_on_when_space_returns() {
+    let ws = writer("mkdir -p drafts\ncp \"$BATON_WORKSPACE/$BATON_INPUT\" drafts/");
+    ws.run_once(0); // makes .baton/
+    let runs = ws.path(".baton/runs");
+    let runs_arg = runs.to_str().unwrap();
+    // The attempt folders' disk: 8 MiB, under the 64 MiB an attempt needs free.
+    if !mount(&["-t", "tmpfs", "-o", "size=8m", "tmpfs", runs_arg]) {
+        eprintln!("skipped: this machine does not let the tests mount a tmpfs");
+        return;
+    }
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .args(["-l", &self.0])
+                .status();
+        }
+    }
+    let _unmount = Unmount(runs_arg.to_string());
+    let daemon = ws.daemon();
+    ws.write("briefs/a.md", "a\n");
+    wait_for("dispatch to pause", Duration::from_secs(20), || {
+        daemon.log(&ws).contains("dispatch pauses")
+    });
+    std::thread::sleep(Duration::from_millis(1500)); // a pause or two more
+    assert!(ws.records("task.started").is_empty(), "no attempt started");
+    assert!(ws.finished("failed").is_empty() && ws.finished("dead").is_empty());
+    assert!(
+        fs::read_dir(&runs).unwrap().next().is_none(),
+        "no attempt folder was made"
+    );
+    let pauses = daemon.log(&ws).matches("dispatch pauses").count();
+    assert!(pauses <= 4, "the pause doubles, it does not loop: {pauses}");
+    // Space returns: the task runs, its output copied across file systems.
+    assert!(mount(&["-o", "remount,size=512m", runs_arg]));
+    wait_for("the task to be done", Duration::from_secs(60), || {
+        ws.path("drafts/a.md").exists()
+    });
+    assert_eq!(ws.read("drafts/a.md"), "a\n");
+    daemon.stop();
+}
