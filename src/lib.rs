@@ -34,6 +34,8 @@ mod config;
 mod daemon;
 mod failpoint;
 mod frontmatter;
+#[cfg(test)]
+mod fuzzing;
 mod identity;
 mod index;
 mod join;
