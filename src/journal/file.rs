@@ -619,4 +619,39 @@ mod tests {
         assert_eq!(list[1].base, len, "sealed where the last whole line ended");
         assert_eq!(seqs(&read_all(&ws).unwrap()), [1, 2]);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// A journal cut at any byte (a crash mid-write, a copy taken mid-append) reads
+        /// as a prefix of the whole, and replays to that prefix's state.
+        #[test]
+        fn a_journal_cut_at_any_byte_replays_to_a_prefix_of_the_same_state(
+            records in proptest::collection::vec(crate::store::tests::record(), 1..40),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let whole = tempfile::tempdir().unwrap();
+            let ws = Workspace::at(whole.path().to_path_buf());
+            let mut appender = Appender::open(&ws).unwrap();
+            for record in records {
+                appender.append(vec![record], Durability::Buffered).unwrap();
+            }
+            let full = read_all(&ws).unwrap();
+            let bytes = std::fs::read(journal_path(&ws)).unwrap();
+            let at = cut.index(bytes.len() + 1);
+
+            let part = tempfile::tempdir().unwrap();
+            let cut_ws = Workspace::at(part.path().to_path_buf());
+            std::fs::create_dir_all(cut_ws.journal_dir()).unwrap();
+            std::fs::write(journal_path(&cut_ws), &bytes[..at]).unwrap();
+            let read = read_all(&cut_ws).unwrap();
+            proptest::prop_assert_eq!(&read[..], &full[..read.len()]);
+            let whole_lines = bytes[..at].iter().filter(|&&b| b == b'\n').count();
+            proptest::prop_assert_eq!(read.len(), whole_lines, "every whole line is read");
+            let replayed = crate::journal::State::replay(&read);
+            let expected = crate::journal::State::replay(&full[..read.len()]);
+            // Every task, artifact and rejection as the prefix's own replay has it.
+            crate::store::tests::history_agrees(&replayed, &expected);
+        }
+    }
 }
