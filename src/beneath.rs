@@ -112,6 +112,13 @@ impl Opened {
     pub(crate) fn reader(&self) -> io::Take<&File> {
         (&self.file).take(self.size)
     }
+
+    /// The file's bytes, up to the size seen on opening.
+    pub(crate) fn bytes(&self) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(usize::try_from(self.size).unwrap_or(0));
+        self.reader().read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
 }
 
 /// Opens `name` in `at` for reading: not following a symlink there, not blocking on a

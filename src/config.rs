@@ -194,27 +194,18 @@ impl Config {
             let agent = src.agent(name, raw_agent, &known)?;
             agents.insert(agent.name.clone(), agent);
         }
-        let max_file_size = match raw.search.unwrap_or_default().max_file_size {
-            None => DEFAULT_MAX_FILE_SIZE,
-            Some(value) => parse_size(value.get_ref()).ok_or_else(|| {
-                src.error(
-                    value.span(),
-                    "`max_file_size` must be a number of bytes or a size like \"16MiB\", \"512KiB\" or \"1GB\"".into(),
-                )
-            })?,
-        };
+        let max_file_size = src.size(
+            raw.search.unwrap_or_default().max_file_size,
+            DEFAULT_MAX_FILE_SIZE,
+            "`max_file_size`",
+        )?;
         let raw_journal = raw.journal.unwrap_or_default();
-        let segment_size = match raw_journal.segment_size {
-            None => crate::journal::DEFAULT_SEGMENT_SIZE,
-            Some(value) => parse_size(value.get_ref()).ok_or_else(|| {
-                src.error(
-                    value.span(),
-                    "`segment_size` must be a number of bytes or a size like \"64MiB\"".into(),
-                )
-            })?,
-        };
         let journal = JournalOptions {
-            segment_size,
+            segment_size: src.size(
+                raw_journal.segment_size,
+                crate::journal::DEFAULT_SEGMENT_SIZE,
+                "`segment_size`",
+            )?,
             compress: raw_journal.compress.unwrap_or(true),
         };
         Ok(Config {
@@ -414,14 +405,12 @@ impl Source<'_> {
         let max_log_bytes = self.size(
             raw.max_log_bytes,
             DEFAULT_MAX_LOG_BYTES,
-            &name,
-            "max_log_bytes",
+            &format!("agent `{name}`: `max_log_bytes`"),
         )?;
         let max_output_bytes = self.size(
             raw.max_output_bytes,
             DEFAULT_MAX_OUTPUT_BYTES,
-            &name,
-            "max_output_bytes",
+            &format!("agent `{name}`: `max_output_bytes`"),
         )?;
         let max_output_files = match raw.max_output_files {
             None => DEFAULT_MAX_OUTPUT_FILES,
@@ -457,20 +446,19 @@ impl Source<'_> {
         })
     }
 
-    /// A size setting of agent `name`: bytes, or a string with a unit.
+    /// A size setting, `what` as a message names it: bytes, or a string with a unit.
     fn size(
         &self,
         value: Option<Spanned<toml::Value>>,
         default: u64,
-        name: &str,
-        key: &str,
+        what: &str,
     ) -> Result<u64, ConfigError> {
         match value {
             None => Ok(default),
             Some(value) => parse_size(value.get_ref()).ok_or_else(|| {
                 self.error(
                     value.span(),
-                    format!("agent `{name}`: `{key}` must be a number of bytes or a size like \"16MiB\" or \"1GB\""),
+                    format!("{what} must be a number of bytes or a size like \"16MiB\" or \"1GB\""),
                 )
             }),
         }

@@ -23,6 +23,8 @@ pub(crate) struct FrontMatter {
     pub(crate) extra: toml::Table,
 }
 
+const NO_CLOSING: &str = "the opening `+++` has no closing `+++` line";
+
 /// A front-matter error, with line and column counted in the whole artifact.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("front matter, line {line}, column {column}: {message}")]
@@ -52,7 +54,7 @@ pub(crate) fn parse(text: &str) -> Result<(Option<FrontMatter>, &str), FrontMatt
             return Err(FrontMatterError {
                 line: 1,
                 column: 1,
-                message: "the opening `+++` has no closing `+++` line".into(),
+                message: NO_CLOSING.into(),
             });
         }
         offset = line_end;
@@ -101,7 +103,7 @@ pub(crate) fn from_head(head: &[u8]) -> Result<Option<FrontMatter>, FrontMatterE
         Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
     };
     parse(text).map(|(fm, _)| fm).map_err(|e| {
-        if head.len() >= HEAD_BYTES && e.message.contains("no closing") {
+        if head.len() >= HEAD_BYTES && e.message == NO_CLOSING {
             // The fence may well close, past what is read of a file.
             FrontMatterError {
                 message: format!(

@@ -114,7 +114,7 @@ pub(crate) fn fsync_dir(path: &Path) -> Result<()> {
 fn keep_old_version(ws: &Workspace, parent: &Parent, shown: &str) -> Result<Option<String>> {
     match sys::kind_at(parent.at(), &parent.name).with_context(|| format!("inspecting {shown}"))? {
         Some(libc::S_IFREG) => {}
-        Some(libc::S_IFDIR) => anyhow::bail!("`{shown}` is a folder, where a file must go"),
+        Some(libc::S_IFDIR) => anyhow::bail!(folder_in_the_way(shown)),
         _ => return Ok(None), // nothing, or a symlink or FIFO the rename replaces
     }
     let opened = beneath::open_regular_at(parent.at(), &parent.name, shown)?;
@@ -138,11 +138,15 @@ fn keep_old_version(ws: &Workspace, parent: &Parent, shown: &str) -> Result<Opti
     Ok(Some(hash))
 }
 
+fn folder_in_the_way(shown: &str) -> String {
+    format!("`{shown}` is a folder, where a file must go")
+}
+
 /// Whether the file `target` can be put in place: every folder on its way is a folder
 /// (or missing, to be made), none a symlink, and no folder is where the file must go.
 pub(crate) fn check_target(ws: &Workspace, target: &RelPath) -> Result<(), String> {
     match beneath::kind(&ws.root, target) {
-        Ok(Some(libc::S_IFDIR)) => Err(format!("`{target}` is a folder, where a file must go")),
+        Ok(Some(libc::S_IFDIR)) => Err(folder_in_the_way(target.as_str())),
         Ok(_) => Ok(()),
         Err(e) => Err(e.to_string()),
     }

@@ -184,8 +184,6 @@ impl Committer<'_> {
                 _ => return Ok(false),
             }
         }
-        let placing: Vec<(&Path, &RelPath)> =
-            placing.iter().map(|(s, p)| (s.as_path(), *p)).collect();
         check_targets(self.ws, placing.iter().map(|(_, p)| *p)).map_err(anyhow::Error::msg)?;
         let dirs = place_all(self.ws, &placing).map_err(anyhow::Error::msg)?;
         publish::sync_dirs(&dirs)?;
@@ -282,11 +280,14 @@ fn check_targets<'p>(
 
 /// Renames each staged file over its target; if one rename fails, what the ones before
 /// it replaced is put back, and the reason returned. Returns the folders to sync.
-fn place_all(ws: &Workspace, placing: &[(&Path, &RelPath)]) -> Result<BTreeSet<PathBuf>, String> {
+fn place_all(
+    ws: &Workspace,
+    placing: &[(impl AsRef<Path>, &RelPath)],
+) -> Result<BTreeSet<PathBuf>, String> {
     let mut dirs = BTreeSet::new();
     let mut replaced: Vec<(&RelPath, Option<String>)> = Vec::new();
     for (staged, target) in placing {
-        match publish::replace(ws, staged, target) {
+        match publish::replace(ws, staged.as_ref(), target) {
             Ok((changed, old)) => {
                 dirs.extend(changed);
                 replaced.push((target, old));

@@ -201,9 +201,7 @@ fn read_for_snippet(ws: &Workspace, path: &str, max_size: u64) -> Option<(RelPat
     if opened.size > max_size {
         return None;
     }
-    let mut bytes = Vec::with_capacity(opened.size as usize);
-    std::io::Read::read_to_end(&mut opened.reader(), &mut bytes).ok()?;
-    Some((rel, bytes))
+    Some((rel, opened.bytes().ok()?))
 }
 
 /// The matching fragment of a file's text, or its opening words.

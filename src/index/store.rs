@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::Metadata;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
 use anyhow::{Context as _, Result};
@@ -263,7 +263,11 @@ impl Store {
         let bytes = if too_big {
             Vec::new()
         } else {
-            read_sized(&abs, meta.len()).unwrap_or_default()
+            // Not through a symlink, not blocking on a FIFO swapped in since the walk, and
+            // no further than its size on opening.
+            crate::beneath::open_path(&abs, false)
+                .and_then(|opened| opened.bytes())
+                .unwrap_or_default()
         };
         let hash = if too_big {
             crate::publish::hash_file(&abs)
@@ -366,20 +370,4 @@ fn regex_escape(s: &str) -> String {
 
 pub(crate) fn index_dir(ws: &Workspace) -> PathBuf {
     ws.state_dir().join("index")
-}
-
-/// Reads a file whose size the caller has from its walk. `std::fs::read` would `fstat`
-/// it once more for the same figure: a tenth of a rebuild's system calls.
-fn read_sized(path: &Path, size: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    // Not through a symlink, not blocking on a FIFO, and no further than the size on
-    // opening (a device swapped in is refused, a file that grew is read as it was).
-    let opened = crate::beneath::open_path(path, false)?;
-    let mut bytes = Vec::with_capacity(
-        usize::try_from(size.min(opened.size))
-            .unwrap_or(0)
-            .saturating_add(1),
-    );
-    opened.reader().read_to_end(&mut bytes)?;
-    Ok(bytes)
 }

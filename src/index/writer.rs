@@ -81,18 +81,20 @@ pub(crate) fn spawn(
             // tantivy's indexing thread (spawned from it) inherits. Searchability can lag
             // a little in a burst; agents must not.
             crate::sys::lower_thread_priority(10);
+            // An index deleted under the daemon fails its next commit: it is built
+            // again, from the stages, instead of leaving search finding nothing. One that
+            // cannot be built is tried again less and less often.
+            let mut wait = Duration::from_millis(100);
             while let Err(e) = serve(&ws, &stages, max_size, &*who, &rx, &flag) {
-                // An index deleted under the daemon fails its next commit: it is built
-                // again, from the stages, instead of leaving search finding nothing.
-                let meta = super::store::index_dir(&ws).join("meta.json");
-                if meta.exists() {
+                if super::store::index_dir(&ws).join("meta.json").exists() {
                     tracing::error!(
                         "the search index writer stopped: {e:#}; `baton search` catches up without it"
                     );
                     return;
                 }
-                tracing::warn!("the search index was deleted ({e:#}); rebuilding it");
-                std::thread::sleep(Duration::from_millis(100));
+                tracing::warn!("the search index was deleted ({e:#}); rebuilding it in {wait:?}");
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(30));
             }
         })
         .context("starting the search index's writer thread")?;

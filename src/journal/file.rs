@@ -13,21 +13,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use super::segments::{self, Content, ReverseLines, Segment};
+use super::segments::{self, Content, DEFAULT_SEGMENT_SIZE, ReverseLines, Segment};
 use super::{Entry, Record, now_rfc3339};
 use crate::workspace::Workspace;
-
-pub(crate) use super::segments::DEFAULT_SEGMENT_SIZE;
 
 /// The journal's first segment, which is the whole journal until it grows past a
 /// segment's size.
 #[cfg(test)]
 pub(crate) fn journal_path(ws: &Workspace) -> PathBuf {
-    Segment {
-        base: 0,
-        compressed: false,
-    }
-    .path(&ws.journal_dir())
+    Segment::plain(0).path(&ws.journal_dir())
 }
 
 /// Whether an append returns only once its records are on disk.
@@ -107,10 +101,7 @@ impl Tail {
 
     /// Moves to the segment starting where this one was read to.
     fn move_to_next(&mut self) -> Result<()> {
-        let next = Segment {
-            base: self.pos(),
-            compressed: false,
-        };
+        let next = Segment::plain(self.pos());
         let content = Content::open(&self.dir, next)?.with_context(|| {
             format!(
                 "the journal segment {} is gone",
@@ -166,10 +157,7 @@ impl Appender {
         let dir = ws.journal_dir();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let last = match segments::list(&dir)?.pop() {
-            None => Segment {
-                base: 0,
-                compressed: false,
-            },
+            None => Segment::plain(0),
             Some(last) if last.compressed => anyhow::bail!(
                 "the journal's last segment {} is compressed: it cannot be appended to; \
                  decompress it with `zstd -d` and remove the compressed file",
@@ -242,8 +230,8 @@ impl Appender {
                 Ok(Some(written)) => break Ok(written),
                 // The segment is sealed: on to the one after it, and its lock.
                 Ok(None) => {
-                    self.file = Arc::new(open_for_append(&self.path())?);
                     self.file_base = self.tail.segment.base;
+                    self.file = Arc::new(open_for_append(&self.path())?);
                 }
                 Err(e) => break Err(e),
             }
@@ -262,8 +250,9 @@ impl Appender {
         result.map(|written| (written, foreign))
     }
 
+    /// The segment being written.
     fn path(&self) -> PathBuf {
-        self.tail.segment.path(&self.tail.dir)
+        Segment::plain(self.file_base).path(&self.tail.dir)
     }
 
     /// With the segment's lock held: reads what others appended, and says whether the
@@ -295,10 +284,7 @@ impl Appender {
         }
         // Full: seal it. Its lines are on disk before the next segment's name says it is
         // sealed, and that name is on disk before anything is written there.
-        let next = Segment {
-            base: self.tail.pos(),
-            compressed: false,
-        };
+        let next = Segment::plain(self.tail.pos());
         let dir = &self.tail.dir;
         self.file.sync_data().context("syncing the journal")?;
         open_for_append(&next.path(dir))?;
@@ -578,15 +564,7 @@ mod tests {
         assert_eq!(segments::list(&dir).unwrap().len(), 2);
         // Sealed again as a crash right after sealing leaves it: an empty segment next.
         let end = segments::end(&dir).unwrap();
-        std::fs::write(
-            Segment {
-                base: end,
-                compressed: false,
-            }
-            .path(&dir),
-            b"",
-        )
-        .unwrap();
+        std::fs::write(Segment::plain(end).path(&dir), b"").unwrap();
         let mut other = Appender::open_at_end(&ws).unwrap();
         let (written, foreign) = other
             .append(vec![queued("t-4")], Durability::Buffered)

@@ -44,6 +44,14 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
+    /// The segment starting at `base`, as it is written (not compressed).
+    pub(crate) fn plain(base: u64) -> Segment {
+        Segment {
+            base,
+            compressed: false,
+        }
+    }
+
     fn file_name(self) -> String {
         match (self.base, self.compressed) {
             (0, false) => NAME.to_string(),
@@ -59,10 +67,7 @@ impl Segment {
     fn parse(name: &str) -> Option<Segment> {
         let rest = name.strip_prefix(NAME)?;
         if rest.is_empty() {
-            return Some(Segment {
-                base: 0,
-                compressed: false,
-            });
+            return Some(Segment::plain(0));
         }
         let rest = rest.strip_prefix('.')?;
         let (digits, compressed) = match rest.strip_suffix(COMPRESSED) {
@@ -128,17 +133,7 @@ pub(crate) fn end(dir: &Path) -> Result<u64> {
 /// segment.
 pub(crate) fn head(dir: &Path, n: usize) -> Result<Vec<u8>> {
     let mut head = Vec::with_capacity(n);
-    for compressed in [false, true] {
-        let path = Segment {
-            base: 0,
-            compressed,
-        }
-        .path(dir);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
+    if let Some((file, compressed, path)) = open_file(dir, 0)? {
         let read = if compressed {
             zstd::stream::read::Decoder::new(file)
                 .and_then(|d| d.take(n as u64).read_to_end(&mut head))
@@ -146,9 +141,24 @@ pub(crate) fn head(dir: &Path, n: usize) -> Result<Vec<u8>> {
             file.take(n as u64).read_to_end(&mut head)
         };
         read.with_context(|| format!("reading {}", path.display()))?;
-        break;
     }
     Ok(head)
+}
+
+/// The file of the segment starting at `base`: the plain one, else (compressed since)
+/// the compressed one, with whether it is and its path; `None` if neither is there.
+fn open_file(dir: &Path, base: u64) -> Result<Option<(File, bool, PathBuf)>> {
+    for compressed in [false, true] {
+        let path = Segment { base, compressed }.path(dir);
+        match File::open(&path) {
+            Ok(file) => return Ok(Some((file, compressed, path))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("opening the journal {}", path.display()));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// A segment's bytes: the file itself, or a compressed one's, decoded.
@@ -160,28 +170,12 @@ pub(crate) enum Content {
 impl Content {
     /// Opens `segment`, or, if it was compressed meanwhile, its compressed file.
     pub(crate) fn open(dir: &Path, segment: Segment) -> Result<Option<Content>> {
-        if !segment.compressed {
-            let path = segment.path(dir);
-            match File::open(&path) {
-                Ok(file) => return Ok(Some(Content::Plain(file))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("opening the journal {}", path.display()));
-                }
-            }
-        }
-        let path = Segment {
-            compressed: true,
-            ..segment
-        }
-        .path(dir);
-        match File::open(&path) {
-            Ok(file) => zstd::stream::decode_all(file)
+        match open_file(dir, segment.base)? {
+            None => Ok(None),
+            Some((file, false, _)) => Ok(Some(Content::Plain(file))),
+            Some((file, true, path)) => zstd::stream::decode_all(file)
                 .map(|bytes| Some(Content::Decoded(bytes)))
                 .with_context(|| format!("decompressing the journal {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("opening the journal {}", path.display())),
         }
     }
 
@@ -273,10 +267,7 @@ pub(crate) fn for_each_line(
         if pos == segment.base || !exists(dir, pos) {
             return Ok(pos);
         }
-        segment = Segment {
-            base: pos,
-            compressed: false,
-        };
+        segment = Segment::plain(pos);
     }
 }
 
@@ -284,37 +275,25 @@ pub(crate) fn for_each_line(
 /// as it is read, not whole.
 fn open_reader(dir: &Path, segment: Segment, start: u64) -> Result<Option<Box<dyn BufRead>>> {
     const BUF: usize = 1 << 20;
-    for compressed in [false, true] {
-        let path = Segment {
-            compressed,
-            ..segment
-        }
-        .path(dir);
-        let mut file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(e).with_context(|| format!("opening the journal {}", path.display()));
-            }
-        };
-        if !compressed {
-            file.seek(SeekFrom::Start(start))?;
-            return Ok(Some(Box::new(BufReader::with_capacity(BUF, file))));
-        }
-        let decoder = zstd::stream::read::Decoder::new(file)
-            .with_context(|| format!("decompressing the journal {}", path.display()))?;
-        let mut reader = BufReader::with_capacity(BUF, decoder);
-        let skipped = std::io::copy(&mut (&mut reader).take(start), &mut std::io::sink())
-            .with_context(|| format!("decompressing the journal {}", path.display()))?;
-        if skipped < start {
-            anyhow::bail!(
-                "the journal segment {} ends before offset {start}",
-                path.display()
-            );
-        }
-        return Ok(Some(Box::new(reader)));
+    let Some((mut file, compressed, path)) = open_file(dir, segment.base)? else {
+        return Ok(None);
+    };
+    if !compressed {
+        file.seek(SeekFrom::Start(start))?;
+        return Ok(Some(Box::new(BufReader::with_capacity(BUF, file))));
     }
-    Ok(None)
+    let decoder = zstd::stream::read::Decoder::new(file)
+        .with_context(|| format!("decompressing the journal {}", path.display()))?;
+    let mut reader = BufReader::with_capacity(BUF, decoder);
+    let skipped = std::io::copy(&mut (&mut reader).take(start), &mut std::io::sink())
+        .with_context(|| format!("decompressing the journal {}", path.display()))?;
+    if skipped < start {
+        anyhow::bail!(
+            "the journal segment {} ends before offset {start}",
+            path.display()
+        );
+    }
+    Ok(Some(Box::new(reader)))
 }
 
 /// The lines before logical offset `end`, newest first, read a block at a time from the
@@ -538,10 +517,7 @@ mod tests {
     #[test]
     fn names_sort_in_journal_order_and_parse_back() {
         let segments = [
-            Segment {
-                base: 0,
-                compressed: false,
-            },
+            Segment::plain(0),
             Segment {
                 base: 0,
                 compressed: true,
@@ -550,10 +526,7 @@ mod tests {
                 base: 4096,
                 compressed: true,
             },
-            Segment {
-                base: 67_108_912,
-                compressed: false,
-            },
+            Segment::plain(67_108_912),
         ];
         let names: Vec<String> = segments.iter().map(|s| s.file_name()).collect();
         let mut sorted = names.clone();
@@ -586,21 +559,10 @@ mod tests {
         ];
         for (i, &base) in cuts.iter().enumerate() {
             let end = cuts.get(i + 1).copied().unwrap_or(text.len());
-            let segment = Segment {
-                base: base as u64,
-                compressed: false,
-            };
+            let segment = Segment::plain(base as u64);
             std::fs::write(segment.path(dir), &text[base..end]).unwrap();
         }
-        compress(
-            dir,
-            Segment {
-                base: 0,
-                compressed: false,
-            },
-            cuts[1] as u64,
-        )
-        .unwrap();
+        compress(dir, Segment::plain(0), cuts[1] as u64).unwrap();
         assert!(list(dir).unwrap()[0].compressed);
         assert_eq!(end(dir).unwrap(), text.len() as u64);
 

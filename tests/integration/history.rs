@@ -25,7 +25,12 @@ writes = ["reviews"]
 "#;
 
 fn pipeline() -> TestWorkspace {
-    TestWorkspace::new(PIPELINE)
+    pipeline_with(PIPELINE)
+}
+
+/// The writer → reviewer pipeline, under `config`.
+fn pipeline_with(config: &str) -> TestWorkspace {
+    TestWorkspace::new(config)
         .agent(
             "writer",
             r#"set -eu
@@ -405,20 +410,7 @@ fn a_new_agent_gets_the_files_already_there_after_a_restart() {
 
 #[test]
 fn the_journal_is_kept_in_sealed_compressed_segments_that_every_command_reads() {
-    let config = format!("{PIPELINE}\n[journal]\nsegment_size = \"2KiB\"\n");
-    let ws = TestWorkspace::new(&config)
-        .agent(
-            "writer",
-            r#"set -eu
-mkdir -p "$BATON_OUT/drafts"
-cp "$BATON_INPUT" "$BATON_OUT/drafts/$(basename "$BATON_INPUT")""#,
-        )
-        .agent(
-            "reviewer",
-            r#"set -eu
-mkdir -p "$BATON_OUT/reviews"
-echo ok > "$BATON_OUT/reviews/$(basename "$BATON_INPUT")""#,
-        );
+    let ws = pipeline_with(&format!("{PIPELINE}\n[journal]\nsegment_size = \"2KiB\"\n"));
     let daemon = ws.daemon();
     for i in 0..20 {
         ws.write(&format!("briefs/b{i:02}.md"), &format!("brief {i}\n"));

@@ -24,6 +24,11 @@ retries = 0
     .agent("writer", &format!("set -eu\ncd \"$BATON_OUT\"\n{outputs}"))
 }
 
+/// A writer that copies its brief into `drafts/`.
+fn copier() -> TestWorkspace {
+    writer("mkdir -p drafts\ncp \"$BATON_WORKSPACE/$BATON_INPUT\" drafts/")
+}
+
 fn dead_error(ws: &TestWorkspace) -> String {
     let dead = ws.finished("dead");
     assert_eq!(dead.len(), 1, "one task dead: {:?}", ws.journal());
@@ -175,7 +180,7 @@ fn mkfifo(path: &std::path::Path) {
 
 #[test]
 fn a_fifo_or_device_under_an_artifact_name_neither_hangs_nor_floods_baton() {
-    let ws = writer("mkdir -p drafts\ncp \"$BATON_WORKSPACE/$BATON_INPUT\" drafts/");
+    let ws = copier();
     ws.write("briefs/a.md", "a\n");
     ws.run_once(0);
     // A FIFO renamed over a brief, a symlink to /dev/zero and a FIFO beside them.
@@ -235,7 +240,7 @@ fn a_hard_link_in_the_staging_tree_to_a_file_outside_is_not_committed() {
 
 #[test]
 fn a_journal_deleted_under_the_daemon_stops_appends_and_a_restart_refuses_to_rerun() {
-    let ws = writer("mkdir -p drafts\ncp \"$BATON_WORKSPACE/$BATON_INPUT\" drafts/");
+    let ws = copier();
     let daemon = ws.daemon();
     ws.write("briefs/a.md", "a\n");
     wait_for("a done", Duration::from_secs(20), || {
@@ -317,7 +322,7 @@ fn a_symlink_or_fifo_in_a_stage_is_journalled_as_rejected_once() {
 
 #[test]
 fn a_search_index_deleted_under_the_daemon_is_rebuilt() {
-    let ws = writer("mkdir -p drafts\ncp \"$BATON_WORKSPACE/$BATON_INPUT\" drafts/");
+    let ws = copier();
     let daemon = ws.daemon();
     ws.write("briefs/a.md", "alpha\n");
     wait_for("a done", Duration::from_secs(20), || {
@@ -412,7 +417,7 @@ fn mount(args: &[&str]) -> bool {
 
 #[test]
 fn a_full_disk_pauses_dispatch_without_attempts_and_it_goes_on_when_space_returns() {
-    let ws = writer("mkdir -p drafts\ncp \"$BATON_WORKSPACE/$BATON_INPUT\" drafts/");
+    let ws = copier();
     ws.run_once(0); // makes .baton/
     let runs = ws.path(".baton/runs");
     let runs_arg = runs.to_str().unwrap();
