@@ -92,6 +92,13 @@ pub(crate) struct Agent {
     pub(crate) max_output_bytes: u64,
     /// And this many files.
     pub(crate) max_output_files: u64,
+    /// `sandbox`: `Some(true)` asks for the Landlock sandbox (the daemon refuses to start
+    /// on a kernel without it), `Some(false)` turns it off, `None` uses it where the
+    /// kernel offers it.
+    pub(crate) sandbox: Option<bool>,
+    /// Folders (or files) outside the workspace the sandboxed agent may also write, `~/`
+    /// expanded: the state real LLM CLIs keep, such as `~/.claude`.
+    pub(crate) sandbox_writes: Vec<PathBuf>,
     /// Why its program cannot be started, as found when the config was read: `baton
     /// run` refuses to start on it; every other command warns and goes on.
     pub(crate) broken: Option<ConfigError>,
@@ -422,6 +429,12 @@ impl Source<'_> {
                 ));
             }
         };
+        let sandbox_writes = raw
+            .sandbox_writes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| self.sandbox_write(&name, p))
+            .collect::<Result<_, _>>()?;
         let delegates_to = match raw.delegates_to {
             None => None,
             Some(list) => {
@@ -442,8 +455,41 @@ impl Source<'_> {
             max_log_bytes,
             max_output_bytes,
             max_output_files,
+            sandbox: raw.sandbox,
+            sandbox_writes,
             broken,
         })
+    }
+
+    /// One `sandbox_writes` entry: an absolute path, or one under the home folder
+    /// (`~/…`). A relative path is refused: relative to what the agent's folder is would
+    /// be a guess, and the workspace itself is never granted.
+    fn sandbox_write(&self, name: &str, path: Spanned<String>) -> Result<PathBuf, ConfigError> {
+        let span = path.span();
+        let text = path.into_inner();
+        let expanded = match text.strip_prefix("~/") {
+            Some(rest) => match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+                Some(home) => PathBuf::from(home).join(rest),
+                None => {
+                    return Err(self.error(
+                        span,
+                        format!(
+                            "agent `{name}`: `sandbox_writes` entry `{text}` starts with `~/`, but HOME is not set"
+                        ),
+                    ));
+                }
+            },
+            None => PathBuf::from(&text),
+        };
+        if !expanded.is_absolute() || text.split('/').any(|c| c == "..") {
+            return Err(self.error(
+                span,
+                format!(
+                    "agent `{name}`: `sandbox_writes` entry `{text}` must be an absolute path or start with `~/`, without `..`"
+                ),
+            ));
+        }
+        Ok(expanded)
     }
 
     /// A size setting, `what` as a message names it: bytes, or a string with a unit.
@@ -672,6 +718,8 @@ struct RawAgent {
     max_log_bytes: Option<Spanned<toml::Value>>,
     max_output_bytes: Option<Spanned<toml::Value>>,
     max_output_files: Option<Spanned<u64>>,
+    sandbox: Option<bool>,
+    sandbox_writes: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize, Default)]

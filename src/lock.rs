@@ -45,11 +45,14 @@ pub(crate) fn sidecar(ws: &Workspace, path: &RelPath) -> PathBuf {
 fn open_sidecar(ws: &Workspace, path: &RelPath) -> Result<File> {
     let sidecar = sidecar(ws, path);
     let open = || {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Not followed: sandboxed agents may make lock files, and so could plant a link.
         OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&sidecar)
     };
     match open() {

@@ -265,3 +265,146 @@ mod tests {
         assert!(has_writer(&reader));
     }
 }
+
+/// The Landlock ABI version the running kernel offers, or `None` where it has none
+/// (too old, or Landlock not enabled at boot).
+pub(crate) fn landlock_abi() -> Option<u32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: landlock_create_ruleset with a null attribute, size 0 and the VERSION flag
+    // only returns the ABI version; no memory is read or written, no fd is made.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    (abi > 0).then_some(abi as u32)
+}
+
+/// Marks every descriptor from 3 up close-on-exec: those this process inherited would
+/// otherwise pass on to every agent it starts, and an inherited writable descriptor
+/// reaches past any sandbox (Landlock checks a file when it is opened).
+pub(crate) fn close_inherited_on_exec() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors in
+    // the range; no memory involved, no descriptor closed.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    } == 0;
+    if done {
+        return;
+    }
+    // Kernels before 5.11: one descriptor at a time.
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD on a descriptor number; a closed one only fails with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
+/// Makes this process the child subreaper of everything it starts: a descendant
+/// orphaned by its parent (a double fork, a `setsid` daemon) is reparented to it, not
+/// to pid 1, so it can still be found and stopped. Best effort.
+pub(crate) fn become_subreaper() -> bool {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes an integer flag; no memory involved.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) == 0 }
+}
+
+/// One process as /proc shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Proc {
+    pub(crate) pid: u32,
+    pub(crate) ppid: u32,
+    pub(crate) pgid: u32,
+    pub(crate) zombie: bool,
+    /// Clock ticks since boot, as [`start_time`].
+    pub(crate) start: u64,
+}
+
+/// Every process /proc lists now (those that vanish while it is read are left out).
+pub(crate) fn processes() -> Vec<Proc> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let fields = stat_fields(pid)?;
+            Some(Proc {
+                pid,
+                zombie: fields.first()? == "Z",
+                ppid: fields.get(1)?.parse().ok()?,
+                pgid: fields.get(2)?.parse().ok()?,
+                start: fields.get(19)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The values of `names` in the environment `pid` was started with (/proc/PID/environ),
+/// in order; `None` for each it does not hold (or when it cannot be read).
+pub(crate) fn environ_values<const N: usize>(pid: u32, names: [&str; N]) -> [Option<String>; N] {
+    let mut values = [const { None }; N];
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return values;
+    };
+    for var in env.split(|&b| b == 0) {
+        for (i, name) in names.iter().enumerate() {
+            let value = var
+                .strip_prefix(name.as_bytes())
+                .and_then(|rest| rest.strip_prefix(b"="));
+            if let Some(value) = value {
+                values[i] = Some(String::from_utf8_lossy(value).into_owned());
+            }
+        }
+    }
+    values
+}
+
+/// Collects the exit status of `pid`, a child of this process that has ended, so it
+/// does not stay a zombie. False if it has not ended (or is not our child).
+pub(crate) fn reap(pid: u32) -> bool {
+    let mut status = 0;
+    // SAFETY: waitpid on one pid with WNOHANG writes one int through a live pointer.
+    unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) == pid as i32 }
+}
+
+/// The pids of this process's children, from /proc/self/task/*/children (each thread's),
+/// or, where the kernel does not offer those files, from a scan of every process.
+pub(crate) fn children() -> Vec<u32> {
+    let Ok(threads) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut children = Vec::new();
+    for thread in threads.flatten() {
+        match std::fs::read_to_string(thread.path().join("children")) {
+            Ok(list) => children.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            ),
+            Err(_) => {
+                let me = std::process::id();
+                return processes()
+                    .into_iter()
+                    .filter(|p| p.ppid == me)
+                    .map(|p| p.pid)
+                    .collect();
+            }
+        }
+    }
+    children
+}

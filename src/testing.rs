@@ -57,6 +57,7 @@ impl JournalBuilder {
             attempt,
             pid: 4242,
             start_time: 1,
+            sandbox: Default::default(),
         });
     }
 

@@ -1,5 +1,6 @@
 //! `baton drop FILE [--stage S] [--to A]`: publish a file into a stage atomically, by
-//! rename, attributed to `human` in the journal.
+//! rename, attributed to `human` in the journal. Inside a task it is staged in
+//! `$BATON_OUT` instead, and committed with the task's other outputs.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -10,6 +11,7 @@ use anyhow::{Context as _, Result};
 
 use crate::error::{no_such_stage, unknown_agent, usage};
 use crate::frontmatter::HEAD_BYTES;
+use crate::identity::InTask;
 use crate::journal::{Attribution, History, TaskInfo, TaskStatus};
 use crate::pidfile::running_daemon;
 use crate::publish::Published;
@@ -75,9 +77,13 @@ pub(crate) fn run(
             .map_err(|e| usage!("{}: {e}", file.display()))?
             .into_bytes();
     }
-    let takers = route::check_from_person(ws, &cfg, &target, frontmatter::from_head(&head))
-        .map_err(|e| usage!("{}: {e}; nothing was dropped", file.display()))?;
     let mut content = std::io::Cursor::new(head).chain(source);
+    if let Some(in_task) = InTask::from_env() {
+        return stage_in_task(&cfg, &in_task, &target, &mut content, wait);
+    }
+    let head = content.get_ref().0.get_ref();
+    let takers = route::check_from_person(ws, &cfg, &target, frontmatter::from_head(head))
+        .map_err(|e| usage!("{}: {e}; nothing was dropped", file.display()))?;
     let published = publish::publish(ws, &target, &mut content, Attribution::human())?;
     let hash = match &published {
         Published::Unchanged { hash } => {
@@ -109,6 +115,39 @@ pub(crate) fn run(
     if wait == Wait::ForTasks {
         return wait_for_tasks(ws, &target, &hash);
     }
+    Ok(0)
+}
+
+/// `drop` inside a task: the file is staged in `$BATON_OUT`, and the daemon's commit
+/// publishes it, attributed to the task's agent, once the task succeeds.
+fn stage_in_task(
+    cfg: &crate::config::Config,
+    in_task: &InTask,
+    target: &RelPath,
+    content: &mut impl Read,
+    wait: Wait,
+) -> Result<u8> {
+    if wait == Wait::ForTasks {
+        return Err(usage!(
+            "--wait inside a task would wait for this very task: its outputs are \
+             published only once it ends"
+        ));
+    }
+    let agent = in_task.agent(cfg)?;
+    if !agent.may_write(target) {
+        return Err(usage!(
+            "{target}: agent `{}` may not write to stage `{}`; its `writes` in baton.toml \
+             are [{}]. To hand work to another agent, use `baton delegate --to AGENT PATH`",
+            agent.name,
+            target.first(),
+            agent.writes.join(", ")
+        ));
+    }
+    let n = in_task.stage(target, content)?;
+    println!(
+        "staged {target} ({n} bytes): it is published when task {} succeeds",
+        in_task.task
+    );
     Ok(0)
 }
 

@@ -39,6 +39,9 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
     if !matches!(cli.command, Command::Run { .. }) {
         // Not for the daemon: a closed log pipe must not kill it mid-commit.
         crate::sys::die_on_broken_pipe();
+    } else {
+        // Before anything is opened: what the daemon inherited is not the agents' to have.
+        crate::sys::close_inherited_on_exec();
     }
     match cli.command {
         Command::Init { dir } => init::run(dir.as_deref().or(ws)),

@@ -309,7 +309,12 @@ fn print_text(r: &Report, now: SystemTime) {
                 let for_how_long = row
                     .elapsed_ms
                     .map_or(String::new(), |ms| format!(", for {}", human(ms)));
-                format!("{}  attempt {}{for_how_long}", line(row), row.task.attempt)
+                let sandbox = row.task.sandbox.unwrap_or_default().as_str();
+                format!(
+                    "{}  attempt {}{for_how_long}, sandbox {sandbox}",
+                    line(row),
+                    row.task.attempt
+                )
             })
             .collect(),
     );

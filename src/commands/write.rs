@@ -1,7 +1,8 @@
-//! `baton write PATH`: stdin → PATH, atomically, under the path's exclusive lock, and
-//! attributed in the journal (DESIGN §6): to the agent and task when run inside a task,
-//! else to `human`. Unlike an output left in `$BATON_OUT`, it is published at once,
-//! which suits a shared artifact several agents update in turn (with `baton lock`).
+//! `baton write PATH`: stdin → PATH. Outside a task it is published at once, atomically,
+//! under the path's exclusive lock, attributed to `human` in the journal (DESIGN §6).
+//! Inside a task (`BATON_TASK` set) it is staged in `$BATON_OUT`, like any output: the
+//! daemon commits it, attributed to the task's agent, once the task succeeds. Only the
+//! daemon attributes, so an agent cannot pass its writes off as someone else's.
 
 use std::io::Read;
 use std::path::Path;
@@ -27,38 +28,44 @@ pub(crate) fn run(ws: &Workspace, path: &Path) -> Result<u8> {
     if ws.abs(&target).is_dir() {
         return Err(usage!("{target} is a folder"));
     }
-    let who = match InTask::from_env() {
-        None => Attribution::human(),
-        Some(in_task) => {
-            let agent = in_task.agent(&cfg)?;
-            if !agent.may_write(&target) {
-                return Err(usage!(
-                    "{target}: agent `{}` may not write to stage `{}`; its `writes` \
-                     in baton.toml are [{}]",
-                    agent.name,
-                    target.first(),
-                    agent.writes.join(", ")
-                ));
+    let Some(in_task) = InTask::from_env() else {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading stdin")?;
+        match publish::publish(ws, &target, &mut &bytes[..], Attribution::human())? {
+            publish::Published::New { .. } => {
+                eprintln!("wrote {target} ({} bytes, by human)", bytes.len())
             }
-            if cfg.needs_approval(target.first()) {
-                return Err(usage!(
-                    "{target}: stage `{}` needs approval, so an agent cannot publish there \
-                     directly; write it under $BATON_OUT and it waits for `baton approve`",
-                    target.first()
-                ));
-            }
-            Attribution::agent(&agent.name, &in_task.task)
+            _ => eprintln!("{target} already holds this content; nothing to do"),
         }
+        return Ok(0);
     };
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut bytes)
-        .context("reading stdin")?;
-    let by = who.by.clone();
-    if let publish::Published::New { .. } = publish::publish(ws, &target, &mut &bytes[..], who)? {
-        eprintln!("wrote {target} ({} bytes, by {by})", bytes.len());
-    } else {
-        eprintln!("{target} already holds this content; nothing to do");
+    // Inside a task it is staged, and the daemon's commit publishes and attributes it
+    // once the task succeeds: a sandboxed agent can write nowhere else.
+    let agent = in_task.agent(&cfg)?;
+    if !agent.may_write(&target) {
+        return Err(usage!(
+            "{target}: agent `{}` may not write to stage `{}`; its `writes` \
+             in baton.toml are [{}]",
+            agent.name,
+            target.first(),
+            agent.writes.join(", ")
+        ));
     }
+    let base = publish::hash_artifact(ws, &target)
+        .ok()
+        .map(|(hash, _)| hash);
+    in_task.note_base(&target, base.as_deref())?;
+    let n = in_task.stage(&target, &mut std::io::stdin().lock())?;
+    let gate = if cfg.needs_approval(target.first()) {
+        ", then waits for `baton approve`"
+    } else {
+        ""
+    };
+    eprintln!(
+        "staged {target} ({n} bytes): it is published when task {} succeeds{gate}",
+        in_task.task
+    );
     Ok(0)
 }

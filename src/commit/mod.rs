@@ -112,6 +112,9 @@ impl Committer<'_> {
         if let Err(reason) = check_targets(self.ws, staged.iter().map(|s| &s.path)) {
             return Ok(Outcome::Failed(reason));
         }
+        if let Err(reason) = check_bases(self.ws, &out, staged.iter().map(|s| &s.path)) {
+            return Ok(Outcome::Failed(reason));
+        }
         let intent = Record::Committing {
             task: task.id.clone(),
             attempt,
@@ -274,6 +277,37 @@ fn check_targets<'p>(
     for target in targets {
         publish::check_target(ws, target)
             .map_err(|reason| format!("cannot commit: {reason}; nothing was committed"))?;
+    }
+    Ok(())
+}
+
+/// Every target a `baton write` of the task started from a version of still holds that
+/// version (see [`crate::identity::InTask::note_base`]), or why not.
+fn check_bases<'p>(
+    ws: &Workspace,
+    out: &Path,
+    targets: impl Iterator<Item = &'p RelPath>,
+) -> Result<(), String> {
+    let bases = crate::identity::bases_dir(out);
+    for target in targets {
+        let Ok(base) = std::fs::read_to_string(bases.join(target.as_str())) else {
+            continue;
+        };
+        let now = publish::hash_artifact(ws, target)
+            .ok()
+            .map(|(hash, _)| hash);
+        if now.as_deref().unwrap_or_default() != base.trim() {
+            let was = |h: &str| match h {
+                "" => "no file".to_string(),
+                h => format!("version {}", &h[..12.min(h.len())]),
+            };
+            return Err(format!(
+                "stale write: {target} changed since this task wrote it (it held {}, now \
+                 {}); nothing was committed, and the next attempt starts from what is there now",
+                was(base.trim()),
+                was(now.as_deref().unwrap_or_default())
+            ));
+        }
     }
     Ok(())
 }

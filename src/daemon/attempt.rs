@@ -12,15 +12,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use crate::journal::{ChainLink, History, Reason, TaskId, TaskInfo};
+use crate::config::Agent;
+use crate::journal::{ChainLink, History, Reason, Sandbox, TaskId, TaskInfo};
 use crate::workspace::{RelPath, Workspace};
 
 /// A claimed attempt folder, its logs open for the agent.
 pub(crate) struct Attempt {
     /// The attempt's number: the one asked for, or a later one if that was on disk.
     pub(crate) number: u32,
+    /// The attempt's folder, `.baton/runs/<task>/<attempt>/`.
+    pub(crate) dir: PathBuf,
     /// `out/`: the staging tree, `$BATON_OUT`.
     pub(crate) out: PathBuf,
+    /// `tmp/`: the agent's private temp folder, `$TMPDIR`, removed once it ends.
+    pub(crate) tmp: PathBuf,
     /// `task.json`, `$BATON_TASK_FILE`.
     pub(crate) task_file: PathBuf,
     pub(crate) stdout: File,
@@ -45,7 +50,10 @@ impl Attempt {
             }
         };
         let out = dir.join("out");
-        std::fs::create_dir(&out).with_context(|| format!("creating {}", out.display()))?;
+        let tmp = dir.join("tmp");
+        for made in [&out, &tmp] {
+            std::fs::create_dir(made).with_context(|| format!("creating {}", made.display()))?;
+        }
         let create = |name: &str| {
             let path = dir.join(name);
             File::create_new(&path).with_context(|| format!("creating {}", path.display()))
@@ -56,7 +64,29 @@ impl Attempt {
             stderr: create("stderr.log")?,
             task_file: dir.join("task.json"),
             out,
+            tmp,
+            dir,
         })
+    }
+
+    /// The first line of `stderr.log`: how the agent is confined, and where it may
+    /// write when it is.
+    pub(crate) fn say_sandbox(&mut self, sandbox: Sandbox, agent: &Agent) -> Result<()> {
+        let line = match sandbox {
+            Sandbox::Off => "baton: sandbox off: this agent runs unconfined\n".to_string(),
+            confined => {
+                let mut writable = vec!["$BATON_OUT".to_string(), "$TMPDIR".to_string()];
+                writable.extend(agent.sandbox_writes.iter().map(|p| p.display().to_string()));
+                format!(
+                    "baton: sandbox {}: writes only to {} and /dev/null\n",
+                    confined.as_str(),
+                    writable.join(", ")
+                )
+            }
+        };
+        self.stderr
+            .write_all(line.as_bytes())
+            .context("writing stderr.log")
     }
 
     pub(crate) fn write_task_file(&self, doc: &TaskFile) -> Result<()> {

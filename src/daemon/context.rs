@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use super::launch::Launcher;
+use super::process::Tracker;
 use super::scheduler::TaskView;
 use crate::commit::Committer;
 use crate::config::Config;
@@ -51,6 +52,8 @@ pub(crate) struct Ctx {
     pub(crate) seen_checks: Mutex<Vec<SeenCheck>>,
     /// Compresses the journal's sealed segments, when `[journal] compress` is on.
     pub(crate) compressor: Option<Compressor>,
+    /// The agents' processes, and whatever they leave running.
+    pub(crate) processes: Tracker,
 }
 
 impl Ctx {
@@ -72,6 +75,7 @@ impl Ctx {
             index,
             seen_checks: Mutex::new(Vec::new()),
             compressor,
+            processes: Tracker::new(),
         }
     }
 

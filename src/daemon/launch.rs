@@ -11,8 +11,9 @@ use anyhow::{Context as _, Result};
 use tokio::process::Command;
 
 use super::attempt::Attempt;
+use super::sandbox::{self, Grants, Support};
 use crate::config::{Agent, Config, Run};
-use crate::journal::{Reason, TaskInfo};
+use crate::journal::{Reason, Sandbox, TaskInfo};
 use crate::workspace::Workspace;
 
 /// What every agent's start shares, built once at the daemon's start.
@@ -25,6 +26,10 @@ pub(crate) struct Launcher {
     programs: HashMap<String, PathBuf>,
     /// Every agent's stdin, opened once.
     dev_null: File,
+    /// How each agent is confined.
+    modes: HashMap<String, Sandbox>,
+    /// What every sandbox's rules name; `None` when no agent is confined.
+    grants: Option<Grants>,
 }
 
 impl Launcher {
@@ -47,12 +52,31 @@ impl Launcher {
             .filter_map(|p| Some((p.to_string(), find_on_path(p, &agent_path)?)))
             .collect();
         let dev_null = File::open("/dev/null").context("opening /dev/null")?;
+        let support = Support::probe();
+        let modes = cfg
+            .agents
+            .values()
+            .map(|a| Ok((a.name.clone(), support.mode_of(a)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        let confined = cfg.agents.values().filter(|a| modes[&a.name].confined());
+        confined.clone().for_each(sandbox::make_sandbox_writes);
+        let grants = match confined.count() {
+            0 => None,
+            _ => Some(Grants::open()?),
+        };
         Ok(Launcher {
             baton_bin,
             agent_path,
             programs,
             dev_null,
+            modes,
+            grants,
         })
+    }
+
+    /// How `agent` runs: confined or not.
+    pub(crate) fn mode(&self, agent: &Agent) -> Sandbox {
+        self.modes.get(&agent.name).copied().unwrap_or_default()
     }
 
     /// The absolute path to start `program` by: relative to the root if it holds a
@@ -99,7 +123,8 @@ impl Launcher {
 
     /// The command that runs `agent` on `task` in `attempt`: in the workspace root, in a
     /// process group of its own, stdin from /dev/null, stdout and stderr to pipes (the
-    /// runner copies them into the attempt's logs).
+    /// runner copies them into the attempt's logs), `TMPDIR` its own, and confined by
+    /// the sandbox when [`Launcher::mode`] says so.
     pub(crate) fn command(
         &self,
         ws: &Workspace,
@@ -140,7 +165,18 @@ impl Launcher {
             .env("BATON_JOIN", if join { "1" } else { "0" })
             .env("BATON_TASK_FILE", &attempt.task_file)
             .env("BATON_BIN", &self.baton_bin)
+            .env("BATON_SANDBOX", self.mode(agent).as_str())
+            .env("TMPDIR", &attempt.tmp)
             .env("PATH", &self.agent_path);
+        if let (true, Some(grants)) = (self.mode(agent).confined(), &self.grants) {
+            let mut ruleset = Some(grants.ruleset(agent, &attempt.dir, &ws.locks_dir())?);
+            // SAFETY: the closure runs in the child between fork and exec; it only calls
+            // `restrict_self` (prctl and landlock_restrict_self), which allocates nothing
+            // and takes no lock.
+            unsafe {
+                command.pre_exec(move || sandbox::restrict(&mut ruleset));
+            }
+        }
         Ok(command)
     }
 }

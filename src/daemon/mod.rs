@@ -22,6 +22,7 @@ mod process;
 mod queues;
 mod recover;
 mod runner;
+mod sandbox;
 mod scheduler;
 mod settle;
 mod supervisor;
@@ -110,6 +111,11 @@ pub(crate) async fn run(
     tracing::info!(workspace = %ctx.ws.root.display(), agents = setup.cfg.agents.len(), "daemon started");
     drop(setup);
     let summary = supervisor::run(ctx.clone(), watcher, flags, hint_rx, until, shutdown).await;
+    let stopping = ctx.clone();
+    let killed = tokio::task::spawn_blocking(move || stopping.processes.stop_all()).await?;
+    if killed > 0 {
+        tracing::info!(killed, "stopped processes the agents left running");
+    }
     // Records that were not synced one by one (no commit depended on them) reach the
     // disk now, not whenever the kernel gets to them.
     ctx.ledger.lock().syncer().sync()?;

@@ -56,3 +56,179 @@ pub(crate) fn stop_stale_group(pid: u32, start: u64) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Every process an attempt started, found and stopped when the attempt ends, whether it
+/// stayed in the agent's group or not (`setsid`, `setpgid`, a double fork).
+///
+/// The daemon is the child subreaper of its agents, so whatever they orphan is
+/// reparented to it. When an attempt ends, each such adopted process (and everything
+/// under it) that could belong to that attempt is killed: one whose environment names
+/// an attempt no longer running, or, when its environment was cleared, one that no
+/// running attempt can have started (none started before it did). Adopted processes
+/// that end by themselves are reaped.
+pub(crate) struct Tracker {
+    /// Whether the daemon became the subreaper; without it orphans escape to pid 1.
+    adopting: bool,
+    running: std::sync::Mutex<Vec<Running>>,
+}
+
+/// An attempt whose agent runs.
+#[derive(Debug, Clone)]
+struct Running {
+    task: String,
+    attempt: u32,
+    /// The agent's pid, once started.
+    pid: Option<u32>,
+    /// When the attempt was about to start, in clock ticks since boot.
+    since: u64,
+}
+
+impl Tracker {
+    pub(crate) fn new() -> Tracker {
+        let adopting = crate::sys::become_subreaper();
+        if !adopting {
+            tracing::warn!(
+                "cannot become the child subreaper: processes that leave an agent's process group may outlive it"
+            );
+        }
+        Tracker {
+            adopting,
+            running: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Vec<Running>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts attempt `attempt` of `task` with `spawn`, and tracks it. The list is held
+    /// meanwhile, so [`Tracker::ended`] never mistakes the new agent for an orphan.
+    pub(crate) fn spawn<T>(
+        &self,
+        task: &str,
+        attempt: u32,
+        spawn: impl FnOnce() -> std::io::Result<T>,
+        pid_of: impl Fn(&T) -> Option<u32>,
+    ) -> std::io::Result<T> {
+        let mut running = self.running();
+        let since = crate::sys::boot_ticks();
+        let spawned = spawn()?;
+        running.push(Running {
+            task: task.to_string(),
+            attempt,
+            pid: pid_of(&spawned),
+            since,
+        });
+        Ok(spawned)
+    }
+
+    /// Attempt `attempt` of `task` has ended and its agent was waited for: stops every
+    /// process it left, in or out of its group, and reaps those that ended. Blocking (it
+    /// reads /proc when the daemon has adopted anything); returns how many it killed.
+    pub(crate) fn ended(&self, task: &str, attempt: u32) -> usize {
+        let mut running = self.running();
+        running.retain(|r| !(r.task == task && r.attempt == attempt));
+        if !self.adopting {
+            return 0;
+        }
+        self.kill_until_gone(|| self.doomed(&running), &running)
+    }
+
+    /// Kills every process the daemon's agents started, at its shutdown, once every
+    /// runner has ended.
+    pub(crate) fn stop_all(&self) -> usize {
+        let running = self.running();
+        let me = std::process::id();
+        self.kill_until_gone(|| descendants(&crate::sys::processes(), me, &[]), &running)
+    }
+
+    /// Reaps adopted processes that ended by themselves, so they do not stay zombies.
+    pub(crate) fn reap(&self) {
+        if self.adopting {
+            let running = self.running();
+            for pid in adopted(&running) {
+                crate::sys::reap(pid);
+            }
+        }
+    }
+
+    /// Kills what `doomed` finds, again and again: a process killed leaves its children
+    /// to the daemon, found by the next pass. Reaps what ended.
+    fn kill_until_gone(&self, doomed: impl Fn() -> Vec<u32>, running: &[Running]) -> usize {
+        let mut killed = 0;
+        for _ in 0..100 {
+            let pids = doomed();
+            for pid in &pids {
+                crate::sys::signal_process(*pid, libc::SIGKILL);
+            }
+            for pid in adopted(running) {
+                crate::sys::reap(pid);
+            }
+            if pids.is_empty() {
+                break;
+            }
+            killed += pids.len();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        killed
+    }
+
+    /// The live processes adopted from attempts that are over, with all they started.
+    fn doomed(&self, running: &[Running]) -> Vec<u32> {
+        let orphans = adopted(running);
+        if orphans.is_empty() {
+            return Vec::new(); // the common case: no read of /proc past our children
+        }
+        let procs = crate::sys::processes();
+        let agents: Vec<u32> = running.iter().filter_map(|r| r.pid).collect();
+        let mut doomed = Vec::new();
+        for orphan in procs
+            .iter()
+            .filter(|p| orphans.contains(&p.pid) && !p.zombie)
+        {
+            let [task, attempt] =
+                crate::sys::environ_values(orphan.pid, ["BATON_TASK", "BATON_ATTEMPT"]);
+            let attempt: Option<u32> = attempt.and_then(|a| a.parse().ok());
+            let over = match (&task, attempt) {
+                (Some(task), Some(attempt)) => !running
+                    .iter()
+                    .any(|r| &r.task == task && r.attempt == attempt),
+                // Its environment was cleared: it is over once no running attempt
+                // started before it did (a tick's slack either way).
+                _ => !running.iter().any(|r| r.since <= orphan.start + 1),
+            };
+            if over {
+                doomed.extend(descendants(&procs, orphan.pid, &agents));
+                doomed.push(orphan.pid);
+            }
+        }
+        doomed
+    }
+}
+
+/// The daemon's children that are not running agents: what it adopted as the
+/// subreaper (live or zombie).
+fn adopted(running: &[Running]) -> Vec<u32> {
+    let mut children = crate::sys::children();
+    children.retain(|pid| !running.iter().any(|r| r.pid == Some(*pid)));
+    children
+}
+
+/// The live descendants of `root` in `procs` (not `root` itself), leaving out the
+/// subtrees of `spared`.
+fn descendants(procs: &[crate::sys::Proc], root: u32, spared: &[u32]) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for p in procs.iter().filter(|p| p.ppid == parent) {
+            if spared.contains(&p.pid) {
+                continue;
+            }
+            if !p.zombie {
+                found.push(p.pid);
+            }
+            frontier.push(p.pid);
+        }
+    }
+    found
+}

@@ -100,6 +100,16 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
                 tokio::join!(out, err);
             });
             let waited = wait(&job, spawned.child, spawned.pgid, &mut stops).await;
+            // Whatever left the agent's group goes too, and its private temp folder.
+            let (gone, task, number) = (ctx.clone(), job.task.id.clone(), spawned.number);
+            let _ = tokio::task::spawn_blocking(move || {
+                let killed = gone.processes.ended(task.as_str(), number);
+                if killed > 0 {
+                    tracing::info!(%task, killed, "stopped processes the agent left outside its group");
+                }
+                let _ = std::fs::remove_dir_all(gone.ws.attempt_dir(task.as_str(), number).join("tmp"));
+            })
+            .await;
             // The group is gone, so the pipes are closed, unless a process that left
             // the group holds them: the logs are not waited for past a moment.
             let drained = tokio::time::timeout(LOGS_AFTER_EXIT, captured).await;
@@ -230,19 +240,21 @@ async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<Spawned, NotStarted> {
 fn start(ctx: &Ctx, job: &Job) -> Result<Spawned> {
     {
         let task = &job.task;
-        let attempt = Attempt::claim(&ctx.ws, &task.id, job.attempt)?;
+        let mut attempt = Attempt::claim(&ctx.ws, &task.id, job.attempt)?;
         let doc = TaskFile::new(&ctx.ws, &*ctx.ledger.lock(), task, &attempt)?;
         attempt.write_task_file(&doc)?;
         let number = attempt.number;
         let agent = &job.setup.cfg.agents[&task.agent];
+        let launcher = &job.setup.launcher;
+        let sandbox = launcher.mode(agent);
+        let mut command = launcher.command(&ctx.ws, agent, task, &attempt)?;
+        attempt.say_sandbox(sandbox, agent)?;
         let before = crate::sys::boot_ticks();
         let out = attempt.out.clone();
-        let child = match job
-            .setup
-            .launcher
-            .command(&ctx.ws, agent, task, &attempt)?
-            .spawn()
-        {
+        let spawned = ctx
+            .processes
+            .spawn(task.id.as_str(), number, || command.spawn(), Child::id);
+        let child = match spawned {
             Ok(child) => child,
             Err(e) => bail!(
                 "{}",
@@ -264,6 +276,7 @@ fn start(ctx: &Ctx, job: &Job) -> Result<Spawned> {
             input = %task.input,
             attempt = number,
             pid,
+            sandbox = sandbox.as_str(),
             "started"
         );
         let started = Record::Started {
@@ -271,6 +284,7 @@ fn start(ctx: &Ctx, job: &Job) -> Result<Spawned> {
             attempt: number,
             pid,
             start_time,
+            sandbox,
         };
         ctx.ledger.append(vec![started], Durability::Buffered)?;
         Ok(Spawned {

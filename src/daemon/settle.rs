@@ -46,7 +46,14 @@ pub(crate) fn settle(
                 commit::Outcome::Failed(reason) => (Some(0), reason),
             }
         }
-        Outcome::Exited(status) => (status.code(), describe_exit(status)),
+        Outcome::Exited(status) => {
+            let mut error = describe_exit(status);
+            let agent = &setup.cfg.agents[&task.agent];
+            if setup.launcher.mode(agent).confined() && denied_in_logs(ctx, task, attempt) {
+                error.push_str(DENIED_HINT);
+            }
+            (status.code(), error)
+        }
         Outcome::SpawnFailed(e) => (None, format!("could not start the agent: {e:#}")),
         Outcome::TimedOut(after) => (
             None,
@@ -112,6 +119,30 @@ pub(crate) fn record_failure(
     let record = Record::finished(&task.id, attempt, duration_ms, finish);
     ctx.ledger.append(vec![record], Durability::Buffered)?;
     Ok(status)
+}
+
+/// Said after a failed sandboxed attempt whose stderr reports a denied write.
+const DENIED_HINT: &str = "; its stderr reports \"Permission denied\": it runs in \
+    baton's sandbox, which lets it write only $BATON_OUT, $TMPDIR and its `sandbox_writes` \
+    (add the folder it needs there, or set `sandbox = false` in baton.toml)";
+
+/// Whether the end of the attempt's `stderr.log` reports a write the sandbox denied.
+fn denied_in_logs(ctx: &Ctx, task: &TaskInfo, attempt: u32) -> bool {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    const TAIL: u64 = 64 << 10;
+    let path = ctx
+        .ws
+        .attempt_dir(task.id.as_str(), attempt)
+        .join("stderr.log");
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut tail = Vec::new();
+    let read = file
+        .seek(SeekFrom::Start(len.saturating_sub(TAIL)))
+        .and_then(|_| file.take(TAIL).read_to_end(&mut tail));
+    read.is_ok() && String::from_utf8_lossy(&tail).contains("Permission denied")
 }
 
 fn describe_exit(status: ExitStatus) -> String {

@@ -24,7 +24,8 @@ pub(crate) use file::{Appender, Durability, Tail, read_all};
 pub(crate) use history::History;
 pub(crate) use lookup::LazyAuthors;
 pub(crate) use record::{
-    Committed, Decision, Entry, Finish, Output, Reason, Record, Status, TaskId, now_rfc3339,
+    Committed, Decision, Entry, Finish, Output, Reason, Record, Sandbox, Status, TaskId,
+    now_rfc3339,
 };
 pub(crate) use segments::DEFAULT_SEGMENT_SIZE;
 pub(crate) use state::{ArtifactInfo, ChainLink, FindTaskError, State, TaskInfo, TaskStatus};

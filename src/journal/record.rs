@@ -115,6 +115,10 @@ pub(crate) enum Record {
         /// The process's start time in clock ticks since boot (/proc/PID/stat field 22),
         /// so a restarted daemon kills only the group it started, never a reused pid.
         start_time: u64,
+        /// How the agent was confined. Journals from before the sandbox say nothing:
+        /// their agents ran unconfined.
+        #[serde(default)]
+        sandbox: Sandbox,
     },
     /// Written (and fsynced) before the first output is renamed into place: a daemon that
     /// crashes mid-commit rolls the commit forward on restart from this list.
@@ -269,6 +273,33 @@ impl Record {
     }
 }
 
+/// How an attempt's agent was confined.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Sandbox {
+    /// Unconfined: what it wrote is attributed by what it says about itself.
+    #[default]
+    Off,
+    /// Landlock: writes only beneath its attempt's folder, no signals out.
+    Landlock,
+    /// Landlock as far as an older kernel goes: writes confined, signals maybe not.
+    LandlockPartial,
+}
+
+impl Sandbox {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Sandbox::Off => "off",
+            Sandbox::Landlock => "landlock",
+            Sandbox::LandlockPartial => "landlock-partial",
+        }
+    }
+
+    pub(crate) fn confined(self) -> bool {
+        self != Sandbox::Off
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub(crate) struct Output {
     pub(crate) path: RelPath,
@@ -341,7 +372,7 @@ mod tests {
             r#"{"seq":2,"ts":"2026-11-20T10:00:00.000Z","kind":"artifact","path":"drafts/a.md","hash":"be34","size":7,"by":"writer","task":"t-0123456789ab"}"#,
             r#"{"seq":3,"ts":"2026-11-20T10:00:00.000Z","kind":"task.queued","task":"t-0123456789ab","agent":"writer","input":"briefs/a.md","input_hash":"af12","parent":null,"depth":0,"reason":"glob"}"#,
             r#"{"seq":4,"ts":"2026-11-20T10:00:00.000Z","kind":"task.queued","task":"t-ba9876543210","agent":"editor","input":"briefs/p.md","input_hash":"cd56","parent":"t-0123456789ab","depth":1,"reason":"delegate","refs":["drafts/a.md"]}"#,
-            r#"{"seq":5,"ts":"2026-11-20T10:00:00.000Z","kind":"task.started","task":"t-0123456789ab","attempt":1,"pid":4242,"start_time":987654}"#,
+            r#"{"seq":5,"ts":"2026-11-20T10:00:00.000Z","kind":"task.started","task":"t-0123456789ab","attempt":1,"pid":4242,"start_time":987654,"sandbox":"landlock"}"#,
             r#"{"seq":6,"ts":"2026-11-20T10:00:00.000Z","kind":"task.committing","task":"t-0123456789ab","attempt":1,"outputs":[{"path":"drafts/a.md","hash":"be34"}]}"#,
             r#"{"seq":7,"ts":"2026-11-20T10:00:00.000Z","kind":"task.finished","task":"t-0123456789ab","attempt":1,"status":"done","exit":0,"duration_ms":12,"outputs":[{"path":"drafts/a.md","hash":"be34"}],"result":{"summary":"ok"},"delegated":["briefs/p.md"]}"#,
             r#"{"seq":8,"ts":"2026-11-20T10:00:00.000Z","kind":"task.finished","task":"t-0123456789ab","attempt":2,"status":"failed","exit":3,"duration_ms":5,"outputs":[],"error":"exited with status 3","retry_in_ms":2000}"#,
@@ -354,6 +385,19 @@ mod tests {
             let entry: Entry = serde_json::from_str(line).unwrap();
             assert_eq!(serde_json::to_string(&entry).unwrap(), line);
         }
+    }
+
+    #[test]
+    fn a_start_journalled_before_the_sandbox_reads_as_unconfined() {
+        let line = r#"{"seq":5,"ts":"2026-11-20T10:00:00.000Z","kind":"task.started","task":"t-0123456789ab","attempt":1,"pid":4242,"start_time":987654}"#;
+        let entry: Entry = serde_json::from_str(line).unwrap();
+        assert!(matches!(
+            entry.record,
+            Record::Started {
+                sandbox: Sandbox::Off,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::history::History;
-use super::{Attribution, Decision, Entry, Output, Reason, Record, Status, TaskId};
+use super::{Attribution, Decision, Entry, Output, Reason, Record, Sandbox, Status, TaskId};
 use crate::workspace::RelPath;
 
 /// Where a task stands, as the journal tells it.
@@ -69,6 +69,9 @@ pub(crate) struct TaskInfo {
     pub(crate) start_time: Option<u64>,
     /// When the last attempt started (RFC 3339).
     pub(crate) started_ts: Option<String>,
+    /// How the last attempt's agent was confined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sandbox: Option<Sandbox>,
     /// A person cancelled it (`baton cancel`).
     #[serde(skip)]
     pub(crate) cancelled: bool,
@@ -120,6 +123,7 @@ impl TaskInfo {
             pid: None,
             start_time: None,
             started_ts: None,
+            sandbox: None,
             cancelled: false,
             error: None,
             outputs: Vec::new(),
@@ -153,9 +157,11 @@ impl TaskInfo {
                 attempt,
                 pid,
                 start_time,
+                sandbox,
                 ..
             } => {
                 self.status = TaskStatus::Running;
+                self.sandbox = Some(*sandbox);
                 self.attempt = *attempt;
                 self.pid = Some(*pid);
                 self.start_time = Some(*start_time);

@@ -407,6 +407,7 @@ pub(crate) mod tests {
                 attempt,
                 pid: 100 + attempt,
                 start_time: 7,
+                sandbox: Default::default(),
             }),
             1 => (0..6usize, 0..16u8).prop_map(|(t, mask)| Record::Committing {
                 task: task(t),

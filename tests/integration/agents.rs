@@ -8,7 +8,7 @@ use super::harness::*;
 
 #[test]
 fn a_hung_agent_and_its_grandchild_are_killed_at_the_timeout() {
-    let ws = TestWorkspace::new(
+    let ws = TestWorkspace::marked(
         r#"
 [agents.hang]
 on = ["briefs/*.md"]
@@ -20,7 +20,7 @@ retries = 0
     .agent(
         "hang",
         r#"sh -c 'trap "" TERM; sleep 600' &
-echo $! > "$BATON_WORKSPACE/grandchild.pid"
+echo $! > "$MARKS/grandchild.pid"
 sleep 600"#,
     );
     ws.write("briefs/a.md", "x\n");
@@ -28,7 +28,7 @@ sleep 600"#,
     ws.run_once(1);
     // SIGTERM is ignored by the grandchild, so the SIGKILL 5 s later must have got it.
     assert!(started.elapsed() < Duration::from_secs(30));
-    let pid: i32 = ws.read("grandchild.pid").trim().parse().unwrap();
+    let pid: i32 = ws.mark("grandchild.pid").trim().parse().unwrap();
     assert!(
         !process_alive(pid),
         "the grandchild {pid} survived the timeout"
@@ -78,7 +78,7 @@ backoff = "100ms"
     let task = dead[0]["task"].as_str().unwrap();
     for attempt in 1..=3 {
         let log = ws.read(&format!(".baton/runs/{task}/{attempt}/stderr.log"));
-        assert_eq!(log, format!("attempt {attempt} failing\n"));
+        assert_eq!(log, format!("{SANDBOX_LINE}attempt {attempt} failing\n"));
         assert!(
             ws.path(&format!(".baton/runs/{task}/{attempt}/out/drafts/x.md"))
                 .exists()
@@ -279,7 +279,7 @@ concurrency = 4
 
 #[test]
 fn an_agent_never_runs_more_tasks_at_once_than_its_concurrency() {
-    let ws = TestWorkspace::new(
+    let ws = TestWorkspace::marked(
         r#"
 [agents.busy]
 on = ["briefs/*.md"]
@@ -290,17 +290,17 @@ concurrency = 2
     .agent(
         "busy",
         r#"set -eu
-mkdir -p "$BATON_WORKSPACE/running"
-touch "$BATON_WORKSPACE/running/$BATON_TASK"
-ls "$BATON_WORKSPACE/running" | wc -l >> "$BATON_WORKSPACE/overlap.$BATON_TASK"
+mkdir -p "$MARKS/running"
+touch "$MARKS/running/$BATON_TASK"
+ls "$MARKS/running" | wc -l >> "$MARKS/overlap.$BATON_TASK"
 sleep 0.15
-rm "$BATON_WORKSPACE/running/$BATON_TASK""#,
+rm "$MARKS/running/$BATON_TASK""#,
     );
     for i in 0..8 {
         ws.write(&format!("briefs/b{i}.md"), &format!("{i}\n"));
     }
     ws.run_once(0);
-    let seen: Vec<usize> = fs::read_dir(&ws.root)
+    let seen: Vec<usize> = fs::read_dir(&ws.marks)
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("overlap."))

@@ -36,17 +36,17 @@ fn baton_stop_stops_the_daemon_gracefully() {
 #[test]
 fn cancel_ends_a_running_task_dead_and_stops_its_agent() {
     let ws =
-        TestWorkspace::new("[agents.slow]\non = [\"briefs/*.md\"]\nrun = [\"agents/slow.sh\"]\n")
+        TestWorkspace::marked("[agents.slow]\non = [\"briefs/*.md\"]\nrun = [\"agents/slow.sh\"]\n")
             .agent(
                 "slow",
-                "echo $$ > \"$BATON_WORKSPACE/agent.pid\"; exec sleep 600",
+                "echo $$ > \"$MARKS/agent.pid.tmp\"; mv \"$MARKS/agent.pid.tmp\" \"$MARKS/agent.pid\"; exec sleep 600",
             );
     let _daemon = ws.daemon();
     ws.publish("briefs/a.md", "x\n");
     wait_for("the agent to start", Duration::from_secs(10), || {
-        ws.path("agent.pid").exists() && !ws.read("agent.pid").trim().is_empty()
+        ws.marks.join("agent.pid").exists()
     });
-    let pid: i32 = ws.read("agent.pid").trim().parse().unwrap();
+    let pid: i32 = ws.mark("agent.pid").trim().parse().unwrap();
     let out = ws.baton(&["cancel", "briefs/a.md"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     wait_for("the agent to be stopped", Duration::from_secs(10), || {
@@ -97,7 +97,8 @@ fn cancel_ends_a_retrying_task_before_its_next_attempt() {
 #[test]
 fn a_waiting_task_whose_input_was_removed_is_dropped_with_that_reason() {
     let ws = TestWorkspace::new(
-        "[agents.flaky]\non = [\"briefs/*.md\"]\nrun = [\"agents/flaky.sh\"]\nretries = 3\nbackoff = \"300ms\"\n",
+        // Unconfined: a sandboxed agent cannot remove its input.
+        "[agents.flaky]\non = [\"briefs/*.md\"]\nrun = [\"agents/flaky.sh\"]\nretries = 3\nbackoff = \"300ms\"\nsandbox = false\n",
     )
     .agent("flaky", "rm -f \"$BATON_INPUT\"; exit 1");
     ws.write("briefs/a.md", "x\n");

@@ -14,7 +14,7 @@ fn delegation_outside_delegates_to_is_refused_and_the_rest_commits() {
         "writes = [\"parts\"]",
         "writes = [\"parts\"]\ndelegates_to = [\"worker\"]",
     ) + "\n[agents.legal]\non = []\nrun = [\"agents/worker.sh\"]\nwrites = [\"sections\"]\n";
-    let ws = TestWorkspace::new(&config)
+    let ws = TestWorkspace::marked(&config)
         .agent(
             "manager",
             &format!(
@@ -53,7 +53,7 @@ fn delegation_outside_delegates_to_is_refused_and_the_rest_commits() {
 
 #[test]
 fn a_fan_out_over_max_children_is_refused_beyond_the_limit() {
-    let ws = TestWorkspace::new(&manager_config("concurrency = 2", "max_children = 3"))
+    let ws = TestWorkspace::marked(&manager_config("concurrency = 2", "max_children = 3"))
         .agent("manager", &manager_script(5, "worker"))
         .agent("worker", WORKER_SCRIPT);
     ws.publish("briefs/job.md", "# Job\n");
@@ -107,7 +107,7 @@ writes = ["briefs"]
 
 #[test]
 fn delegation_beyond_max_depth_is_refused() {
-    let ws = TestWorkspace::new(&manager_config("", "max_depth = 0"))
+    let ws = TestWorkspace::marked(&manager_config("", "max_depth = 0"))
         .agent("manager", &manager_script(1, "worker"))
         .agent("worker", WORKER_SCRIPT);
     ws.publish("briefs/job.md", "# Job\n");
@@ -163,9 +163,9 @@ fn malformed_front_matter_and_bad_routes_are_rejected_with_where_and_why() {
 
 #[test]
 fn refs_are_resolved_into_task_json() {
-    let ws = TestWorkspace::new(COPIER).agent(
+    let ws = TestWorkspace::marked(COPIER).agent(
         "copier",
-        r#"set -eu; cp "$BATON_TASK_FILE" "$BATON_WORKSPACE/task.json""#,
+        r#"set -eu; cp "$BATON_TASK_FILE" "$MARKS/task.json""#,
     );
     ws.write("data/q3.csv", "a,b\n");
     ws.write("briefs/sub/notes.md", "notes\n");
@@ -175,7 +175,7 @@ fn refs_are_resolved_into_task_json() {
         "+++\nrefs = [\"data/q3.csv\", \"./notes.md\", \"../sub/notes.md\"]\n+++\nGo.\n",
     );
     ws.run_once(0);
-    let task: Value = serde_json::from_str(&ws.read("task.json")).unwrap();
+    let task: Value = serde_json::from_str(&ws.mark("task.json")).unwrap();
     assert_eq!(task["input"], "briefs/sub/launch.md");
     assert_eq!(
         task["refs"],
@@ -186,7 +186,7 @@ fn refs_are_resolved_into_task_json() {
 
 #[test]
 fn delegate_outside_a_task_publishes_a_brief_as_human() {
-    let ws = TestWorkspace::new(&manager_config("", ""))
+    let ws = TestWorkspace::marked(&manager_config("", ""))
         .agent("manager", "true")
         .agent("worker", WORKER_SCRIPT);
     ws.write("parts/p1.md", "part one\n");
@@ -296,7 +296,7 @@ fn trace_shows_the_delegation_tree() {
 
 #[test]
 fn log_follow_shows_delegations_as_they_happen() {
-    let ws = TestWorkspace::new(&manager_config("", ""))
+    let ws = TestWorkspace::marked(&manager_config("", ""))
         .agent("manager", &manager_script(1, "worker"))
         .agent("worker", WORKER_SCRIPT);
     let feed = ws.path("feed.log");

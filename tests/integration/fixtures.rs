@@ -83,7 +83,7 @@ pub(crate) fn rejections(ws: &TestWorkspace) -> Vec<String> {
 }
 
 /// A manager that delegates `parts` parts to `worker` (each `parts/pN.md`) and, in its
-/// join run, keeps task.json as `join-N.json` in the workspace root.
+/// join run, keeps task.json as `join-N.json` in `$MARKS`.
 pub(crate) fn manager_config(workers: &str, extra: &str) -> String {
     format!(
         r#"
@@ -111,10 +111,10 @@ pub(crate) fn manager_script(parts: u32, to: &str) -> String {
     format!(
         r#"set -eu
 if [ "$BATON_JOIN" = 1 ]; then
-    n=$(ls "$BATON_WORKSPACE" | grep -c '^join-' || true)
+    n=$(ls "$MARKS" | grep -c '^join-' || true)
     # Copied, then renamed: the test reads these files while joins may still run.
-    cp "$BATON_TASK_FILE" "$BATON_WORKSPACE/.join.$BATON_TASK"
-    mv "$BATON_WORKSPACE/.join.$BATON_TASK" "$BATON_WORKSPACE/join-$((n + 1)).json"
+    cp "$BATON_TASK_FILE" "$MARKS/.join.$BATON_TASK"
+    mv "$MARKS/.join.$BATON_TASK" "$MARKS/join-$((n + 1)).json"
     exit 0
 fi
 mkdir -p "$BATON_OUT/parts"
@@ -133,7 +133,7 @@ cp "$part" "$BATON_OUT/sections/$(basename "$part")"
 printf 'summary = "did %s"\n' "$part" > "$BATON_OUT/result.toml""#;
 
 pub(crate) fn join_files(ws: &TestWorkspace) -> Vec<Value> {
-    let mut names: Vec<String> = fs::read_dir(&ws.root)
+    let mut names: Vec<String> = fs::read_dir(&ws.marks)
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.starts_with("join-"))
@@ -141,6 +141,6 @@ pub(crate) fn join_files(ws: &TestWorkspace) -> Vec<Value> {
     names.sort();
     names
         .iter()
-        .map(|n| serde_json::from_str(&ws.read(n)).unwrap())
+        .map(|n| serde_json::from_str(&ws.mark(n)).unwrap())
         .collect()
 }

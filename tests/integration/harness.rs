@@ -11,31 +11,73 @@ use serde_json::Value;
 
 pub(crate) const BATON: &str = env!("CARGO_BIN_EXE_baton");
 
+/// The first line of every sandboxed attempt's `stderr.log`, before the agent's own.
+pub(crate) const SANDBOX_LINE: &str =
+    "baton: sandbox landlock: writes only to $BATON_OUT, $TMPDIR and /dev/null\n";
+
 /// A temporary workspace with a config and agent scripts.
 pub(crate) struct TestWorkspace {
     _dir: tempfile::TempDir,
     pub(crate) root: PathBuf,
+    /// Outside the workspace: where agents leave what a test observes (`$MARKS`),
+    /// granted to them by [`TestWorkspace::marked`] past the sandbox.
+    pub(crate) marks: PathBuf,
 }
 
 impl TestWorkspace {
     pub(crate) fn new(config: &str) -> TestWorkspace {
         let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().canonicalize().unwrap();
+        let root = dir.path().canonicalize().unwrap().join("ws");
         fs::create_dir_all(root.join("agents")).unwrap();
         fs::write(root.join("baton.toml"), config).unwrap();
-        TestWorkspace { _dir: dir, root }
+        let marks = root.with_file_name("marks");
+        TestWorkspace {
+            _dir: dir,
+            root,
+            marks,
+        }
+    }
+
+    /// [`TestWorkspace::new`], every agent also allowed to write `$MARKS`, a folder
+    /// outside the workspace where its script leaves what the test checks.
+    pub(crate) fn marked(config: &str) -> TestWorkspace {
+        let ws = TestWorkspace::new("");
+        fs::create_dir_all(&ws.marks).unwrap();
+        let grant = format!("sandbox_writes = [\"{}\"]", ws.marks.display());
+        let mut text = String::new();
+        for line in config.lines() {
+            text.push_str(line);
+            text.push('\n');
+            if line.trim_start().starts_with("[agents.") {
+                text.push_str(&grant);
+                text.push('\n');
+            }
+        }
+        fs::write(ws.root.join("baton.toml"), text).unwrap();
+        ws
+    }
+
+    /// The mark `name` an agent left in `$MARKS`.
+    pub(crate) fn mark(&self, name: &str) -> String {
+        fs::read_to_string(self.marks.join(name))
+            .unwrap_or_else(|e| panic!("reading the mark {name}: {e}"))
     }
 
     /// A temporary workspace holding a copy of the folder `src`.
     pub(crate) fn copy_of(src: &Path) -> TestWorkspace {
         let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().canonicalize().unwrap();
+        let root = dir.path().canonicalize().unwrap().join("ws");
         for file in walk(src) {
             let target = root.join(file.strip_prefix(src).unwrap());
             fs::create_dir_all(target.parent().unwrap()).unwrap();
             fs::copy(&file, &target).unwrap();
         }
-        TestWorkspace { _dir: dir, root }
+        let marks = root.with_file_name("marks");
+        TestWorkspace {
+            _dir: dir,
+            root,
+            marks,
+        }
     }
 
     /// Writes `agents/NAME.sh` exactly as `bytes`, with mode `mode`.
@@ -84,6 +126,7 @@ impl TestWorkspace {
             .arg(&self.root)
             .args(args)
             .env("NO_COLOR", "1")
+            .env("MARKS", &self.marks)
             .env_remove("RUST_LOG");
         c
     }

@@ -12,15 +12,21 @@ use serde_json::Value;
 use super::harness::*;
 
 fn writer(outputs: &str) -> TestWorkspace {
-    TestWorkspace::new(
+    writer_with("", outputs)
+}
+
+/// [`writer`] with `settings` added to its table (such as `sandbox = false`).
+fn writer_with(settings: &str, outputs: &str) -> TestWorkspace {
+    TestWorkspace::new(&format!(
         r#"
 [agents.writer]
 on = ["briefs/*.md"]
 run = ["agents/writer.sh"]
 writes = ["drafts"]
 retries = 0
+{settings}
 "#,
-    )
+    ))
     .agent("writer", &format!("set -eu\ncd \"$BATON_OUT\"\n{outputs}"))
 }
 
@@ -224,10 +230,11 @@ fn a_hard_link_in_the_staging_tree_to_a_file_outside_is_not_committed() {
     let outside = tempfile::tempdir().unwrap();
     let secret = outside.path().join("secret");
     fs::write(&secret, "outside\n").unwrap();
-    let ws = writer(&format!(
-        "mkdir -p drafts\nln {} drafts/x.md",
-        secret.display()
-    ));
+    // Unconfined: the sandbox refuses the link itself (see the sandbox tests).
+    let ws = writer_with(
+        "sandbox = false",
+        &format!("mkdir -p drafts\nln {} drafts/x.md", secret.display()),
+    );
     ws.write("briefs/a.md", "a\n");
     ws.run_once(1);
     let error = dead_error(&ws);

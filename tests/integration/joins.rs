@@ -12,14 +12,14 @@ use super::harness::*;
 fn children_run_in_parallel_and_the_join_runs_exactly_once() {
     // Four workers that each wait until all four have started: they can only finish if
     // they run at the same time, and then they finish together.
-    let ws = TestWorkspace::new(&manager_config("concurrency = 4", ""))
+    let ws = TestWorkspace::marked(&manager_config("concurrency = 4", ""))
         .agent("manager", &manager_script(4, "worker"))
         .agent(
             "worker",
             &format!(
-                r#"touch "$BATON_WORKSPACE/started.$BATON_TASK"
+                r#"touch "$MARKS/started.$BATON_TASK"
 i=0
-while [ "$(ls "$BATON_WORKSPACE" | grep -c '^started\.')" -lt 4 ]; do
+while [ "$(ls "$MARKS" | grep -c '^started\.')" -lt 4 ]; do
     i=$((i + 1)); [ "$i" -lt 400 ] || exit 1; sleep 0.05
 done
 {WORKER_SCRIPT}"#
@@ -50,7 +50,7 @@ done
 #[test]
 fn a_join_waits_for_what_the_children_triggered_in_turn() {
     // The worker's section goes on to a reviewer (a pipeline step): the join waits for it.
-    let ws = TestWorkspace::new(&manager_config(
+    let ws = TestWorkspace::marked(&manager_config(
         r#"
 [agents.reviewer]
 on = ["sections/*.md"]
@@ -63,13 +63,13 @@ writes = []
     .agent("worker", WORKER_SCRIPT)
     .agent(
         "reviewer",
-        r#"sleep 0.3; echo "$BATON_INPUT" >> "$BATON_WORKSPACE/reviewed.log""#,
+        r#"sleep 0.3; echo "$BATON_INPUT" >> "$MARKS/reviewed.log""#,
     );
     ws.publish("briefs/job.md", "# Job\n");
     ws.run_once(0);
     let joins = join_files(&ws);
     assert_eq!(joins.len(), 1);
-    let reviewed = ws.read("reviewed.log");
+    let reviewed = ws.mark("reviewed.log");
     assert_eq!(reviewed.lines().count(), 2, "{reviewed}");
     let join_task = queued_with_reason(&ws, "join")[0]["task"].clone();
     let journal = ws.journal();
@@ -93,7 +93,7 @@ writes = []
 
 #[test]
 fn a_join_is_queued_once_after_a_crash_between_the_last_child_and_the_join() {
-    let ws = TestWorkspace::new(&manager_config("concurrency = 2", ""))
+    let ws = TestWorkspace::marked(&manager_config("concurrency = 2", ""))
         .agent("manager", &manager_script(2, "worker"))
         .agent("worker", WORKER_SCRIPT);
     ws.publish("briefs/job.md", "# Job\n");
@@ -136,7 +136,7 @@ fn a_join_is_queued_once_after_a_crash_between_the_last_child_and_the_join() {
 
 #[test]
 fn a_delegating_agent_that_fails_after_delegating_leaves_no_child_brief() {
-    let ws = TestWorkspace::new(&manager_config("", ""))
+    let ws = TestWorkspace::marked(&manager_config("", ""))
         .agent(
             "manager",
             &format!("{}\nexit 1", manager_script(2, "worker")),
@@ -156,7 +156,7 @@ fn a_delegating_agent_that_fails_after_delegating_leaves_no_child_brief() {
 
 #[test]
 fn status_shows_a_delegator_waiting_for_its_children() {
-    let ws = TestWorkspace::new(&manager_config("concurrency = 2", ""))
+    let ws = TestWorkspace::marked(&manager_config("concurrency = 2", ""))
         .agent("manager", &manager_script(2, "worker"))
         .agent(
             "worker",
@@ -189,7 +189,7 @@ while [ ! -f "$BATON_WORKSPACE/open" ]; do i=$((i + 1)); [ "$i" -lt 600 ] || exi
 
 #[test]
 fn a_daemon_killed_as_the_last_child_finishes_still_joins_once() {
-    let ws = TestWorkspace::new(&manager_config("concurrency = 2", ""))
+    let ws = TestWorkspace::marked(&manager_config("concurrency = 2", ""))
         .agent("manager", &manager_script(2, "worker"))
         .agent("worker", &format!("sleep 0.2\n{WORKER_SCRIPT}"));
     let daemon = ws.daemon();

@@ -110,7 +110,9 @@ fn write_read_and_lock_share_artifacts_under_the_path_lock() {
 
 #[test]
 fn agents_update_a_shared_artifact_in_turn_attributed_to_their_tasks() {
-    let ws = TestWorkspace::new(
+    // A `baton write` inside a task is staged and committed when the task ends; one
+    // whose artifact changed meanwhile is a stale write, and the attempt runs again.
+    let ws = TestWorkspace::marked(
         r#"
 [workspace]
 stages = ["briefs", "drafts", "reviews"]
@@ -120,6 +122,8 @@ on = ["briefs/*.md"]
 run = ["agents/noter.sh"]
 writes = ["drafts"]
 concurrency = 4
+retries = 30
+backoff = "10ms"
 
 [agents.sneaky]
 on = ["briefs/sneaky.md"]
@@ -141,8 +145,8 @@ baton lock drafts/log.md -- sh -c '
     )
     .agent(
         "sneaky",
-        r#"echo nope | baton write reviews/x.md 2> "$BATON_WORKSPACE/sneaky.err"
-echo $? > "$BATON_WORKSPACE/sneaky.code""#,
+        r#"echo nope | baton write reviews/x.md 2> "$MARKS/sneaky.err"
+echo $? > "$MARKS/sneaky.code""#,
     );
     for i in 0..6 {
         ws.write(&format!("briefs/b{i}.md"), &format!("{i}\n"));
@@ -191,9 +195,9 @@ echo $? > "$BATON_WORKSPACE/sneaky.code""#,
     assert!(who.contains("noter"), "{who}");
 
     // Outside its `writes`, a write is refused (exit 2) and nothing is written.
-    assert_eq!(ws.read("sneaky.code").trim(), "2");
+    assert_eq!(ws.mark("sneaky.code").trim(), "2");
     assert!(
-        ws.read("sneaky.err")
+        ws.mark("sneaky.err")
             .contains("may not write to stage `reviews`")
     );
     assert!(!ws.path("reviews/x.md").exists());

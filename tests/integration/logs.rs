@@ -114,5 +114,5 @@ fn an_agents_output_past_max_log_bytes_is_cut_with_a_marker() {
         &log[log.len() - 120..]
     );
     let err = fs::read_to_string(ws.path(&format!(".baton/runs/{task}/1/stderr.log"))).unwrap();
-    assert_eq!(err, "done-talking\n");
+    assert_eq!(err, format!("{SANDBOX_LINE}done-talking\n"));
 }

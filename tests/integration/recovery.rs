@@ -161,7 +161,7 @@ fn a_second_daemon_is_refused_with_the_first_ones_pid() {
 
 #[test]
 fn sigterm_stops_running_agents_and_their_tasks_run_again_at_next_start() {
-    let ws = TestWorkspace::new(
+    let ws = TestWorkspace::marked(
         r#"
 [agents.waiter]
 on = ["briefs/*.md"]
@@ -172,7 +172,7 @@ writes = ["drafts"]
     .agent(
         "waiter",
         r#"mkdir -p "$BATON_OUT/drafts"
-echo "$$" > "$BATON_WORKSPACE/agent.pid"
+echo "$$" > "$MARKS/agent.pid"
 while [ ! -f "$BATON_WORKSPACE/release" ]; do sleep 0.05; done
 echo "done on attempt $BATON_ATTEMPT" > "$BATON_OUT/drafts/out.md""#,
     );
@@ -180,7 +180,7 @@ echo "done on attempt $BATON_ATTEMPT" > "$BATON_OUT/drafts/out.md""#,
     let daemon = ws.daemon();
     // Parsed, not just present: the shell creates the file before it writes the pid.
     let read_pid = || -> Option<i32> {
-        fs::read_to_string(ws.path("agent.pid"))
+        fs::read_to_string(ws.marks.join("agent.pid"))
             .ok()?
             .trim()
             .parse()
