@@ -131,6 +131,11 @@ impl Ledger {
 
     /// Syncs what was appended so far: the segment being written (those before it were
     /// synced as they were sealed).
+    /// Why nothing can be journalled any more, if the journal was deleted under it.
+    pub(crate) fn journal_gone(&self) -> Option<String> {
+        self.appender.gone()
+    }
+
     pub(crate) fn syncer(&self) -> Syncer {
         Syncer(self.appender.file())
     }

@@ -20,6 +20,7 @@ mod ingest;
 mod launch;
 mod process;
 mod queues;
+mod reconcile;
 mod recover;
 mod runner;
 mod sandbox;
@@ -68,7 +69,10 @@ pub(crate) async fn run(
         launcher,
         hash: config_hash(&ws),
     };
-    refuse_a_lost_journal(&ws)?;
+    // Before the store is opened: it would rebuild itself from the empty journal.
+    if crate::journal::segments::list(&ws.journal_dir())?.is_empty() {
+        crate::journal::refuse_a_lost_journal(&ws)?;
+    }
     let ledger = SharedLedger::new(Ledger::open(&ws, setup.cfg.journal.segment_size)?);
     let who_ledger = ledger.clone();
     let who: Who = Arc::new(move |path, hash| {
@@ -121,26 +125,10 @@ pub(crate) async fn run(
     ctx.ledger.lock().syncer().sync()?;
     ctx.index.stop();
     let _ = tokio::task::spawn_blocking(move || index_thread.join()).await;
+    if let Some(fatal) = &summary.fatal {
+        anyhow::bail!("{fatal}");
+    }
     Ok(summary)
-}
-
-/// A journal deleted while the state store remembers records: starting would begin a
-/// new journal and run every brief again, so the daemon refuses, saying what to do.
-fn refuse_a_lost_journal(ws: &Workspace) -> Result<()> {
-    let dir = ws.journal_dir();
-    if !crate::journal::segments::list(&dir)?.is_empty() {
-        return Ok(());
-    }
-    match crate::store::recorded_seq(ws) {
-        Some(seq) if seq > 0 => anyhow::bail!(
-            "the journal in {} is gone, but the state store {} says {seq} records were \
-             journalled: starting would run every brief again. Restore the journal from a \
-             backup, or, to start afresh on purpose, remove the state store too",
-            dir.display(),
-            crate::store::store_path(ws).display()
-        ),
-        _ => Ok(()),
-    }
 }
 
 /// blake3 of `baton.toml` as it is now, to say which config the daemon runs.

@@ -53,7 +53,7 @@ pub(crate) enum Action {
     Unindex(RelPath),
     /// Events were lost: compare the whole index with the stages.
     CatchUpIndex,
-    /// A stage folder appeared at the root: watch it.
+    /// A stage folder appeared at the root, or a folder in a stage: watch it (again).
     Watch(String),
     /// Another process appended to the journal: read it.
     ReadJournal,
@@ -87,6 +87,9 @@ pub(crate) struct Summary {
     pub(crate) no_space_pauses: usize,
     /// A shutdown signal came before the work was drained.
     pub(crate) interrupted: bool,
+    /// Why the daemon stopped by itself, if it had to (its journal was deleted).
+    #[serde(skip)]
+    pub(crate) fatal: Option<String>,
 }
 
 /// When the daemon stops.
@@ -283,6 +286,10 @@ impl Scheduler {
                 self.actions.push(Action::Unindex(path));
             }
             Hint::Folder(dir) => {
+                // Watched first (the watcher adds its own watch only after it handed
+                // on this event), then walked: a file renamed in meanwhile is seen by
+                // one or the other.
+                self.actions.push(Action::Watch(dir.to_string()));
                 self.enqueue_ingest(IngestJob::Walk(Some(dir.clone())));
                 let again = now + self.settle.max(FOLDER_AGAIN);
                 self.settling.set(Due::Folder(dir), again);
@@ -298,6 +305,17 @@ impl Scheduler {
             Hint::Config => self
                 .settling
                 .set(Due::Config, now + self.settle.max(CONFIG_QUIET)),
+        }
+    }
+
+    /// The periodic reconcile found these folders changed: walk them, in case the
+    /// watcher missed what changed there.
+    pub(crate) fn on_changed_folders(&mut self, dirs: Vec<RelPath>) {
+        if self.stopping {
+            return;
+        }
+        for dir in dirs {
+            self.enqueue_ingest(IngestJob::Walk(Some(dir)));
         }
     }
 

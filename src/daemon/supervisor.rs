@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use super::context::{Ctx, Setup};
 use super::ingest::ingest_batch;
 use super::launch::Launcher;
+use super::reconcile::{self, Folders};
 use super::runner::{self, Ended, Job};
 use super::scheduler::{Action, Scheduler, Summary, TaskView, Until};
 use super::settle::record_failure;
@@ -30,6 +31,8 @@ enum Msg {
     Progress,
     /// A runner's agent process group is gone: its slot is free while it settles.
     Exited(TaskId),
+    /// A reconcile pass found these folders changed; its state comes back with them.
+    Reconciled(Vec<RelPath>, Folders),
 }
 
 /// A runner in the `JoinSet`, for the record if it panics.
@@ -66,6 +69,10 @@ struct Supervisor {
     ingests: JoinSet<Vec<RelPath>>,
     /// The ledger's batched writes to the state store, at most one at a time.
     flushes: JoinSet<()>,
+    /// The folders' mtimes for the periodic reconcile; `None` while a pass runs.
+    folders: Option<Folders>,
+    /// Why the daemon stops by itself.
+    fatal: Option<String>,
 }
 
 /// Runs until `shutdown` resolves (then stops runners and waits for them) or, with
@@ -91,7 +98,12 @@ pub(crate) async fn run(
         cancels: HashMap::new(),
         ingests: JoinSet::new(),
         flushes: JoinSet::new(),
+        folders: Some(Folders::default()),
+        fatal: None,
     };
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u32 = 0;
     let open = s.open_tasks();
     s.scheduler.begin(open);
     tokio::pin!(shutdown);
@@ -112,7 +124,15 @@ pub(crate) async fn run(
             Some(msg) = inbox.recv() => match msg {
                 Msg::Progress => {}
                 Msg::Exited(task) => s.scheduler.on_exited(&task),
+                Msg::Reconciled(changed, folders) => {
+                    s.folders = Some(folders);
+                    s.scheduler.on_changed_folders(changed);
+                }
             },
+            _ = housekeeping.tick() => {
+                ticks = ticks.wrapping_add(1);
+                s.housekeeping(ticks);
+            }
             Some(joined) = s.runners.join_next_with_id(), if !s.runners.is_empty() => {
                 s.on_runner_joined(joined);
             }
@@ -143,10 +163,45 @@ pub(crate) async fn run(
     while s.flushes.join_next().await.is_some() {}
     let ctx = s.ctx.clone();
     let _ = tokio::task::spawn_blocking(move || flush_ledger(&ctx)).await;
-    s.scheduler.summary()
+    let mut summary = s.scheduler.summary();
+    summary.fatal = s.fatal;
+    summary
 }
 
+/// How often the daemon checks its journal is still there and reaps what its agents
+/// orphaned; every [`reconcile::every`] ticks it also reconciles the stages.
+const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Supervisor {
+    fn housekeeping(&mut self, ticks: u32) {
+        if self.fatal.is_none() {
+            if let Some(gone) = self.ctx.ledger.lock().journal_gone() {
+                tracing::error!("{gone}; stopping");
+                self.fatal = Some(gone);
+                self.scheduler.begin_stop();
+                return;
+            }
+        }
+        if self.scheduler.stopping() {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        let due = ticks % reconcile::every().max(1) == 0;
+        let folders = if due { self.folders.take() } else { None };
+        let tx = self.inbox_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            ctx.processes.reap();
+            if let Some(mut folders) = folders {
+                let stages = ctx.setup().cfg.stages.clone();
+                let changed = folders.changed(&ctx.ws.root, &stages);
+                if !changed.is_empty() {
+                    tracing::debug!(folders = changed.len(), "reconcile: folders changed");
+                }
+                let _ = tx.send(Msg::Reconciled(changed, folders));
+            }
+        });
+    }
+
     /// The tasks the journal leaves unfinished, in the order they were queued, after
     /// queuing the joins a crash kept from being queued (between a last child's commit
     /// and its delegator's join).

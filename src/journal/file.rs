@@ -150,6 +150,21 @@ impl Appender {
         Ok(appender)
     }
 
+    /// Why nothing may be appended any more: the segment being written was deleted
+    /// while this appender had it open.
+    pub(crate) fn gone(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let unlinked = self.file.metadata().is_ok_and(|m| m.nlink() == 0);
+        unlinked.then(|| {
+            format!(
+                "the journal {} was deleted while baton was using it; nothing more is \
+                 appended. Restore it from a backup (or, to start afresh, remove .baton/state.db \
+                 too), then start baton again",
+                self.path().display()
+            )
+        })
+    }
+
     /// An appender that goes on from the journal's logical offset `pos`, where the entry
     /// `last_seq` ends (the state store's stamp): it reads only what was appended after
     /// it.
@@ -157,7 +172,10 @@ impl Appender {
         let dir = ws.journal_dir();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let last = match segments::list(&dir)?.pop() {
-            None => Segment::plain(0),
+            None => {
+                refuse_a_lost_journal(ws)?;
+                Segment::plain(0)
+            }
             Some(last) if last.compressed => anyhow::bail!(
                 "the journal's last segment {} is compressed: it cannot be appended to; \
                  decompress it with `zstd -d` and remove the compressed file",
@@ -259,16 +277,10 @@ impl Appender {
     /// append goes into this segment (`false`: it is sealed, and the tail has moved on to
     /// the next).
     fn prepare_locked(&mut self, foreign: &mut Vec<Entry>) -> Result<bool> {
-        use std::os::unix::fs::MetadataExt;
-        if self.file.metadata()?.nlink() == 0 {
+        if let Some(gone) = self.gone() {
             // Appending to an unlinked file would be appending to nothing: a restart
             // would find no record of it, and run everything again.
-            anyhow::bail!(
-                "the journal {} was deleted while baton was using it; nothing more is \
-                 appended. Restore it from a backup (or, to start afresh, remove .baton/state.db \
-                 too), then start baton again",
-                self.path().display()
-            );
+            anyhow::bail!("{gone}");
         }
         foreign.extend(self.poll()?);
         if self.tail.segment.base != self.file_base {
@@ -396,6 +408,22 @@ pub(crate) fn read_all(ws: &Workspace) -> Result<Vec<Entry>> {
         Ok(())
     })?;
     Ok(entries)
+}
+
+/// A journal deleted while the state store remembers records: beginning a new one would
+/// make the daemon run every brief again (and a `drop` would begin it), so every writer
+/// refuses, saying what to do.
+pub(crate) fn refuse_a_lost_journal(ws: &Workspace) -> Result<()> {
+    match crate::store::recorded_seq(ws) {
+        Some(seq) if seq > 0 => anyhow::bail!(
+            "the journal in {} is gone, but the state store {} says {seq} records were \
+             journalled: starting would run every brief again. Restore the journal from a \
+             backup, or, to start afresh on purpose, remove the state store too",
+            ws.journal_dir().display(),
+            crate::store::store_path(ws).display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ mod state;
 pub(crate) use attribution::{Attribution, Author};
 #[cfg(test)]
 pub(crate) use file::journal_path;
-pub(crate) use file::{Appender, Durability, Tail, read_all};
+pub(crate) use file::{Appender, Durability, Tail, read_all, refuse_a_lost_journal};
 pub(crate) use history::History;
 pub(crate) use lookup::LazyAuthors;
 pub(crate) use record::{

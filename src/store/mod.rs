@@ -619,12 +619,18 @@ pub(crate) mod tests {
         let store = Store::open(&ws).unwrap();
         assert_eq!(store.count(TaskStatus::Queued).unwrap(), 2);
         drop(store);
-        // Another journal under the same store: rebuilt from it, not mixed.
+        // baton begins no new journal while the store remembers records...
         std::fs::remove_file(journal_path(&ws)).unwrap();
-        Appender::open(&ws)
+        let refused = Appender::open(&ws).err().unwrap().to_string();
+        assert!(refused.contains("run every brief again"), "{refused}");
+        // ...but another journal put in its place: the store is rebuilt from it.
+        let other = tempfile::tempdir().unwrap();
+        let other_ws = Workspace::at(other.path().to_path_buf());
+        Appender::open(&other_ws)
             .unwrap()
             .append(vec![queued("t-9")], Durability::Buffered)
             .unwrap();
+        std::fs::copy(journal_path(&other_ws), journal_path(&ws)).unwrap();
         let store = Store::open(&ws).unwrap();
         assert_eq!(store.count(TaskStatus::Queued).unwrap(), 1);
         assert!(store.task(&TaskId::from("t-9")).unwrap().is_some());

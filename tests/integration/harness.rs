@@ -184,9 +184,15 @@ impl TestWorkspace {
 
     /// [`TestWorkspace::daemon`] with other arguments (`run --once`).
     pub(crate) fn daemon_with(&self, args: &[&str]) -> Daemon {
+        self.daemon_env(args, &[])
+    }
+
+    /// [`TestWorkspace::daemon_with`], with these variables in its environment.
+    pub(crate) fn daemon_env(&self, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let log = fs::File::create(self.root.join("daemon.log")).unwrap();
         let child = self
             .command(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

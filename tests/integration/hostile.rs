@@ -260,8 +260,20 @@ fn a_journal_deleted_under_the_daemon_stops_appends_and_a_restart_refuses_to_rer
             .log(&ws)
             .contains("was deleted while baton was using it")
     });
-    daemon.stop();
+    // It stops by itself, saying why, and nothing was dispatched after.
+    let mut daemon = daemon;
+    let code = wait_exit(&mut daemon.child, Duration::from_secs(20));
+    assert!(matches!(code, Some(c) if c != 0), "exit {code:?}");
     assert!(!ws.path("drafts/b.md").exists(), "nothing dispatched after");
+    // A drop now would begin a new journal: refused too.
+    fs::write(ws.path("c.md"), "c\n").unwrap();
+    let out = ws.baton(&["drop", ws.path("c.md").to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("run every brief again"),
+        "{}",
+        text(&out)
+    );
     assert!(
         !ws.path(".baton/journal/journal.jsonl").exists(),
         "no new journal begun"
@@ -463,4 +475,52 @@ fn a_full_disk_pauses_dispatch_without_attempts_and_it_goes_on_when_space_return
     });
     assert_eq!(ws.read("drafts/a.md"), "a\n");
     daemon.stop();
+}
+
+#[test]
+fn a_file_the_watcher_missed_is_found_by_the_periodic_reconcile() {
+    let ws = copier();
+    // The watcher is made deaf to paths holding "missed": only the reconcile sees them.
+    let run = |every: &str| {
+        ws.daemon_env(
+            &["run"],
+            &[
+                ("BATON_TEST_DEAF", "missed"),
+                ("BATON_TEST_RECONCILE_EVERY", every),
+            ],
+        )
+    };
+    let daemon = run("100000");
+    // Once a brief published after the start is done, the start's walk of the stages
+    // (which no deafness hides) is long over.
+    ws.publish("briefs/warm.md", "w\n");
+    wait_for("the warm-up brief", Duration::from_secs(15), || {
+        ws.path("drafts/warm.md").exists()
+    });
+    ws.publish("briefs/missed-1.md", "1\n");
+    ws.publish("briefs/heard.md", "h\n");
+    wait_for(
+        "the brief the watcher hears",
+        Duration::from_secs(15),
+        || ws.path("drafts/heard.md").exists(),
+    );
+    // Published before it, yet not seen: the watcher is deaf and there is no reconcile.
+    assert!(
+        !ws.path("drafts/missed-1.md").exists(),
+        "the watcher was not deaf"
+    );
+    daemon.stop();
+
+    let _daemon = run("1");
+    ws.publish("briefs/missed-2.md", "2\n");
+    fs::create_dir_all(ws.path("briefs/missed-dir")).unwrap();
+    ws.publish("briefs/missed-dir/3.md", "3\n");
+    wait_for(
+        "the reconcile to find them",
+        Duration::from_secs(15),
+        || {
+            ws.path("drafts/missed-2.md").exists()
+                && artifacts(&ws).contains(&"briefs/missed-dir/3.md".to_string())
+        },
+    );
 }

@@ -202,3 +202,62 @@ echo $? > "$MARKS/sneaky.code""#,
     );
     assert!(!ws.path("reviews/x.md").exists());
 }
+
+#[test]
+fn a_write_inside_a_task_whose_artifact_changed_before_its_commit_is_retried_not_lost() {
+    let ws = TestWorkspace::marked(
+        r#"
+[workspace]
+stages = ["briefs", "drafts"]
+
+[agents.noter]
+on = ["briefs/*.md"]
+run = ["agents/noter.sh"]
+writes = ["drafts"]
+retries = 1
+backoff = "10ms"
+"#,
+    )
+    .agent(
+        "noter",
+        r#"set -eu
+{ baton read drafts/log.md; echo "$BATON_INPUT"; } | baton write drafts/log.md
+touch "$MARKS/staged.$BATON_ATTEMPT"
+while [ ! -f "$BATON_WORKSPACE/go" ]; do sleep 0.02; done"#,
+    );
+    ws.publish("drafts/log.md", "first\n");
+    let _daemon = ws.daemon();
+    ws.publish("briefs/a.md", "a\n");
+    wait_for(
+        "the first attempt to stage its write",
+        Duration::from_secs(10),
+        || ws.marks.join("staged.1").exists(),
+    );
+    let mut person = ws
+        .command(&["write", "drafts/log.md"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    person
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"first\nby a person\n")
+        .unwrap();
+    assert!(person.wait().unwrap().success());
+    fs::write(ws.path("go"), "").unwrap();
+    wait_for("the task to be done", Duration::from_secs(10), || {
+        !ws.finished("done").is_empty()
+    });
+    let failed = ws.finished("failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let error = failed[0]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("stale write: drafts/log.md changed"),
+        "{error}"
+    );
+    assert_eq!(
+        ws.read("drafts/log.md"),
+        "first\nby a person\nbriefs/a.md\n"
+    );
+}

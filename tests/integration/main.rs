@@ -20,6 +20,7 @@ mod logs;
 mod readiness;
 mod recovery;
 mod regression;
+mod sandbox;
 mod search;
 mod starting;
 mod versions;
