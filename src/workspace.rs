@@ -227,6 +227,45 @@ impl RelPath {
         RelPath::new(s)
     }
 
+    /// A path standing in for `rel`, a name that is no workspace path: invalid UTF-8,
+    /// control characters, NUL and backslashes each become U+FFFD. It names the file in
+    /// a `rejected` record; [`RelPath::is_on_disk`] finds the file again.
+    pub(crate) fn stand_in(rel: &Path) -> Option<RelPath> {
+        use std::os::unix::ffi::OsStrExt;
+        let lossy = String::from_utf8_lossy(rel.as_os_str().as_bytes());
+        let clean: String = lossy
+            .chars()
+            .map(|c| match c {
+                '\\' | '\0' => char::REPLACEMENT_CHARACTER,
+                c if c.is_control() => char::REPLACEMENT_CHARACTER,
+                c => c,
+            })
+            .collect();
+        RelPath::new(&clean).ok()
+    }
+
+    /// Whether a file under `root` is what this path names: itself, or, for a stand-in,
+    /// a file in the same folder whose name it stands in for.
+    pub(crate) fn is_on_disk(&self, root: &Path) -> bool {
+        let abs = root.join(&self.0);
+        if std::fs::symlink_metadata(&abs).is_ok() {
+            return true;
+        }
+        if !self.0.contains(char::REPLACEMENT_CHARACTER) {
+            return false;
+        }
+        let Some(dir) = abs.parent() else {
+            return false;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        let folder = Path::new(self.parent());
+        entries
+            .flatten()
+            .any(|e| RelPath::stand_in(&folder.join(e.file_name())).as_ref() == Some(self))
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }

@@ -146,7 +146,7 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
     let standing = store.standing_rejections()?;
     let mut rejected: Vec<Rejection> = standing
         .iter()
-        .filter(|(path, _, _)| ws.abs(path).exists())
+        .filter(|(path, _, _)| path.is_on_disk(&ws.root))
         .map(|(path, hash, error)| Rejection { path, hash, error })
         .collect();
     rejected.sort_by(|a, b| a.path.cmp(b.path));

@@ -7,6 +7,7 @@
 //! worker.
 
 use std::collections::VecDeque;
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
@@ -143,6 +144,31 @@ fn reject_special(ctx: &Ctx, path: &RelPath, meta: &std::fs::Metadata) -> Result
     tracing::warn!(%path, "{error}");
     ledger.append(vec![Record::Rejected {
         path: path.clone(),
+        hash: None,
+        error,
+    }])?;
+    Ok(())
+}
+
+/// Journals, once, that a file whose name is no workspace path (not UTF-8, a control
+/// character, a backslash) is left alone. Its record names it by a stand-in path, each
+/// offending character replaced by U+FFFD; the error shows the name escaped.
+fn reject_bad_name(ctx: &Ctx, cfg: &Config, rel: &Path, why: &anyhow::Error) -> Result<()> {
+    let Some(path) = RelPath::stand_in(rel) else {
+        return Ok(());
+    };
+    if !cfg.is_artifact(&path) {
+        return Ok(()); // a hidden or scratch name: never an artifact, whatever its bytes
+    }
+    let error = format!("a name baton cannot take, left alone: {why:#}");
+    let mut ledger = ctx.ledger.lock();
+    ledger.refresh()?;
+    if ledger.rejection(&path, "")?.as_deref() == Some(error.as_str()) {
+        return Ok(());
+    }
+    tracing::warn!(%path, "{error}");
+    ledger.append(vec![Record::Rejected {
+        path,
         hash: None,
         error,
     }])?;
@@ -287,7 +313,11 @@ fn list(ctx: &Ctx, cfg: &Config, dir: Option<&RelPath>) -> Vec<RelPath> {
                     out.push((changed, path));
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!("skipping {}: {e}", entry.path().display()),
+                Err(e) => {
+                    if let Err(e) = reject_bad_name(ctx, cfg, rel, &e) {
+                        tracing::warn!("journalling the rejection of {}: {e:#}", rel.display());
+                    }
+                }
             }
         }
     }

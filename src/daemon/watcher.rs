@@ -184,6 +184,18 @@ fn classify(root: &Path, stages: &[String], doorbell: &Path, event: &notify::Eve
             continue;
         };
         let Ok(rel) = RelPath::from_path(rel) else {
+            // A name that is no workspace path: the walk of its folder journals it as
+            // rejected (if its folder is itself a path in a stage).
+            let parent = rel.parent().and_then(|p| RelPath::from_path(p).ok());
+            if let Some(dir) = parent.filter(|d| stages.iter().any(|s| s == d.first())) {
+                if matches!(
+                    event.kind,
+                    EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+                ) && !hints.contains(&Hint::Folder(dir.clone()))
+                {
+                    hints.push(Hint::Folder(dir));
+                }
+            }
             continue;
         };
         if rel.as_str() == CONFIG_FILE {

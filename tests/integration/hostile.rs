@@ -524,3 +524,52 @@ fn a_file_the_watcher_missed_is_found_by_the_periodic_reconcile() {
         },
     );
 }
+
+#[test]
+fn a_file_whose_name_is_no_workspace_path_is_journalled_as_rejected_once() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let ws = copier();
+    fs::create_dir_all(ws.path("briefs")).unwrap();
+    // Found by the walk at start: a Latin-1 name, not UTF-8.
+    let latin1 = ws
+        .path("briefs")
+        .join(OsStr::from_bytes(b"r\xe9sum\xe9.md"));
+    fs::write(&latin1, "x\n").unwrap();
+    let daemon = ws.daemon_env(&["run"], &[("BATON_TEST_RECONCILE_EVERY", "100000")]);
+    ws.publish("briefs/warm.md", "w\n");
+    wait_for("the warm-up brief", Duration::from_secs(15), || {
+        ws.path("drafts/warm.md").exists()
+    });
+    // Heard by the watcher (the periodic reconcile is off): a newline in the name.
+    fs::write(ws.path("briefs/two\nlines.md"), "y\n").unwrap();
+    wait_for("both names rejected", Duration::from_secs(15), || {
+        ws.records("rejected").len() == 2
+    });
+    daemon.stop();
+    let rejected = ws.records("rejected");
+    let said = |path: &str| -> String {
+        rejected
+            .iter()
+            .find(|r| r["path"] == path)
+            .map(|r| r["error"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        said("briefs/r\u{FFFD}sum\u{FFFD}.md").contains("not valid UTF-8"),
+        "{rejected:?}"
+    );
+    let newline = said("briefs/two\u{FFFD}lines.md");
+    assert!(newline.contains("control character"), "{rejected:?}");
+    assert!(
+        !newline.contains('\n'),
+        "the error shows the name escaped: {newline:?}"
+    );
+    assert_eq!(ws.records("task.queued").len(), 1, "only the warm-up ran");
+    let status = stdout(&ws.baton(&["status"]));
+    assert!(status.contains("two\u{FFFD}lines.md"), "{status}");
+
+    ws.run_once(0);
+    assert_eq!(ws.records("rejected").len(), 2, "not journalled again");
+    assert!(latin1.exists(), "the file is left alone");
+}
