@@ -33,7 +33,12 @@ def wait_for(what, limit, cond, interval=0.005):
         time.sleep(interval)
 
 
-def make_workspace(root, run, concurrency):
+# `sandbox = …` per mode: "on" asks for the Landlock sandbox (the daemon refuses to
+# start without it), "off" runs the agents unconfined.
+SANDBOX = {"on": "sandbox = true\n", "off": "sandbox = false\n"}
+
+
+def make_workspace(root, run, concurrency, sandbox="on"):
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(os.path.join(root, "briefs"))
     os.makedirs(os.path.join(root, "stamps"))
@@ -41,7 +46,7 @@ def make_workspace(root, run, concurrency):
     with open(os.path.join(root, "baton.toml"), "w") as f:
         f.write(f'[workspace]\nstages = ["briefs", "drafts"]\n\n'
                 f'[agents.bench]\non = ["briefs/*.md"]\nrun = {json.dumps(run)}\n'
-                f'concurrency = {concurrency}\nretries = 0\n')
+                f'concurrency = {concurrency}\nretries = 0\n{SANDBOX[sandbox]}')
 
 
 def start_daemon(baton, root):
@@ -70,9 +75,9 @@ def finished_records(root):
     return out
 
 
-def latency(baton, stamp, work, drops, run):
-    root = os.path.join(work, f"latency{run}")
-    make_workspace(root, [stamp], 4)
+def latency(baton, stamp, work, drops, run, sandbox):
+    root = os.path.join(work, f"latency-{sandbox}{run}")
+    make_workspace(root, [stamp], 4, sandbox)
     daemon = start_daemon(baton, root)
     sent = {}
     for i in range(drops):
@@ -118,9 +123,9 @@ def rss_peak_kb(pid):
     return 0
 
 
-def burst(baton, work, n, run, agent, label):
-    root = os.path.join(work, f"burst-{label}{run}")
-    make_workspace(root, [agent], 2)
+def burst(baton, work, n, run, agent, label, sandbox):
+    root = os.path.join(work, f"burst-{label}-{sandbox}{run}")
+    make_workspace(root, [agent], 2, sandbox)
     moves = prepare_burst(root, n)
     daemon = start_daemon(baton, root)
     cpu0 = cpu_seconds(daemon.pid)
@@ -185,47 +190,68 @@ def main():
     # The baseline alone moves by a quarter between runs minutes apart on a shared VM:
     # five runs make the median steadier.
     ap.add_argument("--repeat", type=int, default=5, help="runs; the table shows medians")
+    ap.add_argument("--sandbox", choices=["on", "off", "both"], default="on",
+                    help="agents in the Landlock sandbox, unconfined, or both in each run "
+                         "(alternating which goes first)")
     args = ap.parse_args()
 
     has_baseline = shutil.which("inotifywait") is not None
     agents = [("true", shutil.which("true") or "/bin/true"), ("stamp", args.stamp)]
+    modes = ["on", "off"] if args.sandbox == "both" else [args.sandbox]
     runs = []
     for run in range(args.repeat):
         steal0, total0 = cpu_times()
-        p50, p99, worst = latency(args.baton, args.stamp, args.work, args.drops, run)
-        row = {"p50": p50, "p99": p99, "max": worst}
+        row = {}
+        order = modes if run % 2 == 0 else modes[::-1]
+        for mode in order:
+            p50, p99, worst = latency(args.baton, args.stamp, args.work, args.drops, run, mode)
+            row.update({f"{mode} p50": p50, f"{mode} p99": p99, f"{mode} max": worst})
         for label, agent in agents:
-            rate, elapsed, rss_kb, done, cpu_us = burst(args.baton, args.work, args.burst, run, agent, label)
             base = baseline(args.work, args.burst, run, agent, label)[0] if has_baseline else float("nan")
-            row.update({f"{label} rate": rate, f"{label} done": done, f"{label} base": base,
-                        f"{label} ratio": rate / base, f"{label} cpu": cpu_us, f"{label} rss": rss_kb})
+            row[f"{label} base"] = base
+            for mode in order:
+                rate, elapsed, rss_kb, done, cpu_us = burst(args.baton, args.work, args.burst, run,
+                                                            agent, label, mode)
+                key = f"{mode} {label}"
+                row.update({f"{key} rate": rate, f"{key} done": done, f"{key} ratio": rate / base,
+                            f"{key} cpu": cpu_us, f"{key} rss": rss_kb})
         steal1, total1 = cpu_times()
         steal = 100 * (steal1 - steal0) / max(1, total1 - total0)
         runs.append(row)
-        print(f"run {run + 1}/{args.repeat}: p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
-              + "; ".join(f"{l} {row[l + ' rate']:.0f}/s vs {row[l + ' base']:.0f}/s "
-                          f"(ratio {row[l + ' ratio']:.2f}, {row[l + ' cpu']:.0f} us CPU/task)"
-                          for l, _ in agents)
-              + f"; host steal {steal:.1f}%", file=sys.stderr)
+        for mode in modes:
+            print(f"run {run + 1}/{args.repeat}, sandbox {mode}: p50 {row[mode + ' p50']:.2f} ms, "
+                  f"p99 {row[mode + ' p99']:.2f} ms; "
+                  + "; ".join(f"{l} {row[f'{mode} {l} rate']:.0f}/s vs {row[l + ' base']:.0f}/s "
+                              f"(ratio {row[f'{mode} {l} ratio']:.2f}, "
+                              f"{row[f'{mode} {l} cpu']:.0f} us CPU/task)"
+                              for l, _ in agents)
+                  + f"; host steal {steal:.1f}%", file=sys.stderr)
     med = lambda key: sorted(r[key] for r in runs)[len(runs) // 2]
     span = lambda key: f"{min(r[key] for r in runs):.2f} / {max(r[key] for r in runs):.2f}"
 
     print()
     print(f"{'measure (median of ' + str(args.repeat) + ' runs)':<50} {'value':>12}  {'target':>10}")
-    print("-" * 76)
-    print(f"{'latency p50, rename -> agent running (ms)':<50} {med('p50'):>12.2f}  {'<= 2':>10}")
-    print(f"{'latency p99 (ms)':<50} {med('p99'):>12.2f}  {'<= 5':>10}")
-    print(f"{'latency max (ms)':<50} {med('max'):>12.2f}  {'':>10}")
-    for label, _ in agents:
-        print(f"{f'burst: {args.burst} x {label}, concurrency 2 (tasks/s)':<50} {med(label + ' rate'):>12.0f}  {'':>10}")
-        print(f"{'  of which done':<50} {med(label + ' done'):>12}  {'':>10}")
-        if has_baseline:
-            print(f"{f'  baseline: inotifywait | xargs -P2 {label} (/s)':<50} {med(label + ' base'):>12.0f}  {'':>10}")
-            target = ">= 0.75" if label == "true" else ""
-            print(f"{'  ratio baton / baseline (same run)':<50} {med(label + ' ratio'):>12.2f}  {target:>10}")
-            print(f"{'    lowest / highest of the runs':<50} {span(label + ' ratio'):>12}  {'':>10}")
-        print(f"{'  daemon CPU per task (us)':<50} {med(label + ' cpu'):>12.0f}  {'<= 250':>10}")
-        print(f"{'  daemon peak RSS (MB)':<50} {med(label + ' rss') / 1024:>12.1f}  {'<= 64':>10}")
+    for mode in modes:
+        print("-" * 76)
+        print(f"sandbox {mode}")
+        print(f"{'latency p50, rename -> agent running (ms)':<50} {med(mode + ' p50'):>12.2f}  {'<= 2':>10}")
+        print(f"{'latency p99 (ms)':<50} {med(mode + ' p99'):>12.2f}  {'<= 5':>10}")
+        print(f"{'latency max (ms)':<50} {med(mode + ' max'):>12.2f}  {'':>10}")
+        for label, _ in agents:
+            key = f"{mode} {label}"
+            print(f"{f'burst: {args.burst} x {label}, concurrency 2 (tasks/s)':<50} {med(key + ' rate'):>12.0f}  {'':>10}")
+            print(f"{'  of which done':<50} {med(key + ' done'):>12}  {'':>10}")
+            if has_baseline:
+                print(f"{f'  baseline: inotifywait | xargs -P2 {label} (/s)':<50} {med(label + ' base'):>12.0f}  {'':>10}")
+                target = ">= 0.75" if label == "true" else ""
+                print(f"{'  ratio baton / baseline (same run)':<50} {med(key + ' ratio'):>12.2f}  {target:>10}")
+                print(f"{'    lowest / highest of the runs':<50} {span(key + ' ratio'):>12}  {'':>10}")
+            print(f"{'  daemon CPU per task (us)':<50} {med(key + ' cpu'):>12.0f}  {'<= 250':>10}")
+            print(f"{'  daemon peak RSS (MB)':<50} {med(key + ' rss') / 1024:>12.1f}  {'<= 64':>10}")
+    if len(modes) == 2:
+        diff = sorted(r["on p50"] - r["off p50"] for r in runs)[len(runs) // 2]
+        print("-" * 76)
+        print(f"{'latency p50, sandbox on - off (ms, median of runs)':<50} {diff:>12.2f}  {'<= 1':>10}")
     if not has_baseline:
         print("baseline skipped: inotifywait not found (apt-get install inotify-tools)")
 

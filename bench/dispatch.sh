@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Dispatch latency and burst throughput of the daemon, on a release build.
-#   bench/dispatch.sh [--drops N] [--burst M] [--repeat R]   (medians of R runs, default 5)
+#   bench/dispatch.sh [--drops N] [--burst M] [--repeat R] [--sandbox on|off|both]
+#   (medians of R runs, default 5; agents sandboxed by default, `both` compares)
 # Needs python3 and a C compiler; installs inotify-tools for the baseline when it can.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

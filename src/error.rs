@@ -36,6 +36,19 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     if usage { 2 } else { 1 }
 }
 
+/// Whether `err` comes from a full disk or an exhausted quota (`ENOSPC`, `EDQUOT`): a
+/// failure of the machine, not of an agent or of what a user asked for.
+pub(crate) fn is_disk_full(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(io_is_disk_full)
+}
+
+/// [`is_disk_full`] for one I/O error.
+pub(crate) fn io_is_disk_full(err: &std::io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
 /// The usage error for `flag NAME` where NAME is no agent of the workspace.
 pub(crate) fn unknown_agent(cfg: &Config, flag: &str, name: &str) -> anyhow::Error {
     usage!(

@@ -52,6 +52,8 @@ pub(crate) enum Outcome {
     /// go, a symlink on the way), or a rename failed and what was already replaced was
     /// put back. The attempt failed, for this reason, which the caller records.
     Failed(String),
+    /// Nothing committed, for this reason: the disk was full. Not the agent's failure.
+    DiskFull(String),
 }
 
 impl Committer<'_> {
@@ -126,7 +128,8 @@ impl Committer<'_> {
             staged.iter().map(|s| (s.file.as_path(), &s.path)).collect();
         let dirs = match place_all(self.ws, &placing) {
             Ok(dirs) => dirs,
-            Err(reason) => return Ok(Outcome::Failed(reason)),
+            Err(e) if e.disk_full => return Ok(Outcome::DiskFull(e.reason)),
+            Err(e) => return Ok(Outcome::Failed(e.reason)),
         };
         publish::sync_dirs(&dirs)?;
         let paths: Vec<String> = staged.iter().map(|s| s.path.to_string()).collect();
@@ -188,7 +191,7 @@ impl Committer<'_> {
             }
         }
         check_targets(self.ws, placing.iter().map(|(_, p)| *p)).map_err(anyhow::Error::msg)?;
-        let dirs = place_all(self.ws, &placing).map_err(anyhow::Error::msg)?;
+        let dirs = place_all(self.ws, &placing).map_err(|e| anyhow::Error::msg(e.reason))?;
         publish::sync_dirs(&dirs)?;
         let who = Attribution::agent(&task.agent, &task.id);
         let mut records: Vec<Record> = task
@@ -317,7 +320,7 @@ fn check_bases<'p>(
 fn place_all(
     ws: &Workspace,
     placing: &[(impl AsRef<Path>, &RelPath)],
-) -> Result<BTreeSet<PathBuf>, String> {
+) -> Result<BTreeSet<PathBuf>, NotPlaced> {
     let mut dirs = BTreeSet::new();
     let mut replaced: Vec<(&RelPath, Option<String>)> = Vec::new();
     for (staged, target) in placing {
@@ -333,13 +336,24 @@ fn place_all(
                     }
                 }
                 let _ = publish::sync_dirs(&dirs);
-                return Err(format!(
-                    "could not commit {target}: {e:#}; what was replaced was put back, nothing was committed"
-                ));
+                return Err(NotPlaced {
+                    disk_full: crate::error::is_disk_full(&e),
+                    reason: format!(
+                        "could not commit {target}: {e:#}; what was replaced was put back, \
+                         nothing was committed"
+                    ),
+                });
             }
         }
     }
     Ok(dirs)
+}
+
+/// Why [`place_all`] put nothing in place.
+struct NotPlaced {
+    reason: String,
+    /// The rename or copy failed for want of space.
+    disk_full: bool,
 }
 
 /// An output renamed into place, to route once the commit is journalled.

@@ -16,7 +16,7 @@ use super::attempt::{Attempt, TaskFile};
 use super::capture::capture;
 use super::context::{Ctx, Setup};
 use super::process;
-use super::settle::{self, Outcome};
+use super::settle::{self, Outcome, Settled};
 use crate::journal::{Durability, Record, Status, TaskId, TaskInfo};
 
 /// One attempt to run.
@@ -130,13 +130,28 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
         Waited::Cancelled => Some(Status::Dead),
         Waited::Ended(outcome) => {
             let ms = started.elapsed().as_millis() as u64;
-            let (ctx, task, setup) = (ctx.clone(), job.task.clone(), job.setup.clone());
+            let (settling, task, setup) = (ctx.clone(), job.task.clone(), job.setup.clone());
             let settled = tokio::task::spawn_blocking(move || {
-                settle::settle(&ctx, &setup, &task, attempt, outcome, ms)
+                settle::settle(&settling, &setup, &task, attempt, outcome, ms)
             })
             .await;
             match settled {
-                Ok(Ok(status)) => Some(status),
+                Ok(Ok(Settled::Journalled(status))) => Some(status),
+                Ok(Ok(Settled::DiskFull(free))) => {
+                    return Ended {
+                        task: job.task.id,
+                        status: None,
+                        no_space: Some(free),
+                    };
+                }
+                Ok(Err(e)) if crate::error::is_disk_full(&e) => {
+                    tracing::error!(task = %job.task.id, "could not journal the attempt's end: {e:#}; it runs again once there is room");
+                    return Ended {
+                        task: job.task.id,
+                        status: None,
+                        no_space: Some(fs4::available_space(ctx.ws.runs_dir()).unwrap_or(0)),
+                    };
+                }
                 Ok(Err(e)) => {
                     tracing::error!(task = %job.task.id, "could not settle the attempt: {e:#}");
                     None

@@ -366,13 +366,12 @@ impl Scheduler {
         self.queues.exited(task);
     }
 
-    /// A runner ended: its attempt was journalled with `status`, or (`None`) it was
-    /// interrupted by shutdown or could not be journalled. `view` is the task as the
-    /// journal has it now.
-    /// A task was not started because the disk had only `free` bytes: nothing was made
-    /// or journalled. It waits in its queue, and no attempt starts for a pause that
-    /// doubles each time the disk is still full (up to 30 s), so a full disk costs a
-    /// check per pause, not a loop of failed attempts, and no retry is spent.
+    /// A runner ended for want of space, the disk having `free` bytes: the task was not
+    /// started (nothing made or journalled), or its attempt failed while the disk was
+    /// full (its end not journalled). It waits in its queue, and no attempt starts for
+    /// a pause that doubles each time the disk is still full (up to 30 s), so a full
+    /// disk costs a check per pause, not a loop of failed attempts, and no retry is
+    /// spent.
     pub(crate) fn on_no_space(&mut self, task: &TaskId, view: Option<TaskView>, free: u64) {
         self.queues.ended(task);
         self.summary.no_space_pauses += 1;
@@ -384,11 +383,21 @@ impl Scheduler {
         );
         self.paused_until = Some(Instant::now() + self.pause);
         self.pause = (self.pause * 2).min(PAUSE_MOST);
-        if !self.stopping {
-            self.consider(task, view);
+        if self.stopping {
+            return;
+        }
+        match view {
+            // An attempt whose end was not journalled: it runs again, as after a crash.
+            Some(view) if matches!(view.status, TaskStatus::Running | TaskStatus::Committing) => {
+                self.queue(task, &view.agent)
+            }
+            view => self.consider(task, view),
         }
     }
 
+    /// A runner ended: its attempt was journalled with `status`, or (`None`) it was
+    /// interrupted by shutdown or could not be journalled. `view` is the task as the
+    /// journal has it now.
     pub(crate) fn on_ended(
         &mut self,
         task: &TaskId,
@@ -645,6 +654,23 @@ mod tests {
             (2, 0, 2)
         );
         assert_eq!(s.pause, PAUSE_FIRST, "room again: the pause starts over");
+        assert!(s.finished());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_that_failed_on_a_full_disk_runs_again_after_the_pause() {
+        let mut s = started(&cfg(1, 20), Until::Idle);
+        s.consider(&t("a"), view(TaskStatus::Queued));
+        assert_eq!(starts(&mut s), ["a"]);
+        // Its end was not journalled: the journal still says it runs.
+        s.on_no_space(&t("a"), view(TaskStatus::Running), 1 << 20);
+        assert!(starts(&mut s).is_empty(), "nothing starts during the pause");
+        assert!(!s.finished(), "a waits to run again");
+        advance(PAUSE_FIRST).await;
+        s.on_timers();
+        assert_eq!(starts(&mut s), ["a"], "run again, not left running");
+        s.on_ended(&t("a"), Some(Status::Done), view(TaskStatus::Done));
+        assert_eq!(s.summary().failed_attempts, 0, "no retry spent");
         assert!(s.finished());
     }
 

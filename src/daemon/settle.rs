@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::context::{Ctx, Setup};
+use super::runner::MIN_FREE;
 use crate::commit;
 use crate::journal::{Durability, Finish, Record, Status, TaskInfo};
 
@@ -25,6 +26,18 @@ pub(crate) enum Outcome {
     InputGone,
 }
 
+/// How settling an attempt ended.
+#[derive(Debug)]
+pub(crate) enum Settled {
+    /// Its end is journalled, with this status.
+    Journalled(Status),
+    /// It failed while the disk was full (baton's commit, or the agent with the disk
+    /// of its attempt folder short of [`MIN_FREE`]): nothing is journalled, no retry is
+    /// spent, and the task runs again once there is room. The disk had this many bytes
+    /// free.
+    DiskFull(u64),
+}
+
 /// Journals how attempt `attempt` of `task` ended, after `duration_ms`.
 pub(crate) fn settle(
     ctx: &Ctx,
@@ -33,18 +46,35 @@ pub(crate) fn settle(
     attempt: u32,
     outcome: Outcome,
     duration_ms: u64,
-) -> Result<Status> {
+) -> Result<Settled> {
+    let full = |why: &str| {
+        tracing::warn!(
+            agent = task.agent,
+            task = %task.id,
+            attempt,
+            "{why} while the disk is full: not counted as a failure; it runs again once there is room"
+        );
+        Ok(Settled::DiskFull(free_space(ctx)))
+    };
     let (exit, error) = match outcome {
         Outcome::Exited(status) if status.success() => {
-            match setup.committer(ctx).commit(task, attempt, duration_ms)? {
-                commit::Outcome::Done => return Ok(Status::Done),
-                commit::Outcome::Held => return Ok(Status::Held),
-                commit::Outcome::Refused(violation) => (
+            match setup.committer(ctx).commit(task, attempt, duration_ms) {
+                Ok(commit::Outcome::Done) => return Ok(Settled::Journalled(Status::Done)),
+                Ok(commit::Outcome::Held) => return Ok(Settled::Journalled(Status::Held)),
+                Ok(commit::Outcome::Refused(violation)) => (
                     Some(0),
                     format!("scope violation: {violation}; nothing was committed"),
                 ),
-                commit::Outcome::Failed(reason) => (Some(0), reason),
+                Ok(commit::Outcome::Failed(reason)) => (Some(0), reason),
+                Ok(commit::Outcome::DiskFull(reason)) => return full(&reason),
+                Err(e) if crate::error::is_disk_full(&e) => {
+                    return full(&format!("committing failed: {e:#}"));
+                }
+                Err(e) => return Err(e),
             }
+        }
+        Outcome::Exited(_) | Outcome::SpawnFailed(_) if free_space(ctx) < MIN_FREE => {
+            return full("the agent failed");
         }
         Outcome::Exited(status) => {
             let mut error = describe_exit(status);
@@ -70,10 +100,15 @@ pub(crate) fn settle(
                 Finish::Dead { exit: None, error },
             );
             ctx.ledger.append(vec![record], Durability::Buffered)?;
-            return Ok(Status::Dead);
+            return Ok(Settled::Journalled(Status::Dead));
         }
     };
-    record_failure(ctx, setup, task, attempt, exit, error, duration_ms)
+    record_failure(ctx, setup, task, attempt, exit, error, duration_ms).map(Settled::Journalled)
+}
+
+/// The free bytes on the disk of the attempt folders (`u64::MAX` if unknown).
+fn free_space(ctx: &Ctx) -> u64 {
+    fs4::available_space(ctx.ws.runs_dir()).unwrap_or(u64::MAX)
 }
 
 /// Records a failed attempt: `failed` with the backoff before the next one, or `dead`

@@ -445,21 +445,15 @@ fn a_full_disk_pauses_dispatch_without_attempts_and_it_goes_on_when_space_return
         eprintln!("skipped: this machine does not let the tests mount a tmpfs");
         return;
     }
-    struct Unmount(String);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .args(["-l", &self.0])
-                .status();
-        }
-    }
     let _unmount = Unmount(runs_arg.to_string());
     let daemon = ws.daemon();
     ws.write("briefs/a.md", "a\n");
     wait_for("dispatch to pause", Duration::from_secs(20), || {
         daemon.log(&ws).contains("dispatch pauses")
     });
-    std::thread::sleep(Duration::from_millis(1500)); // a pause or two more
+    wait_for("a second pause", Duration::from_secs(20), || {
+        daemon.log(&ws).matches("dispatch pauses").count() >= 2
+    });
     assert!(ws.records("task.started").is_empty(), "no attempt started");
     assert!(ws.finished("failed").is_empty() && ws.finished("dead").is_empty());
     assert!(
@@ -475,6 +469,65 @@ fn a_full_disk_pauses_dispatch_without_attempts_and_it_goes_on_when_space_return
     });
     assert_eq!(ws.read("drafts/a.md"), "a\n");
     daemon.stop();
+}
+
+/// Unmounts a test's mount when it ends, however it ends.
+struct Unmount(String);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-l", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn an_attempt_that_fails_on_a_full_disk_spends_no_retry_and_runs_again_when_space_returns() {
+    // retries = 0: a failure counted against the agent would end the task dead. The
+    // first attempt fills the disk of the attempt folders and fails for it.
+    let ws = writer(
+        r#"mkdir -p drafts
+if [ "$BATON_ATTEMPT" = 1 ]; then head -c 200000000 /dev/zero > drafts/filler; fi
+cp "$BATON_WORKSPACE/$BATON_INPUT" drafts/"#,
+    );
+    ws.run_once(0); // makes .baton/
+    let runs = ws.path(".baton/runs");
+    let runs_arg = runs.to_str().unwrap();
+    // 96 MiB: room to start an attempt (64 MiB free), not to finish this one.
+    if !mount(&["-t", "tmpfs", "-o", "size=96m", "tmpfs", runs_arg]) {
+        eprintln!("skipped: this machine does not let the tests mount a tmpfs");
+        return;
+    }
+    let _unmount = Unmount(runs_arg.to_string());
+    let daemon = ws.daemon();
+    ws.write("briefs/a.md", "a\n");
+    wait_for(
+        "the failure on a full disk",
+        Duration::from_secs(30),
+        || daemon.log(&ws).contains("not counted as a failure"),
+    );
+    wait_for("dispatch to pause", Duration::from_secs(20), || {
+        daemon.log(&ws).contains("dispatch pauses")
+    });
+    assert!(ws.finished("failed").is_empty() && ws.finished("dead").is_empty());
+    assert_eq!(
+        ws.records("task.started").len(),
+        1,
+        "no attempt while the disk is full"
+    );
+    // Space returns: the task runs again, on its full retry budget, and is done.
+    assert!(mount(&["-o", "remount,size=512m", runs_arg]));
+    wait_for("the task to be done", Duration::from_secs(60), || {
+        ws.path("drafts/a.md").exists()
+    });
+    daemon.stop();
+    assert_eq!(ws.read("drafts/a.md"), "a\n");
+    assert!(!ws.path("drafts/filler").exists());
+    let done = ws.finished("done");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["attempt"], 2);
+    assert!(ws.finished("failed").is_empty(), "{:?}", ws.journal());
 }
 
 #[test]
