@@ -33,9 +33,14 @@ def wait_for(what, limit, cond, interval=0.005):
         time.sleep(interval)
 
 
-# `sandbox = …` per mode: "on" asks for the Landlock sandbox (the daemon refuses to
-# start without it), "off" runs the agents unconfined.
-SANDBOX = {"on": "sandbox = true\n", "off": "sandbox = false\n"}
+def sandbox_settings(mode, root):
+    """"on" asks for the Landlock sandbox (the daemon refuses to start without it), with
+    the stamps folder the agent writes granted; "off" runs the agents unconfined."""
+    if mode == "off":
+        return "sandbox = false\n"
+    if mode == "unset":  # for builds older than the sandbox, which refuse the key
+        return ""
+    return f"sandbox = true\nsandbox_writes = [{json.dumps(os.path.join(root, 'stamps'))}]\n"
 
 
 def make_workspace(root, run, concurrency, sandbox="on"):
@@ -46,7 +51,7 @@ def make_workspace(root, run, concurrency, sandbox="on"):
     with open(os.path.join(root, "baton.toml"), "w") as f:
         f.write(f'[workspace]\nstages = ["briefs", "drafts"]\n\n'
                 f'[agents.bench]\non = ["briefs/*.md"]\nrun = {json.dumps(run)}\n'
-                f'concurrency = {concurrency}\nretries = 0\n{SANDBOX[sandbox]}')
+                f'concurrency = {concurrency}\nretries = 0\n{sandbox_settings(sandbox, root)}')
 
 
 def start_daemon(baton, root):
@@ -190,7 +195,7 @@ def main():
     # The baseline alone moves by a quarter between runs minutes apart on a shared VM:
     # five runs make the median steadier.
     ap.add_argument("--repeat", type=int, default=5, help="runs; the table shows medians")
-    ap.add_argument("--sandbox", choices=["on", "off", "both"], default="on",
+    ap.add_argument("--sandbox", choices=["on", "off", "both", "unset"], default="on",
                     help="agents in the Landlock sandbox, unconfined, or both in each run "
                          "(alternating which goes first)")
     args = ap.parse_args()

@@ -383,28 +383,26 @@ pub(crate) fn reap(pid: u32) -> bool {
     unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) == pid as i32 }
 }
 
-/// The pids of this process's children, from /proc/self/task/*/children (each thread's),
-/// or, where the kernel does not offer those files, from a scan of every process.
-pub(crate) fn children() -> Vec<u32> {
-    let Ok(threads) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    let mut children = Vec::new();
-    for thread in threads.flatten() {
-        match std::fs::read_to_string(thread.path().join("children")) {
-            Ok(list) => children.extend(
-                list.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            ),
-            Err(_) => {
-                let me = std::process::id();
-                return processes()
-                    .into_iter()
-                    .filter(|p| p.ppid == me)
-                    .map(|p| p.pid)
-                    .collect();
-            }
-        }
+/// The pids of the children of this process's main thread, from
+/// /proc/self/task/<pid>/children, or, where the kernel does not offer that file, of
+/// the whole process, from a scan of every process.
+///
+/// The main thread's are the ones that matter to a child subreaper: the kernel hands an
+/// orphan to the first live thread of the reaper, its main thread while it lives (and
+/// a child of a thread that exits likewise). Children spawned by other threads are
+/// theirs, and are the agents, which the caller knows. One read, not one per thread:
+/// this runs at the end of every attempt.
+pub(crate) fn main_thread_children() -> Vec<u32> {
+    let me = std::process::id();
+    match std::fs::read_to_string(format!("/proc/self/task/{me}/children")) {
+        Ok(list) => list
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .collect(),
+        Err(_) => processes()
+            .into_iter()
+            .filter(|p| p.ppid == me)
+            .map(|p| p.pid)
+            .collect(),
     }
-    children
 }

@@ -121,7 +121,7 @@ impl Launcher {
         explain_start_failure(&path, &shown, error)
     }
 
-    /// The command that runs `agent` on `task` in `attempt`: in the workspace root, in a
+    /// How `agent` is started on `task` in `attempt`: in the workspace root, in a
     /// process group of its own, stdin from /dev/null, stdout and stderr to pipes (the
     /// runner copies them into the attempt's logs), `TMPDIR` its own, and confined by
     /// the sandbox when [`Launcher::mode`] says so.
@@ -131,7 +131,7 @@ impl Launcher {
         agent: &Agent,
         task: &TaskInfo,
         attempt: &Attempt,
-    ) -> Result<Command> {
+    ) -> Result<Prepared> {
         let mut command = match &agent.run {
             Run::Shell(script) => {
                 let mut c = Command::new(self.program(&ws.root, "sh"));
@@ -168,16 +168,29 @@ impl Launcher {
             .env("BATON_SANDBOX", self.mode(agent).as_str())
             .env("TMPDIR", &attempt.tmp)
             .env("PATH", &self.agent_path);
-        if let (true, Some(grants)) = (self.mode(agent).confined(), &self.grants) {
-            let mut ruleset = Some(grants.ruleset(agent, &attempt.dir, &ws.locks_dir())?);
-            // SAFETY: the closure runs in the child between fork and exec; it only calls
-            // `restrict_self` (prctl and landlock_restrict_self), which allocates nothing
-            // and takes no lock.
-            unsafe {
-                command.pre_exec(move || sandbox::restrict(&mut ruleset));
-            }
+        let confine = match (self.mode(agent).confined(), &self.grants) {
+            (true, Some(grants)) => Some(grants.ruleset(agent, &attempt.dir, &ws.locks_dir())?),
+            _ => None,
+        };
+        Ok(Prepared { command, confine })
+    }
+}
+
+/// An agent's command, ready to start.
+pub(crate) struct Prepared {
+    command: Command,
+    /// The sandbox it starts in, if confined.
+    confine: Option<landlock::RulesetCreated>,
+}
+
+impl Prepared {
+    /// Starts the agent: with `posix_spawn` either way, from a thread of its own when
+    /// confined ([`sandbox::spawn_confined`]).
+    pub(crate) fn spawn(&mut self) -> std::io::Result<tokio::process::Child> {
+        match self.confine.take() {
+            None => self.command.spawn(),
+            Some(ruleset) => sandbox::spawn_confined(ruleset, || self.command.spawn()),
         }
-        Ok(command)
     }
 }
 

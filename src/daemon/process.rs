@@ -209,7 +209,7 @@ impl Tracker {
 /// The daemon's children that are not running agents: what it adopted as the
 /// subreaper (live or zombie).
 fn adopted(running: &[Running]) -> Vec<u32> {
-    let mut children = crate::sys::children();
+    let mut children = crate::sys::main_thread_children();
     children.retain(|pid| !running.iter().any(|r| r.pid == Some(*pid)));
     children
 }

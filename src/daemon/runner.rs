@@ -107,7 +107,11 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
                 if killed > 0 {
                     tracing::info!(%task, killed, "stopped processes the agent left outside its group");
                 }
-                let _ = std::fs::remove_dir_all(gone.ws.attempt_dir(task.as_str(), number).join("tmp"));
+                // Mostly empty: one rmdir, and the walk only if the agent left files.
+                let tmp = gone.ws.attempt_dir(task.as_str(), number).join("tmp");
+                if std::fs::remove_dir(&tmp).is_err() {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                }
             })
             .await;
             // The group is gone, so the pipes are closed, unless a process that left
