@@ -35,6 +35,13 @@ pub(crate) fn run(ws: &Workspace, once: bool) -> Result<u8> {
             }
         );
     }
+    if summary.disk_full {
+        let _ = writeln!(
+            std::io::stderr(),
+            "baton: the disk stayed full, so work was left undone; free space and run again"
+        );
+        return Ok(1);
+    }
     if until == Until::Idle && summary.interrupted {
         let _ = writeln!(
             std::io::stderr(),

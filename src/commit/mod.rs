@@ -12,7 +12,7 @@ mod staged;
 
 pub(crate) use staged::{RESULT_FILE, ScopeViolation};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -26,7 +26,7 @@ use crate::lock::{self, Mode, PathLock};
 use crate::publish;
 use crate::route::{self, Version};
 use crate::workspace::{RelPath, Workspace};
-use staged::{is_delegation, read_result, staged_outputs};
+use staged::{Staged, is_delegation, read_result, staged_outputs};
 
 /// What a commit touches: the workspace, its config, the journal, and (in the daemon)
 /// the search index.
@@ -55,6 +55,11 @@ pub(crate) enum Outcome {
     /// Nothing committed, for this reason: the disk was full. Not the agent's failure.
     DiskFull(String),
 }
+
+/// An attempt starts, and a commit places its outputs, only with this much free on the
+/// disk: room for the attempt's folder, logs and outputs, the replaced versions kept in
+/// `objects/`, and baton's own journal and store writes.
+pub(crate) const MIN_FREE: u64 = 64 << 20;
 
 impl Committer<'_> {
     /// Commits (or holds) the outputs attempt `attempt` of `task` left in its staging
@@ -109,6 +114,9 @@ impl Committer<'_> {
             return Ok(Outcome::Done);
         }
 
+        if let Some(short) = room_to_commit(self.ws, &out, &staged) {
+            return Ok(Outcome::DiskFull(short));
+        }
         let _locks = self.lock_all(staged.iter().map(|s| &s.path))?;
         // All or nothing: every target is checked before the intent and the first rename.
         if let Err(reason) = check_targets(self.ws, staged.iter().map(|s| &s.path)) {
@@ -347,6 +355,37 @@ fn place_all(
         }
     }
     Ok(dirs)
+}
+
+/// What a commit keeps free on the workspace's disk: its journal and store records and
+/// the odd folder. The outputs themselves are renamed in, needing no room, unless the
+/// staging tree is on another disk.
+const COMMIT_SPARE: u64 = 4 << 20;
+
+/// Why there is no room to commit `staged` (from `out`), if there is none: each stage
+/// written to is checked on its own disk, which may not be the workspace's.
+fn room_to_commit(ws: &Workspace, out: &Path, staged: &[Staged]) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    let from = dev(out);
+    let mut stages: BTreeMap<&str, u64> = BTreeMap::new();
+    for s in staged {
+        *stages.entry(s.path.first()).or_default() += s.size;
+    }
+    stages.into_iter().find_map(|(stage, bytes)| {
+        let dir = ws.root.join(stage);
+        let dir = if dir.is_dir() { dir } else { ws.root.clone() };
+        let free = fs4::available_space(&dir).ok()?;
+        let copied = dev(&dir) != from;
+        let needed = if copied { bytes } else { 0 } + COMMIT_SPARE;
+        (free < needed).then(|| {
+            format!(
+                "the disk of `{stage}` has {} KiB free, short of the {} KiB this commit needs",
+                free >> 10,
+                needed >> 10
+            )
+        })
+    })
 }
 
 /// Why [`place_all`] put nothing in place.

@@ -206,6 +206,52 @@ impl Tracker {
     }
 }
 
+/// After a daemon died: stops what attempts `attempts` (task id, attempt number) of the
+/// workspace at `root` started outside their process groups and left running, with
+/// all they started. Nothing adopts those any more, so they are found by the
+/// environment they inherited (`BATON_WORKSPACE`, `BATON_TASK`, `BATON_ATTEMPT`); one
+/// that cleared its environment cannot be told apart from anyone else's process, and
+/// lives on. Reads every process's environment: called only when a daemon died with
+/// attempts running. Returns how many it killed.
+pub(crate) fn stop_escaped(root: &std::path::Path, attempts: &[(&str, u32)]) -> usize {
+    if attempts.is_empty() {
+        return 0;
+    }
+    let root = root.to_string_lossy();
+    let me = std::process::id();
+    let mut killed = std::collections::HashSet::new();
+    // Again until none is found: one may fork as its parent is killed.
+    for _ in 0..10 {
+        let procs = crate::sys::processes();
+        let mut doomed = Vec::new();
+        for p in procs.iter().filter(|p| !p.zombie && p.pid != me) {
+            let [ws, task, attempt] = crate::sys::environ_values(
+                p.pid,
+                ["BATON_WORKSPACE", "BATON_TASK", "BATON_ATTEMPT"],
+            );
+            let attempt: Option<u32> = attempt.and_then(|a| a.parse().ok());
+            let ours = ws.as_deref() == Some(&*root)
+                && attempts
+                    .iter()
+                    .any(|(t, n)| task.as_deref() == Some(*t) && attempt == Some(*n));
+            if ours {
+                doomed.push(p.pid);
+                doomed.extend(descendants(&procs, p.pid, &[]));
+            }
+        }
+        doomed.retain(|pid| !killed.contains(pid));
+        if doomed.is_empty() {
+            break;
+        }
+        for pid in doomed {
+            crate::sys::signal_process(pid, libc::SIGKILL);
+            killed.insert(pid);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    killed.len()
+}
+
 /// The daemon's children that are not running agents: what it adopted as the
 /// subreaper (live or zombie).
 fn adopted(running: &[Running]) -> Vec<u32> {

@@ -1,6 +1,7 @@
 //! Cleaning up after a daemon that died (DESIGN §4.4): the process groups of agents it
 //! left running are stopped (recognised by pid and start time from `task.started`, so a
-//! reused pid is never hit), and commits whose intent was journalled are rolled
+//! reused pid is never hit), and what they started outside their groups (by the
+//! environment it inherited), and commits whose intent was journalled are rolled
 //! forward. The interrupted tasks themselves are then queued again by the scheduler.
 
 use anyhow::Result;
@@ -25,6 +26,14 @@ pub(crate) fn recover(ctx: &Ctx) -> Result<()> {
         if let (Some(pid), Some(start)) = (task.pid, task.start_time) {
             process::stop_stale_group(pid, start);
         }
+    }
+    let attempts: Vec<(&str, u32)> = stale.iter().map(|t| (t.id.as_str(), t.attempt)).collect();
+    let killed = process::stop_escaped(&ctx.ws.root, &attempts);
+    if killed > 0 {
+        tracing::info!(
+            killed,
+            "stopped processes the agents of the daemon that died left running outside their groups"
+        );
     }
     let setup = ctx.setup();
     let committer = setup.committer(ctx);

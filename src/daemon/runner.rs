@@ -233,9 +233,7 @@ enum NotStarted {
     Failed(anyhow::Error),
 }
 
-/// An attempt starts only with this much free on the workspace's disk: room for its
-/// folder, logs and outputs, and for baton's own journal and store writes.
-pub(crate) const MIN_FREE: u64 = 64 << 20;
+pub(crate) use crate::commit::MIN_FREE;
 
 /// Claims the attempt's folder, starts the agent and journals `task.started`, in one
 /// trip to the blocking pool.

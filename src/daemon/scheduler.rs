@@ -87,6 +87,9 @@ pub(crate) struct Summary {
     pub(crate) no_space_pauses: usize,
     /// A shutdown signal came before the work was drained.
     pub(crate) interrupted: bool,
+    /// `run --once` stopped with work left: the disk stayed full through the longest
+    /// pause.
+    pub(crate) disk_full: bool,
     /// Why the daemon stopped by itself, if it had to (its journal was deleted).
     #[serde(skip)]
     pub(crate) fatal: Option<String>,
@@ -381,6 +384,16 @@ impl Scheduler {
             self.pause.as_secs(),
             super::runner::MIN_FREE >> 20
         );
+        if self.until == Until::Idle && self.pause >= PAUSE_MOST && !self.stopping {
+            // A batch run does not wait for a person to free the disk.
+            tracing::error!(
+                "the disk stayed full through the longest pause: stopping with work left; \
+                 it runs at the next start once there is room"
+            );
+            self.summary.disk_full = true;
+            self.stopping = true;
+            self.actions.push(Action::StopRunners);
+        }
         self.paused_until = Some(Instant::now() + self.pause);
         self.pause = (self.pause * 2).min(PAUSE_MOST);
         if self.stopping {
@@ -655,6 +668,35 @@ mod tests {
         );
         assert_eq!(s.pause, PAUSE_FIRST, "room again: the pause starts over");
         assert!(s.finished());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_once_gives_up_on_a_disk_full_through_the_longest_pause_and_run_does_not() {
+        for until in [Until::Idle, Until::Shutdown] {
+            let mut s = started(&cfg(1, 20), until);
+            s.consider(&t("a"), view(TaskStatus::Queued));
+            let mut full_for = Duration::ZERO;
+            for _ in 0..8 {
+                assert_eq!(starts(&mut s), ["a"]);
+                s.on_no_space(&t("a"), view(TaskStatus::Queued), 1 << 20);
+                if s.stopping() {
+                    break;
+                }
+                let pause = s.next_deadline().unwrap() - Instant::now();
+                full_for += pause;
+                advance(pause).await;
+                s.on_timers();
+            }
+            match until {
+                Until::Idle => {
+                    assert!(s.summary().disk_full && s.finished(), "gave up");
+                    assert_eq!(full_for, Duration::from_secs(1 + 2 + 4 + 8 + 16));
+                }
+                Until::Shutdown => {
+                    assert!(!s.summary().disk_full && !s.finished(), "waits for room");
+                }
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -531,6 +531,42 @@ cp "$BATON_WORKSPACE/$BATON_INPUT" drafts/"#,
 }
 
 #[test]
+fn a_commit_with_no_room_on_its_stages_disk_waits_for_room_and_spends_no_retry() {
+    let ws = copier();
+    ws.run_once(0); // makes .baton/
+    fs::create_dir_all(ws.path("drafts")).unwrap();
+    let drafts = ws.path("drafts");
+    let drafts_arg = drafts.to_str().unwrap();
+    // `drafts/` on a disk of its own, with less free than a commit keeps spare.
+    if !mount(&["-t", "tmpfs", "-o", "size=1m", "tmpfs", drafts_arg]) {
+        eprintln!("skipped: this machine does not let the tests mount a tmpfs");
+        return;
+    }
+    let _unmount = Unmount(drafts_arg.to_string());
+    let daemon = ws.daemon();
+    ws.write("briefs/a.md", "a\n");
+    wait_for(
+        "the commit to find no room",
+        Duration::from_secs(30),
+        || daemon.log(&ws).contains("not counted as a failure"),
+    );
+    let log = daemon.log(&ws);
+    assert!(log.contains("the disk of `drafts` has"), "{log}");
+    assert!(ws.finished("failed").is_empty() && ws.finished("dead").is_empty());
+    assert!(
+        ws.records("task.committing").is_empty(),
+        "nothing was begun"
+    );
+    assert!(mount(&["-o", "remount,size=64m", drafts_arg]));
+    wait_for("the task to be done", Duration::from_secs(60), || {
+        ws.path("drafts/a.md").exists()
+    });
+    daemon.stop();
+    assert_eq!(ws.read("drafts/a.md"), "a\n");
+    assert!(ws.finished("failed").is_empty(), "{:?}", ws.journal());
+}
+
+#[test]
 fn a_file_the_watcher_missed_is_found_by_the_periodic_reconcile() {
     let ws = copier();
     // The watcher is made deaf to paths holding "missed": only the reconcile sees them.

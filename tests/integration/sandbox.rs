@@ -297,6 +297,47 @@ fn processes_that_left_the_agents_group_are_gone_at_the_daemons_shutdown() {
     );
 }
 
+#[test]
+fn processes_that_left_the_agents_group_are_gone_once_a_crashed_daemon_restarts() {
+    let ws = escaper("exec sleep 600");
+    let daemon = ws.daemon();
+    ws.publish("briefs/a.md", "a\n");
+    wait_for(
+        "the agent to start its processes",
+        Duration::from_secs(10),
+        || escaped_pids_ready(&ws),
+    );
+    daemon.kill9();
+    let pids = escaped_pids(&ws);
+    // The one that cleared its environment cannot be told from anyone else's once its
+    // subreaper is gone: it is the test's to end.
+    let cleared = pids[2];
+    let _end = EndProcess(cleared);
+    let found: Vec<i32> = [pids[0], pids[1], pids[3]].into();
+    assert!(
+        found.iter().all(|&p| process_alive(p)),
+        "they outlived the daemon"
+    );
+    let daemon = ws.daemon();
+    wait_for(
+        "the dead daemon's escaped processes to be gone",
+        Duration::from_secs(10),
+        || found.iter().all(|&p| !process_alive(p)),
+    );
+    daemon.stop();
+}
+
+/// Kills a process when the test ends, however it ends.
+struct EndProcess(i32);
+
+impl Drop for EndProcess {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &self.0.to_string()])
+            .status();
+    }
+}
+
 /// Every pid file holds a whole pid (the shell makes the file before it writes).
 fn escaped_pids_ready(ws: &TestWorkspace) -> bool {
     ["setsid", "double", "cleared", "setpgid"].iter().all(|n| {
