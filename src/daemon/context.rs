@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use super::launch::Launcher;
 use super::process::Tracker;
 use super::scheduler::TaskView;
+use super::watcher::Watches;
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::index::writer::IndexHandle;
@@ -54,6 +55,8 @@ pub(crate) struct Ctx {
     pub(crate) compressor: Option<Compressor>,
     /// The agents' processes, and whatever they leave running.
     pub(crate) processes: Tracker,
+    /// The file watcher's watches, once it runs.
+    pub(crate) watches: std::sync::OnceLock<Arc<Watches>>,
 }
 
 impl Ctx {
@@ -76,6 +79,7 @@ impl Ctx {
             seen_checks: Mutex::new(Vec::new()),
             compressor,
             processes: Tracker::new(),
+            watches: std::sync::OnceLock::new(),
         }
     }
 

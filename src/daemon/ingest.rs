@@ -20,7 +20,7 @@ use crate::journal::{Attribution, History, Record};
 use crate::lock;
 use crate::route::{self, Version};
 use crate::store::{Seen, SeenCheck, Stat};
-use crate::workspace::{RelPath, walk_visible};
+use crate::workspace::RelPath;
 
 /// Work for an ingest worker.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -91,7 +91,8 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
                 } else {
                     TellIndex::No
                 };
-                paths.extend(list(ctx, cfg, dir.as_ref()).into_iter().map(|p| (p, tell)));
+                let listed = list(ctx, cfg, dir.as_ref(), check.as_mut());
+                paths.extend(listed.into_iter().map(|p| (p, tell)));
             }
         }
     }
@@ -108,7 +109,14 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
             }
             Ok(Ingested::Busy) => busy.push(path),
             Ok(Ingested::Folder) => {
-                let found = list(ctx, cfg, Some(&path));
+                // Renamed in, most likely: watched before it is listed, so nothing put
+                // in it meanwhile is missed.
+                if let Some(watches) = ctx.watches.get() {
+                    if let Err(e) = watches.watch_tree(&ctx.ws.abs(&path)) {
+                        tracing::warn!("{e:#}");
+                    }
+                }
+                let found = list(ctx, cfg, Some(&path), None);
                 paths.extend(found.into_iter().map(|p| (p, TellIndex::Yes)));
             }
             Ok(Ingested::Nothing) => {}
@@ -271,11 +279,17 @@ fn ingest(
     Ok(Ingested::Handled(Journalled::Yes, read))
 }
 
-/// The artifact paths under `dir` (a stage or a folder in one), or under every stage.
-/// Hidden folders are not entered. A walk of every stage (at start, after lost events)
-/// lists the most recently changed first: what arrived while the daemon was down is
-/// dispatched before the unchanged history is checked.
-fn list(ctx: &Ctx, cfg: &Config, dir: Option<&RelPath>) -> Vec<RelPath> {
+/// The artifact paths under `dir` (a stage or a folder in one), or under every stage,
+/// in name order. Hidden folders are not entered, and no file is stat'ed (the ingest
+/// does that once). A walk of every stage (at start, after lost events) lists first the
+/// paths the store has never seen (`check`): what arrived while the daemon was down is
+/// dispatched before the rest is checked, however many files the stages hold.
+fn list(
+    ctx: &Ctx,
+    cfg: &Config,
+    dir: Option<&RelPath>,
+    check: Option<&mut SeenCheck>,
+) -> Vec<RelPath> {
     let roots: Vec<RelPath> = match dir {
         Some(dir) => vec![dir.clone()],
         None => cfg
@@ -284,34 +298,15 @@ fn list(ctx: &Ctx, cfg: &Config, dir: Option<&RelPath>) -> Vec<RelPath> {
             .filter_map(|s| RelPath::new(s).ok())
             .collect(),
     };
-    let mut out: Vec<(i64, RelPath)> = Vec::new();
+    let mut out: Vec<RelPath> = Vec::new();
     for root in roots {
-        for entry in walk_visible(&ctx.ws.abs(&root)) {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::warn!("scanning {root}: {e}");
-                    continue;
-                }
-            };
-            // Symlinks, FIFOs and devices too: ingest journals them as rejected.
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(&ctx.ws.root) else {
-                continue;
+        // Symlinks, FIFOs and devices too: ingest journals them as rejected.
+        walk_files(&ctx.ws.abs(&root), &mut |abs| {
+            let Ok(rel) = abs.strip_prefix(&ctx.ws.root) else {
+                return;
             };
             match RelPath::from_path(rel) {
-                Ok(path) if cfg.is_artifact(&path) => {
-                    let changed = match dir {
-                        None => entry.metadata().map_or(i64::MAX, |m| {
-                            use std::os::unix::fs::MetadataExt;
-                            m.ctime() * 1_000_000_000 + m.ctime_nsec()
-                        }),
-                        Some(_) => 0,
-                    };
-                    out.push((changed, path));
-                }
+                Ok(path) if cfg.is_artifact(&path) => out.push(path),
                 Ok(_) => {}
                 Err(e) => {
                     if let Err(e) = reject_bad_name(ctx, cfg, rel, &e) {
@@ -319,11 +314,53 @@ fn list(ctx: &Ctx, cfg: &Config, dir: Option<&RelPath>) -> Vec<RelPath> {
                     }
                 }
             }
+        });
+    }
+    out.sort_unstable();
+    match (dir, check) {
+        (None, Some(check)) => match check.seen_among(&out) {
+            Ok(seen) => {
+                let (known, unseen): (Vec<_>, Vec<_>) =
+                    out.into_iter().zip(seen).partition(|(_, seen)| *seen);
+                unseen.into_iter().chain(known).map(|(p, _)| p).collect()
+            }
+            Err(e) => {
+                tracing::warn!("the state store: {e:#}; the start walk goes in name order");
+                out
+            }
+        },
+        _ => out,
+    }
+}
+
+/// Calls `found` with each file (anything but a folder) under `dir`, without following
+/// symlinks or entering hidden folders. The type comes from the folder's listing, so
+/// nothing is stat'ed.
+fn walk_files(dir: &Path, found: &mut impl FnMut(&Path)) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!("scanning {}: {e}", dir.display());
+            return;
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("scanning {}: {e}", dir.display());
+                continue;
+            }
+        };
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => {
+                if !entry.file_name().as_encoded_bytes().starts_with(b".") {
+                    walk_files(&path, found);
+                }
+            }
+            Ok(_) => found(&path),
+            Err(e) => tracing::warn!("scanning {}: {e}", path.display()),
         }
     }
-    if dir.is_none() {
-        // Stable: files changed at the same moment stay in name order.
-        out.sort_by_key(|(changed, _)| std::cmp::Reverse(*changed));
-    }
-    out.into_iter().map(|(_, path)| path).collect()
 }

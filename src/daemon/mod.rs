@@ -103,6 +103,7 @@ pub(crate) async fn run(
     let flags = Arc::new(watcher::Flags::default());
     let setup = ctx.setup();
     let watcher = watcher::Watcher::start(&ctx.ws, &setup.cfg, hint_tx, flags.clone())?;
+    let _ = ctx.watches.set(watcher.watches());
     // Journalled when it differs from the config last journalled, so a restart with
     // nothing new journals nothing.
     let journalled = ctx.ledger.lock().store().config()?.map(|(hash, _)| hash);
@@ -148,16 +149,31 @@ pub(crate) fn run_in_foreground(ws: &Workspace, cfg: Config, until: Until) -> Re
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(ws.clone(), cfg, until, shutdown_signal()))
+    // Listening before the daemon lock is taken: whoever finds the lock (`baton stop`,
+    // systemd) may send SIGTERM at once, and before this it would kill the daemon
+    // outright instead of stopping it in order.
+    let signals = {
+        let _entered = runtime.enter();
+        listen_for_shutdown()
+    };
+    runtime.block_on(run(ws.clone(), cfg, until, shutdown_signal(signals)))
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// SIGINT and SIGTERM, listened for from now on (`None` if they cannot be).
+fn listen_for_shutdown() -> Option<[tokio::signal::unix::Signal; 2]> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
+    match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
+    ) {
+        (Ok(int), Ok(term)) => Some([int, term]),
+        _ => None,
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM `signals` hear.
+async fn shutdown_signal(signals: Option<[tokio::signal::unix::Signal; 2]>) {
+    let Some([mut int, mut term]) = signals else {
         tracing::warn!("cannot listen for signals; stop the daemon with SIGKILL");
         return std::future::pending().await;
     };

@@ -289,8 +289,7 @@ impl Scheduler {
                 self.actions.push(Action::Unindex(path));
             }
             Hint::Folder(dir) => {
-                // Watched first (the watcher adds its own watch only after it handed
-                // on this event), then walked: a file renamed in meanwhile is seen by
+                // Watched first, then walked: a file renamed in meanwhile is seen by
                 // one or the other.
                 self.actions.push(Action::Watch(dir.to_string()));
                 self.enqueue_ingest(IngestJob::Walk(Some(dir.clone())));

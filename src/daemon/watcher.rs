@@ -4,10 +4,17 @@
 //! [`Hint`] and `try_send`s it. It never blocks and never drops: when the channel is full
 //! it raises the overflow flag, which the readiness loop turns into a full rescan, the
 //! same as the kernel queue's own overflow.
+//!
+//! Each folder of a stage gets a watch of its own, added by [`Watches::watch_tree`]
+//! from a listing of the folders (no file is stat'ed): notify's recursive mode stats
+//! every file under a stage to find its folders, which made a start over 100,000 files
+//! wait 400 ms before its first dispatch. So baton adds the watches of folders that
+//! appear: made in a stage (a [`Hint::Folder`]) or renamed into one (found a folder by
+//! the ingest).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::{Context as _, Result};
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
@@ -54,7 +61,7 @@ impl Flags {
 }
 
 pub(crate) struct Watcher {
-    inner: RecommendedWatcher,
+    watches: Arc<Watches>,
     root: PathBuf,
     /// The stages, as the callback reads them: an edited config can add some.
     stages: Arc<RwLock<Vec<String>>>,
@@ -102,7 +109,9 @@ impl Watcher {
             .watch(&ws.doorbell_dir(), RecursiveMode::NonRecursive)
             .with_context(|| format!("watching {}", ws.doorbell_dir().display()))?;
         let mut watcher = Watcher {
-            inner,
+            watches: Arc::new(Watches {
+                inner: Mutex::new(inner),
+            }),
             root: ws.root.clone(),
             stages,
         };
@@ -132,11 +141,53 @@ impl Watcher {
 
     /// Watches `dir` (a workspace path: a stage, or a folder in one) and all below it.
     pub(crate) fn watch_stage(&mut self, dir: &str) -> Result<()> {
-        let dir = self.root.join(dir);
-        self.inner
-            .watch(&dir, RecursiveMode::Recursive)
-            .with_context(|| format!("watching {}", dir.display()))
+        self.watches.watch_tree(&self.root.join(dir))
     }
+
+    /// The watches, for the ingest to watch a folder renamed into a stage.
+    pub(crate) fn watches(&self) -> Arc<Watches> {
+        self.watches.clone()
+    }
+}
+
+/// The file watcher's watches, one per folder.
+pub(crate) struct Watches {
+    inner: Mutex<RecommendedWatcher>,
+}
+
+impl Watches {
+    /// Watches the folder `dir` and every folder below it but hidden ones, each before
+    /// its subfolders are listed: a subfolder made meanwhile is reported by its parent's
+    /// watch. Watching a folder watched already changes nothing.
+    pub(crate) fn watch_tree(&self, dir: &Path) -> Result<()> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .watch(dir, RecursiveMode::NonRecursive)
+            .with_context(|| format!("watching {}", dir.display()))?;
+        let mut pending = subfolders(dir);
+        while let Some(sub) = pending.pop() {
+            match inner.watch(&sub, RecursiveMode::NonRecursive) {
+                Ok(()) => pending.extend(subfolders(&sub)),
+                // Gone since it was listed: nothing to watch.
+                Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
+                Err(e) => return Err(e).with_context(|| format!("watching {}", sub.display())),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The folders in `dir`, hidden ones left out, from its listing alone.
+fn subfolders(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| !e.file_name().as_encoded_bytes().starts_with(b"."))
+        .map(|e| e.path())
+        .collect()
 }
 
 /// Debug builds only: with `BATON_TEST_DEAF=TEXT`, events for paths holding TEXT are

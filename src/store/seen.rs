@@ -135,6 +135,33 @@ impl SeenCheck {
     }
 }
 
+impl SeenCheck {
+    /// For each of `paths` (in name order), whether the store has seen a file there: one
+    /// ordered scan of what it has seen, merged with them.
+    pub(crate) fn seen_among(&mut self, paths: &[RelPath]) -> Result<Vec<bool>> {
+        let mut stmt = self
+            .store
+            .conn
+            .prepare_cached("SELECT path FROM seen ORDER BY path")?;
+        let mut rows = stmt.query([])?;
+        let mut next = || -> Result<Option<String>> {
+            Ok(match rows.next()? {
+                Some(row) => Some(row.get(0)?),
+                None => None,
+            })
+        };
+        let mut at = next()?;
+        let mut seen = Vec::with_capacity(paths.len());
+        for path in paths {
+            while at.as_deref().is_some_and(|s| s < path.as_str()) {
+                at = next()?;
+            }
+            seen.push(at.as_deref() == Some(path.as_str()));
+        }
+        Ok(seen)
+    }
+}
+
 impl Store {
     /// What was seen at `path`, and the hash of the journal's last version of it.
     fn seen_with_version(&self, path: &RelPath) -> Result<Option<(Seen, Option<String>)>> {
@@ -200,6 +227,46 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workspace::Workspace;
+
+    #[test]
+    fn seen_among_merges_the_paths_with_what_the_store_has_seen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::at(tmp.path().to_path_buf());
+        let mut check = SeenCheck::open(&ws).unwrap();
+        let rel = |p: &str| RelPath::new(p).unwrap();
+        let seen = |p: &str| {
+            (
+                rel(p),
+                Seen {
+                    stat: stat(1),
+                    hash: "h".into(),
+                    seen_ns: 1,
+                    config: "c".into(),
+                },
+            )
+        };
+        // Seen, and gone since ("briefs/0.md"), and beyond the last path asked about.
+        check
+            .store
+            .record_seen(&[
+                seen("briefs/0.md"),
+                seen("briefs/b.md"),
+                seen("drafts/z.md"),
+                seen("zz/x"),
+            ])
+            .unwrap();
+        let mut paths: Vec<RelPath> = ["briefs/a.md", "briefs/b.md", "briefs/c.md", "drafts/z.md"]
+            .into_iter()
+            .map(rel)
+            .collect();
+        paths.sort();
+        assert_eq!(
+            check.seen_among(&paths).unwrap(),
+            [false, true, false, true]
+        );
+        assert!(check.seen_among(&[]).unwrap().is_empty());
+    }
 
     fn stat(mtime_ns: i64) -> Stat {
         Stat {
