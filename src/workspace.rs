@@ -266,6 +266,24 @@ impl RelPath {
             .any(|e| RelPath::stand_in(&folder.join(e.file_name())).as_ref() == Some(self))
     }
 
+    /// The path of `name` in this folder, if `name` may be a part of a workspace path:
+    /// what [`RelPath::new`] checks, for one name, without parsing the whole path again.
+    pub(crate) fn child(&self, name: &std::ffi::OsStr) -> Result<RelPath> {
+        match name.to_str() {
+            Some(n)
+                if !n.is_empty()
+                    && n != "."
+                    && n != ".."
+                    && !n.contains(['/', '\\', '\0'])
+                    && !n.chars().any(char::is_control) =>
+            {
+                Ok(RelPath(format!("{}/{n}", self.0)))
+            }
+            // The whole path, for the message the full check gives.
+            _ => RelPath::from_path(&Path::new(&self.0).join(name)),
+        }
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
@@ -330,6 +348,32 @@ mod tests {
         assert!(RelPath::new(".").is_err());
         assert!(RelPath::new("briefs/a\nb.md").is_err());
         assert!(RelPath::new("briefs/\x1b[31mred.md").is_err());
+    }
+
+    #[test]
+    fn a_child_is_what_the_whole_path_would_be() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = RelPath::new("briefs/sub").unwrap();
+        let names: [&[u8]; 9] = [
+            b"a.md",
+            b".hidden",
+            b"x y",
+            b"a\\b",
+            b"new\nline",
+            b"tab\t",
+            b"\xff\xfe",
+            b"..a",
+            b"\xc3\xa9t\xc3\xa9",
+        ];
+        for name in names {
+            let name = std::ffi::OsStr::from_bytes(name);
+            let whole = RelPath::from_path(&Path::new("briefs/sub").join(name));
+            let child = dir.child(name);
+            assert_eq!(child.is_ok(), whole.is_ok(), "{name:?}");
+            if let (Ok(c), Ok(w)) = (child, whole) {
+                assert_eq!(c, w);
+            }
+        }
     }
 
     proptest::proptest! {

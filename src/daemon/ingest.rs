@@ -7,11 +7,12 @@
 //! worker.
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
 use super::context::Ctx;
+use super::watcher::Watches;
 use crate::config::Config;
 use crate::frontmatter::{self, HEAD_BYTES};
 use crate::index::store::FileRead;
@@ -301,20 +302,22 @@ fn list(
     let mut out: Vec<RelPath> = Vec::new();
     for root in roots {
         // Symlinks, FIFOs and devices too: ingest journals them as rejected.
-        walk_files(&ctx.ws.abs(&root), &mut |abs| {
-            let Ok(rel) = abs.strip_prefix(&ctx.ws.root) else {
-                return;
-            };
-            match RelPath::from_path(rel) {
+        let watches = ctx.watches.get().map(|w| &**w);
+        walk_files(
+            &ctx.ws.abs(&root),
+            &root,
+            watches,
+            &mut |found| match found {
                 Ok(path) if cfg.is_artifact(&path) => out.push(path),
                 Ok(_) => {}
-                Err(e) => {
+                Err((abs, e)) => {
+                    let rel = abs.strip_prefix(&ctx.ws.root).unwrap_or(&abs);
                     if let Err(e) = reject_bad_name(ctx, cfg, rel, &e) {
                         tracing::warn!("journalling the rejection of {}: {e:#}", rel.display());
                     }
                 }
-            }
-        });
+            },
+        );
     }
     out.sort_unstable();
     match (dir, check) {
@@ -333,10 +336,22 @@ fn list(
     }
 }
 
-/// Calls `found` with each file (anything but a folder) under `dir`, without following
-/// symlinks or entering hidden folders. The type comes from the folder's listing, so
-/// nothing is stat'ed.
-fn walk_files(dir: &Path, found: &mut impl FnMut(&Path)) {
+/// Calls `found` with each file (anything but a folder) under `dir` (the workspace path
+/// `rel`), or with its absolute path and why its name is no workspace path, without
+/// following symlinks or entering hidden folders. The type comes from the folder's
+/// listing, so nothing is stat'ed. Each folder is watched (`watches`) before it is
+/// listed: what arrives in it is listed or heard.
+fn walk_files(
+    dir: &Path,
+    rel: &RelPath,
+    watches: Option<&Watches>,
+    found: &mut impl FnMut(Result<RelPath, (PathBuf, anyhow::Error)>),
+) {
+    if let Some(watches) = watches {
+        if let Err(e) = watches.watch(dir) {
+            tracing::warn!("{e:#}; what arrives there is found by the periodic reconcile");
+        }
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -352,15 +367,16 @@ fn walk_files(dir: &Path, found: &mut impl FnMut(&Path)) {
                 continue;
             }
         };
-        let path = entry.path();
+        let name = entry.file_name();
+        let child = rel.child(&name);
         match entry.file_type() {
-            Ok(t) if t.is_dir() => {
-                if !entry.file_name().as_encoded_bytes().starts_with(b".") {
-                    walk_files(&path, found);
-                }
-            }
-            Ok(_) => found(&path),
-            Err(e) => tracing::warn!("scanning {}: {e}", path.display()),
+            Ok(t) if t.is_dir() => match child {
+                _ if name.as_encoded_bytes().starts_with(b".") => {}
+                Ok(child) => walk_files(&entry.path(), &child, watches, found),
+                Err(e) => found(Err((entry.path(), e))),
+            },
+            Ok(_) => found(child.map_err(|e| (entry.path(), e))),
+            Err(e) => tracing::warn!("scanning {}: {e}", entry.path().display()),
         }
     }
 }

@@ -5,12 +5,13 @@
 //! it raises the overflow flag, which the readiness loop turns into a full rescan, the
 //! same as the kernel queue's own overflow.
 //!
-//! Each folder of a stage gets a watch of its own, added by [`Watches::watch_tree`]
-//! from a listing of the folders (no file is stat'ed): notify's recursive mode stats
-//! every file under a stage to find its folders, which made a start over 100,000 files
-//! wait 400 ms before its first dispatch. So baton adds the watches of folders that
-//! appear: made in a stage (a [`Hint::Folder`]) or renamed into one (found a folder by
-//! the ingest).
+//! Each folder of a stage gets a watch of its own, always added before the folder is
+//! listed, so what arrives is listed or heard: by the walk of every stage (at start,
+//! after lost events) as it goes, and by [`Watches::watch_tree`] for a folder made in a
+//! stage (a [`Hint::Folder`]), renamed into one (found a folder by the ingest) or a new
+//! stage. notify's recursive mode instead stats every file under a stage to find its
+//! folders, which made a start over 100,000 files wait 400 ms before its first
+//! dispatch.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,8 +69,8 @@ pub(crate) struct Watcher {
 }
 
 impl Watcher {
-    /// Watches the root (for stage folders appearing), each stage (recursively) and the
-    /// journal's doorbell.
+    /// Watches the root (for stage folders appearing) and the journal's doorbell. The
+    /// stages are watched by the walk of every stage that starts the daemon.
     pub(crate) fn start(
         ws: &Workspace,
         cfg: &Config,
@@ -108,17 +109,13 @@ impl Watcher {
         inner
             .watch(&ws.doorbell_dir(), RecursiveMode::NonRecursive)
             .with_context(|| format!("watching {}", ws.doorbell_dir().display()))?;
-        let mut watcher = Watcher {
+        Ok(Watcher {
             watches: Arc::new(Watches {
                 inner: Mutex::new(inner),
             }),
             root: ws.root.clone(),
             stages,
-        };
-        for stage in &cfg.stages {
-            watcher.watch_stage(stage)?;
-        }
-        Ok(watcher)
+        })
     }
 
     /// Takes the stages of an edited config, watching the new ones.
@@ -160,10 +157,8 @@ impl Watches {
     /// its subfolders are listed: a subfolder made meanwhile is reported by its parent's
     /// watch. Watching a folder watched already changes nothing.
     pub(crate) fn watch_tree(&self, dir: &Path) -> Result<()> {
+        self.watch(dir)?;
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner
-            .watch(dir, RecursiveMode::NonRecursive)
-            .with_context(|| format!("watching {}", dir.display()))?;
         let mut pending = subfolders(dir);
         while let Some(sub) = pending.pop() {
             match inner.watch(&sub, RecursiveMode::NonRecursive) {
@@ -174,6 +169,16 @@ impl Watches {
             }
         }
         Ok(())
+    }
+}
+
+impl Watches {
+    /// Watches the folder `dir` (not those below it).
+    pub(crate) fn watch(&self, dir: &Path) -> Result<()> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .watch(dir, RecursiveMode::NonRecursive)
+            .with_context(|| format!("watching {}", dir.display()))
     }
 }
 
