@@ -108,7 +108,7 @@ fn resolve(ws: &Workspace, out: Option<&Path>, path: &Path) -> Result<RelPath> {
         Some(inside_out) => RelPath::from_path(&inside_out),
         None => ws.rel_from_user(path),
     }
-    .map_err(|e| usage!("{}: {e}", path.display()))?;
+    .map_err(|e| usage!("{e:#}"))?; // each error names the path already
     let exists = ws.abs(&rel).is_file() || out.is_some_and(|o| o.join(rel.as_str()).is_file());
     if !exists {
         return Err(usage!(
