@@ -662,3 +662,28 @@ fn a_file_whose_name_is_no_workspace_path_is_journalled_as_rejected_once() {
     assert_eq!(ws.records("rejected").len(), 2, "not journalled again");
     assert!(latin1.exists(), "the file is left alone");
 }
+
+#[test]
+fn drop_of_a_large_file_copies_it_in_bounded_memory() {
+    let ws = writer("true");
+    ws.run_once(0); // makes .baton/
+    let big = ws.path("big.md");
+    const SIZE: u64 = 256 << 20;
+    fs::File::create(&big).unwrap().set_len(SIZE).unwrap(); // sparse: quick to make
+    let out = ws.baton(&["drop", big.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(fs::metadata(ws.path("briefs/big.md")).unwrap().len(), SIZE);
+    // The largest child this test process has waited for; none of baton's others comes
+    // near the file's size.
+    // SAFETY: getrusage fills the struct it is given; no other memory is involved.
+    let peak_kib = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss as u64
+    };
+    assert!(
+        peak_kib < (SIZE >> 10) / 2,
+        "drop held {peak_kib} KiB for a {} MiB file",
+        SIZE >> 20
+    );
+}
