@@ -67,15 +67,28 @@ pub(crate) fn run(
         .take(HEAD_BYTES as u64)
         .read_to_end(&mut head)
         .with_context(|| format!("reading {}", file.display()))?;
+    // With `--to`, the head is rewritten (the front matter is all in it, or the daemon
+    // would refuse the file too) and the rest still copied as it is read.
+    let mut cut = Vec::new();
     if let Some(agent) = to {
-        source
-            .read_to_end(&mut head)
-            .with_context(|| format!("reading {}", file.display()))?;
-        let text = String::from_utf8(head)
-            .map_err(|_| usage!("--to needs a text file; {} is not UTF-8", file.display()))?;
-        head = frontmatter::with_to(&text, agent)
+        let text = match std::str::from_utf8(&head) {
+            Ok(text) => text,
+            // A character cut at the head's end is whole again with the rest.
+            Err(e) if e.error_len().is_none() => {
+                cut = head.split_off(e.valid_up_to());
+                std::str::from_utf8(&head).unwrap_or_default()
+            }
+            Err(_) => {
+                return Err(usage!(
+                    "--to needs a text file; {} is not UTF-8",
+                    file.display()
+                ));
+            }
+        };
+        head = frontmatter::with_to(text, agent)
             .map_err(|e| usage!("{}: {e}", file.display()))?
             .into_bytes();
+        head.append(&mut cut);
     }
     let mut content = std::io::Cursor::new(head).chain(source);
     if let Some(in_task) = InTask::from_env() {

@@ -687,3 +687,36 @@ fn drop_of_a_large_file_copies_it_in_bounded_memory() {
         SIZE >> 20
     );
 }
+
+#[test]
+fn drop_to_of_a_file_past_the_head_rewrites_the_head_and_copies_the_rest_whole() {
+    let ws = writer("true");
+    ws.run_once(0);
+    // "é" (two bytes) is cut by the 1 MiB head; the file goes on well past it.
+    let mut brief = "+++\ntitle = \"big\"\n+++\n".to_string();
+    brief.push_str(&"a".repeat((1 << 20) - brief.len() - 1));
+    brief.push('é');
+    brief.push_str(&"b".repeat(3 << 20));
+    let src = ws.path("big.md");
+    fs::write(&src, &brief).unwrap();
+    let out = ws.baton(&["drop", src.to_str().unwrap(), "--to", "writer"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let dropped = fs::read_to_string(ws.path("briefs/big.md")).unwrap();
+    assert!(dropped.starts_with("+++\n"), "{}", &dropped[..80]);
+    let head = &dropped[..200];
+    assert!(
+        head.contains("to = \"writer\"") && head.contains("title = \"big\""),
+        "{head}"
+    );
+    let body = brief
+        .split_once("+++\n")
+        .unwrap()
+        .1
+        .split_once("+++\n")
+        .unwrap()
+        .1;
+    assert!(
+        dropped.ends_with(body),
+        "the body is copied whole, the cut character too"
+    );
+}
