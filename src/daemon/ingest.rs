@@ -110,13 +110,8 @@ pub(crate) fn ingest_batch(ctx: &Ctx, batch: Vec<IngestJob>, progress: impl Fn()
             }
             Ok(Ingested::Busy) => busy.push(path),
             Ok(Ingested::Folder) => {
-                // Renamed in, most likely: watched before it is listed, so nothing put
-                // in it meanwhile is missed.
-                if let Some(watches) = ctx.watches.get() {
-                    if let Err(e) = watches.watch_tree(&ctx.ws.abs(&path)) {
-                        tracing::warn!("{e:#}");
-                    }
-                }
+                // Renamed in, most likely: the walk watches each of its folders before
+                // it lists it, so nothing put in it meanwhile is missed.
                 let found = list(ctx, cfg, Some(&path), None);
                 paths.extend(found.into_iter().map(|p| (p, TellIndex::Yes)));
             }

@@ -153,7 +153,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
                     return Ended {
                         task: job.task.id,
                         status: None,
-                        no_space: Some(fs4::available_space(ctx.ws.runs_dir()).unwrap_or(0)),
+                        no_space: Some(settle::free_space(&ctx)),
                     };
                 }
                 Ok(Err(e)) => {

@@ -107,7 +107,7 @@ pub(crate) fn settle(
 }
 
 /// The free bytes on the disk of the attempt folders (`u64::MAX` if unknown).
-fn free_space(ctx: &Ctx) -> u64 {
+pub(crate) fn free_space(ctx: &Ctx) -> u64 {
     fs4::available_space(ctx.ws.runs_dir()).unwrap_or(u64::MAX)
 }
 

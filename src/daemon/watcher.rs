@@ -7,9 +7,9 @@
 //!
 //! Each folder of a stage gets a watch of its own, always added before the folder is
 //! listed, so what arrives is listed or heard: by the walk of every stage (at start,
-//! after lost events) as it goes, and by [`Watches::watch_tree`] for a folder made in a
-//! stage (a [`Hint::Folder`]), renamed into one (found a folder by the ingest) or a new
-//! stage. notify's recursive mode instead stats every file under a stage to find its
+//! after lost events) and of a folder (one renamed into a stage, found by the ingest)
+//! as they go, and by [`Watches::watch_tree`] for a folder made in a stage (a
+//! [`Hint::Folder`]) or a new stage. notify's recursive mode instead stats every file under a stage to find its
 //! folders, which made a start over 100,000 files wait 400 ms before its first
 //! dispatch.
 

@@ -434,6 +434,27 @@ fn mount(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Unmounts a test's mount when it ends, however it ends.
+struct Unmount(String);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-l", &self.0])
+            .status();
+    }
+}
+
+/// A tmpfs of `size` mounted at `path` until the guard is dropped, or `None` (said on
+/// stderr) where this machine does not let the tests mount: the test is then skipped.
+fn tmpfs_at(path: &str, size: &str) -> Option<Unmount> {
+    if !mount(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", path]) {
+        eprintln!("skipped: this machine does not let the tests mount a tmpfs");
+        return None;
+    }
+    Some(Unmount(path.to_string()))
+}
+
 #[test]
 fn a_full_disk_pauses_dispatch_without_attempts_and_it_goes_on_when_space_returns() {
     let ws = copier();
@@ -441,11 +462,9 @@ fn a_full_disk_pauses_dispatch_without_attempts_and_it_goes_on_when_space_return
     let runs = ws.path(".baton/runs");
     let runs_arg = runs.to_str().unwrap();
     // The attempt folders' disk: 8 MiB, under the 64 MiB an attempt needs free.
-    if !mount(&["-t", "tmpfs", "-o", "size=8m", "tmpfs", runs_arg]) {
-        eprintln!("skipped: this machine does not let the tests mount a tmpfs");
+    let Some(_unmount) = tmpfs_at(runs_arg, "8m") else {
         return;
-    }
-    let _unmount = Unmount(runs_arg.to_string());
+    };
     let daemon = ws.daemon();
     ws.write("briefs/a.md", "a\n");
     wait_for("dispatch to pause", Duration::from_secs(20), || {
@@ -471,17 +490,6 @@ fn a_full_disk_pauses_dispatch_without_attempts_and_it_goes_on_when_space_return
     daemon.stop();
 }
 
-/// Unmounts a test's mount when it ends, however it ends.
-struct Unmount(String);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .args(["-l", &self.0])
-            .status();
-    }
-}
-
 #[test]
 fn an_attempt_that_fails_on_a_full_disk_spends_no_retry_and_runs_again_when_space_returns() {
     // retries = 0: a failure counted against the agent would end the task dead. The
@@ -495,11 +503,9 @@ cp "$BATON_WORKSPACE/$BATON_INPUT" drafts/"#,
     let runs = ws.path(".baton/runs");
     let runs_arg = runs.to_str().unwrap();
     // 96 MiB: room to start an attempt (64 MiB free), not to finish this one.
-    if !mount(&["-t", "tmpfs", "-o", "size=96m", "tmpfs", runs_arg]) {
-        eprintln!("skipped: this machine does not let the tests mount a tmpfs");
+    let Some(_unmount) = tmpfs_at(runs_arg, "96m") else {
         return;
-    }
-    let _unmount = Unmount(runs_arg.to_string());
+    };
     let daemon = ws.daemon();
     ws.write("briefs/a.md", "a\n");
     wait_for(
@@ -538,11 +544,9 @@ fn a_commit_with_no_room_on_its_stages_disk_waits_for_room_and_spends_no_retry()
     let drafts = ws.path("drafts");
     let drafts_arg = drafts.to_str().unwrap();
     // `drafts/` on a disk of its own, with less free than a commit keeps spare.
-    if !mount(&["-t", "tmpfs", "-o", "size=1m", "tmpfs", drafts_arg]) {
-        eprintln!("skipped: this machine does not let the tests mount a tmpfs");
+    let Some(_unmount) = tmpfs_at(drafts_arg, "1m") else {
         return;
-    }
-    let _unmount = Unmount(drafts_arg.to_string());
+    };
     let daemon = ws.daemon();
     ws.write("briefs/a.md", "a\n");
     wait_for(

@@ -244,11 +244,7 @@ fn processes_that_left_the_agents_group_are_gone_when_it_exits() {
     ws.publish("briefs/a.md", "a\n");
     ws.run_once(0);
     let pids = escaped_pids(&ws);
-    wait_for(
-        "every escaped process to be gone",
-        Duration::from_secs(5),
-        || pids.iter().all(|&p| !process_alive(p)),
-    );
+    wait_gone(&pids);
 }
 
 #[test]
@@ -263,11 +259,7 @@ fn processes_that_left_the_agents_group_are_gone_at_its_timeout() {
             .starts_with("timed out")
     );
     let pids = escaped_pids(&ws);
-    wait_for(
-        "every escaped process to be gone",
-        Duration::from_secs(5),
-        || pids.iter().all(|&p| !process_alive(p)),
-    );
+    wait_gone(&pids);
 }
 
 #[test]
@@ -278,23 +270,14 @@ fn processes_that_left_the_agents_group_are_gone_at_the_daemons_shutdown() {
     wait_for(
         "the agent to start its processes",
         Duration::from_secs(10),
-        || {
-            ["setsid", "double", "cleared", "setpgid"]
-                .iter()
-                .all(|n| ws.marks.join(format!("{n}.pid")).exists())
-                && escaped_pids_ready(&ws)
-        },
+        || escaped_pids_ready(&ws),
     );
     let status = stdout(&ws.baton(&["status"]));
     assert!(status.contains("sandbox landlock"), "{status}");
     let pids = escaped_pids(&ws);
     assert!(pids.iter().all(|&p| process_alive(p)), "running meanwhile");
     assert_eq!(daemon.stop(), Some(0));
-    wait_for(
-        "every escaped process to be gone",
-        Duration::from_secs(5),
-        || pids.iter().all(|&p| !process_alive(p)),
-    );
+    wait_gone(&pids);
 }
 
 #[test]
@@ -336,6 +319,14 @@ impl Drop for EndProcess {
             .args(["-9", &self.0.to_string()])
             .status();
     }
+}
+
+fn wait_gone(pids: &[i32]) {
+    wait_for(
+        "every escaped process to be gone",
+        Duration::from_secs(5),
+        || pids.iter().all(|&p| !process_alive(p)),
+    );
 }
 
 /// Every pid file holds a whole pid (the shell makes the file before it writes).
