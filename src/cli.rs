@@ -250,6 +250,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the workspace to an LLM agent over MCP (stdio): tools to list, read, write,
+    /// search and delegate under baton's guarantees, and resources with change
+    /// notifications. stdout carries only the protocol; logs go to stderr.
+    #[command(
+        after_help = "Identity: inside a task (BATON_TASK set) the task's agent, and \
+        writes are staged in its $BATON_OUT; else --agent NAME, writes published at once and \
+        attributed to it; else `human`.\n\nExamples:\n  \
+        claude mcp add baton -- baton mcp -w ~/team\n  \
+        baton mcp --agent writer\n  \
+        baton mcp --read-only"
+    )]
+    Mcp {
+        /// Act as this configured agent (outside a task): its `writes` apply, and what
+        /// it writes is attributed to it.
+        #[arg(long, value_name = "NAME")]
+        agent: Option<String>,
+        /// Offer no tool that writes (write_file and delegate are not registered).
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Search the workspace (tantivy query syntax: `stage:drafts author:writer "a phrase"`).
     #[command(after_help = "Examples:\n  \
         baton search 'launch plan'\n  \

@@ -23,12 +23,100 @@ macro_rules! usage {
 }
 pub(crate) use usage;
 
+/// Why an operation was refused, as a stable code: the MCP server answers with it, and
+/// an agent or a script can act on it without parsing the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Code {
+    /// A path that is not inside the workspace.
+    OutsideWorkspace,
+    /// A path that is no artifact: outside every stage, hidden, or a temporary name.
+    NotAnArtifact,
+    /// A folder where a file was meant.
+    IsAFolder,
+    /// A write outside the writer's `writes`.
+    OutsideScope,
+    /// No such file, task or version.
+    NotFound,
+    /// The target no longer holds the version the writer started from.
+    StaleWrite,
+    /// No agent of that name in `baton.toml`.
+    UnknownAgent,
+    /// A delegation outside the delegator's `delegates_to`.
+    DelegationRefused,
+    /// An idempotency key reused for a different request.
+    IdempotencyConflict,
+    /// A search query that does not parse.
+    BadQuery,
+    /// A task prefix that names several tasks.
+    AmbiguousTask,
+    /// Arguments that are missing, of the wrong type or out of range.
+    InvalidArguments,
+    /// The disk (or the quota) is full.
+    DiskFull,
+    /// A file-system call did not answer in time.
+    Timeout,
+    /// Anything else: an I/O error, a corrupt file.
+    Internal,
+}
+
+/// An operation refused, with its [`Code`]; the message says what to do instead.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct Refused {
+    pub(crate) code: Code,
+    pub(crate) message: String,
+}
+
+/// A [`Refused`] as an `anyhow::Error`.
+pub(crate) fn refuse(code: Code, message: impl Into<String>) -> anyhow::Error {
+    Refused {
+        code,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// The code for an error: the first [`Refused`] in its chain, else what its kind says.
+pub(crate) fn code_of(err: &anyhow::Error) -> Code {
+    for e in err.chain() {
+        if let Some(r) = e.downcast_ref::<Refused>() {
+            return r.code;
+        }
+        if e.is::<BadQuery>() {
+            return Code::BadQuery;
+        }
+        match e.downcast_ref::<FindTaskError>() {
+            Some(FindTaskError::Ambiguous { .. }) => return Code::AmbiguousTask,
+            Some(FindTaskError::NotFound(_)) => return Code::NotFound,
+            None => {}
+        }
+        if e.is::<UsageError>() || e.is::<ConfigError>() {
+            return Code::InvalidArguments;
+        }
+    }
+    if is_disk_full(err) {
+        return Code::DiskFull;
+    }
+    let not_found = err
+        .chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::NotFound);
+    if not_found {
+        Code::NotFound
+    } else {
+        Code::Internal
+    }
+}
+
 /// The exit code for an error: 2 for usage, config and query errors (a task prefix that
 /// names several tasks among them), 1 otherwise: a failed operation, or something not
 /// found.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     let usage = err.chain().any(|e| {
-        e.is::<UsageError>()
+        let refused = e.downcast_ref::<Refused>();
+        refused.is_some_and(|r| !matches!(r.code, Code::NotFound | Code::StaleWrite))
+            || e.is::<UsageError>()
             || e.is::<ConfigError>()
             || e.is::<BadQuery>()
             || matches!(e.downcast_ref(), Some(FindTaskError::Ambiguous { .. }))

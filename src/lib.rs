@@ -18,6 +18,8 @@
 //!   the daemon's questions about the past.
 //! - `index`: the tantivy search index.
 //! - `pidfile`: the daemon lock, and which daemon runs on a workspace.
+//! - `act`: writing and delegating as a person, an agent or a task, for the CLI and MCP;
+//!   `mcp`: `baton mcp`, the workspace as MCP tools and resources.
 //! - `publish`: atomic replacement of an artifact; `lock`: sidecar path locks;
 //!   `frontmatter`: `+++` TOML; `identity`: who a command acts as.
 //! - `config`: `baton.toml` → a validated config; `workspace`: the root, `.baton/`
@@ -27,6 +29,7 @@ pub mod cli;
 mod commands;
 mod error;
 
+mod act;
 mod approval;
 mod beneath;
 mod commit;
@@ -42,6 +45,7 @@ mod join;
 mod journal;
 mod ledger;
 mod lock;
+mod mcp;
 mod pidfile;
 mod progress;
 mod publish;

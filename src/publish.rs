@@ -27,8 +27,12 @@ pub(crate) enum Published {
     /// replaced (kept in `objects/`), if there was one.
     New {
         hash: String,
+        size: u64,
         replaced: Option<String>,
     },
+    /// The path did not hold the version the writer expected (it holds `current`):
+    /// nothing was written.
+    Stale { current: Option<String> },
 }
 
 /// Publishes what `content` yields at `target` atomically, under the path's exclusive
@@ -40,10 +44,26 @@ pub(crate) fn publish(
     content: &mut impl Read,
     who: Attribution,
 ) -> Result<Published> {
+    publish_expecting(ws, target, content, who, None)
+}
+
+/// [`publish`], only if `target` holds version `expected` when the lock is taken
+/// (`Some("")`: only if there is no file there), else [`Published::Stale`].
+pub(crate) fn publish_expecting(
+    ws: &Workspace,
+    target: &RelPath,
+    content: &mut impl Read,
+    who: Attribution,
+    expected: Option<&str>,
+) -> Result<Published> {
     ws.ensure_state_dirs()?;
     let (staged, hash, size) = stage_copy(ws, content)?;
     let _guard = lock::lock_unless_held(ws, target, Mode::Exclusive)?;
     let current = hash_artifact(ws, target).ok().map(|(h, _)| h);
+    if expected.is_some_and(|e| e != current.as_deref().unwrap_or_default()) {
+        let _ = std::fs::remove_file(&staged);
+        return Ok(Published::Stale { current });
+    }
     if current.as_deref() == Some(hash.as_str()) {
         let _ = std::fs::remove_file(&staged);
         return Ok(Published::Unchanged { hash });
@@ -54,6 +74,7 @@ pub(crate) fn publish(
     Appender::open_at_end(ws)?.append(vec![record], Durability::Synced)?;
     Ok(Published::New {
         hash,
+        size,
         replaced: current,
     })
 }
@@ -233,23 +254,36 @@ pub(crate) fn stage_copy(ws: &Workspace, src: &mut impl Read) -> Result<(PathBuf
             .as_nanos()
     ));
     let mut out = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut tee = TeeHasher {
-        inner: src,
-        hasher: blake3::Hasher::new(),
-        size: 0,
-    };
+    let mut tee = Hashing::new(src);
     io::copy(&mut tee, &mut out).with_context(|| format!("writing {}", tmp.display()))?;
     out.sync_all()?;
-    Ok((tmp, tee.hasher.finalize().to_hex().to_string(), tee.size))
+    let size = tee.size;
+    Ok((tmp, tee.finish(), size))
 }
 
-struct TeeHasher<'a, R> {
+/// A reader that hashes what passes through it.
+pub(crate) struct Hashing<'a, R> {
     inner: &'a mut R,
     hasher: blake3::Hasher,
     size: u64,
 }
 
-impl<R: Read> Read for TeeHasher<'_, R> {
+impl<'a, R: Read> Hashing<'a, R> {
+    pub(crate) fn new(inner: &'a mut R) -> Self {
+        Hashing {
+            inner,
+            hasher: blake3::Hasher::new(),
+            size: 0,
+        }
+    }
+
+    /// The hash (hex) of everything read.
+    pub(crate) fn finish(&self) -> String {
+        self.hasher.finalize().to_hex().to_string()
+    }
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);

@@ -5,16 +5,14 @@
 //! Inside a task (`BATON_TASK` set) the brief goes into `$BATON_OUT`, so it is committed
 //! only if the delegating agent succeeds, and it carries `reply_to`, so the agent runs
 //! again as a join once the work it delegated is settled. Outside a task it is
-//! published at once, attributed to `human`.
+//! published at once, attributed to `human`. The work is [`crate::act::delegate`].
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
+use crate::act::{self, Actor, Delegation};
 use crate::error::{unknown_agent, usage};
-use crate::identity::InTask;
-use crate::journal::Attribution;
-use crate::publish;
 use crate::workspace::{RelPath, Workspace};
 
 pub(crate) fn run(
@@ -28,68 +26,25 @@ pub(crate) fn run(
     if !cfg.agents.contains_key(to) {
         return Err(unknown_agent(&cfg, "--to", to));
     }
-    let in_task = InTask::from_env();
-    let out = in_task.as_ref().map(InTask::out).transpose()?;
+    let actor = Actor::resolve(&cfg, None)?;
+    let out = actor.out();
     let subject = resolve(ws, out, path)?;
-    let mut all_refs = vec![subject.clone()];
-    for r in refs {
-        let r = resolve(ws, out, r)?;
-        if !all_refs.contains(&r) {
-            all_refs.push(r);
-        }
+    let refs = refs
+        .iter()
+        .map(|r| resolve(ws, out, r))
+        .collect::<Result<Vec<_>>>()?;
+    if let Err(e) = act::delegation_allowed(&cfg, &actor, to) {
+        eprintln!("baton delegate: warning: {e}; see `baton status` once it is committed");
     }
-    if let Some(t) = &in_task {
-        let allowed = cfg
-            .agents
-            .get(t.agent_name())
-            .and_then(|a| a.delegates_to.as_ref());
-        if let Some(allowed) = allowed.filter(|l| !l.iter().any(|a| a == to)) {
-            eprintln!(
-                "baton delegate: warning: `{}` may delegate only to [{}]; the daemon will refuse this brief (see `baton status`)",
-                t.agent_name(),
-                allowed.join(", ")
-            );
-        }
-    }
-
-    let mut front = toml::Table::new();
-    front.insert("to".into(), to.into());
-    front.insert(
-        "refs".into(),
-        toml::Value::Array(all_refs.iter().map(|r| r.as_str().into()).collect()),
-    );
-    if let Some(t) = &in_task {
-        front.insert("reply_to".into(), t.task.as_str().into());
-    }
-    let mut text = format!("+++\n{}+++\n", toml::to_string(&front)?);
-    if let Some(note) = note {
-        text.push_str(note);
-        if !note.ends_with('\n') {
-            text.push('\n');
-        }
-    }
-    let stage = &cfg.stages[0];
-    let stem = Path::new(subject.as_str())
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("brief");
-    let tag = &blake3::hash(text.as_bytes()).to_hex()[..8];
-    let brief = RelPath::new(&format!("{stage}/{stem}.{to}.{tag}.md"))?;
-
-    match out {
-        Some(out) => {
-            let file = out.join(brief.as_str());
-            if let Some(dir) = file.parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            std::fs::write(&file, &text).with_context(|| format!("writing {}", file.display()))?;
-        }
-        None => {
-            publish::publish(ws, &brief, &mut text.as_bytes(), Attribution::human())?;
-        }
-    }
-    println!("{brief}");
+    let delegation = Delegation {
+        to,
+        subject,
+        refs,
+        note,
+        idempotency_key: None,
+    };
+    let done = act::delegate(ws, &cfg, &actor, delegation)?;
+    println!("{}", done.brief);
     Ok(0)
 }
 
@@ -109,8 +64,7 @@ fn resolve(ws: &Workspace, out: Option<&Path>, path: &Path) -> Result<RelPath> {
         None => ws.rel_from_user(path),
     }
     .map_err(|e| usage!("{e:#}"))?; // each error names the path already
-    let exists = ws.abs(&rel).is_file() || out.is_some_and(|o| o.join(rel.as_str()).is_file());
-    if !exists {
+    if !act::exists(ws, out, &rel) {
         return Err(usage!(
             "{}: no such file in the workspace{}",
             path.display(),

@@ -103,7 +103,7 @@ pub(crate) fn run(
             println!("{target} already holds this content; nothing to do");
             hash.clone()
         }
-        Published::New { hash, replaced } => {
+        Published::New { hash, replaced, .. } => {
             match to {
                 Some(agent) => println!("dropped {} → {target} (for {agent})", file.display()),
                 None => println!("dropped {} → {target}", file.display()),
@@ -118,6 +118,7 @@ pub(crate) fn run(
             }
             hash.clone()
         }
+        Published::Stale { .. } => unreachable!("no version was expected"),
     };
     if takers == Takers::None {
         eprintln!(

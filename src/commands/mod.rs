@@ -5,6 +5,7 @@
 mod approve;
 mod cancel;
 mod common;
+pub(crate) use common::config;
 mod delegate;
 mod demo;
 mod drop;
@@ -18,13 +19,13 @@ mod logs;
 mod read;
 mod retry;
 mod run;
-mod search;
-mod status;
+pub(crate) mod search;
+pub(crate) mod status;
 mod stop;
 mod style;
-mod trace;
+pub(crate) mod trace;
 mod versions;
-mod who;
+pub(crate) mod who;
 mod write;
 
 use anyhow::Result;
@@ -127,6 +128,12 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 ..Default::default()
             };
             search::run(ws, &query, opts, json, repeat)
+        }
+        Command::Mcp { agent, read_only } => {
+            let dir = ws
+                .map(std::path::Path::to_path_buf)
+                .or_else(|| std::env::var_os("BATON_WORKSPACE").map(Into::into));
+            crate::mcp::run(&locate(dir.as_deref())?, agent.as_deref(), read_only)
         }
         Command::Index { rebuild } => index::run(&locate(ws)?, rebuild),
         Command::Stop => stop::run(&locate(ws)?),

@@ -1,23 +1,17 @@
 //! `baton search QUERY [--stage S] [--author A] [--limit N] [--json] [--lenient]`.
 //!
 //! With the daemon running the index is kept current by it and this only reads. Without
-//! it, the index is first caught up: cheaply, by folder mtimes (only folders whose
-//! entries changed are listed), or fully when no folder map exists yet.
+//! it, the index is first caught up (`Store::catch_up_for_query`).
 
 use std::ops::Range;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Result;
 
 use super::Style;
 use crate::error::{no_such_stage, usage};
-use crate::index::catch_up::Check;
 use crate::index::search::{self, Hit, SearchOptions};
 use crate::index::store::Store;
-use crate::journal::LazyAuthors;
-use crate::pidfile::running_daemon;
-use crate::workspace::RelPath;
 
 /// `ws` is the `-w` given, if any: an empty query is refused before a workspace is
 /// looked for.
@@ -43,25 +37,7 @@ pub(crate) fn run(
         }
     }
     let store = Store::open_for_search(ws)?;
-    // A running daemon keeps the index current and owns its writer: only read. Without
-    // one, catch up first, so the answer is never silently stale.
-    if running_daemon(ws).is_none() {
-        let authors = LazyAuthors::new(ws);
-        let who = |path: &RelPath, hash: &str| authors.attribution_of(path, hash);
-        if store
-            .catch_up_folders(ws, &cfg.stages, &who, cfg.max_file_size)?
-            .is_none()
-        {
-            store.catch_up(
-                ws,
-                &cfg.stages,
-                &who,
-                cfg.max_file_size,
-                Check::SizeAndTime,
-                Duration::from_secs(1),
-            )?;
-        }
-    }
+    store.catch_up_for_query(ws, &cfg)?;
     let opts = SearchOptions {
         max_file_size: cfg.max_file_size,
         ..opts

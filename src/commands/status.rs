@@ -106,6 +106,26 @@ struct Rejection<'a> {
 }
 
 pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
+    with_report(ws, |report, now| {
+        if as_json {
+            println!("{}", serde_json::to_string_pretty(report)?);
+        } else {
+            print_text(report, now);
+        }
+        Ok(0)
+    })
+}
+
+/// What `baton status --json` prints, as a value (for `baton mcp`).
+pub(crate) fn overview(ws: &Workspace) -> Result<serde_json::Value> {
+    with_report(ws, |report, _| Ok(serde_json::to_value(report)?))
+}
+
+/// Builds the report of what is true now and hands it to `show`.
+fn with_report<R>(
+    ws: &Workspace,
+    show: impl FnOnce(&Report, SystemTime) -> Result<R>,
+) -> Result<R> {
     let daemon = running_daemon(ws);
     // A broken baton.toml stops every command but this one while a daemon runs: the
     // daemon goes on with the config it has, and status says so.
@@ -220,12 +240,7 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
         done: store.count(TaskStatus::Done)?,
         rejected,
     };
-    if as_json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_text(&report, now);
-    }
-    Ok(0)
+    show(&report, now)
 }
 
 /// How long the attempt of a running task has run, from its `task.started` record.

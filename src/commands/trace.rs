@@ -5,10 +5,11 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::Style;
+use crate::error::{Code, refuse};
 use crate::journal::{Author, FindTaskError, History, TaskId, TaskInfo};
 use crate::store::Store;
 use crate::workspace::{RelPath, Workspace};
@@ -18,11 +19,7 @@ const MAX_NESTING: usize = 1_000;
 
 pub(crate) fn run(ws: &Workspace, target: &str, as_json: bool) -> Result<u8> {
     let store = Store::open(ws)?;
-    let (focus, roots) = find_roots(ws, &store, target)?;
-    let mut trees: Vec<Value> = Vec::with_capacity(roots.len());
-    for root in &roots {
-        trees.push(node(&store, root, &focus, 0)?);
-    }
+    let (focus, roots, trees) = trees(ws, &store, target)?;
     if as_json {
         let doc = json!({ "target": target, "focus": focus, "trees": trees });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -52,6 +49,27 @@ pub(crate) fn run(ws: &Workspace, target: &str, as_json: bool) -> Result<u8> {
     Ok(0)
 }
 
+/// What `baton trace --json` prints, as a value (for `baton mcp`).
+pub(crate) fn doc(ws: &Workspace, target: &str) -> Result<Value> {
+    let store = Store::open(ws)?;
+    let (focus, _, trees) = trees(ws, &store, target)?;
+    Ok(json!({ "target": target, "focus": focus, "trees": trees }))
+}
+
+/// The tasks the target names, the roots of their delegation trees, and the trees.
+fn trees(
+    ws: &Workspace,
+    store: &Store,
+    target: &str,
+) -> Result<(Vec<TaskId>, Vec<TaskId>, Vec<Value>)> {
+    let (focus, roots) = find_roots(ws, store, target)?;
+    let mut trees: Vec<Value> = Vec::with_capacity(roots.len());
+    for root in &roots {
+        trees.push(node(store, root, &focus, 0)?);
+    }
+    Ok((focus, roots, trees))
+}
+
 /// The tasks the target names (`focus`) and the roots of their delegation trees.
 fn find_roots(ws: &Workspace, store: &Store, target: &str) -> Result<(Vec<TaskId>, Vec<TaskId>)> {
     let as_path = ws.rel_from_user(Path::new(target)).ok();
@@ -69,8 +87,11 @@ fn find_roots(ws: &Workspace, store: &Store, target: &str) -> Result<(Vec<TaskId
             store
                 .find_task(target)
                 .map_err(|e| match e {
-                    FindTaskError::NotFound(_) => anyhow!(
-                        "`{target}` is neither a path the journal knows nor a task id (see `baton log`)"
+                    FindTaskError::NotFound(_) => refuse(
+                        Code::NotFound,
+                        format!(
+                            "`{target}` is neither a path the journal knows nor a task id (see `baton log`)"
+                        ),
                     ),
                     ambiguous => ambiguous.into(),
                 })?
@@ -86,7 +107,10 @@ fn find_roots(ws: &Workspace, store: &Store, target: &str) -> Result<(Vec<TaskId
         }
     }
     if roots.is_empty() {
-        bail!("{target} was written by no task and read by none yet");
+        return Err(refuse(
+            Code::NotFound,
+            format!("{target} was written by no task and read by none yet"),
+        ));
     }
     Ok((focus, roots))
 }

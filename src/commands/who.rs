@@ -9,8 +9,8 @@ use serde_json::json;
 use super::Style;
 use crate::journal::{Author, ChainLink, History, TaskId};
 use crate::publish;
-use crate::store::Store;
-use crate::workspace::Workspace;
+use crate::store::{Store, VersionRow};
+use crate::workspace::{RelPath, Workspace};
 
 /// One version of the artifact, as `--json` shows it.
 #[derive(Serialize)]
@@ -24,28 +24,44 @@ struct Version<'a> {
     chain: Vec<ChainLink>,
 }
 
+/// What `baton who --json` prints, as a value (for `baton mcp`).
+pub(crate) fn doc(ws: &Workspace, rel: &RelPath) -> Result<serde_json::Value> {
+    let store = Store::open(ws)?;
+    let rows = store.versions_of(rel, None)?;
+    let versions = versions(&store, &rows)?;
+    let on_disk = publish::hash_file(&ws.abs(rel)).ok().map(|(h, _)| h);
+    Ok(as_doc(rel, &versions, on_disk.as_deref()))
+}
+
+fn versions<'a>(store: &Store, rows: &'a [VersionRow]) -> Result<Vec<Version<'a>>> {
+    rows.iter()
+        .map(|v| {
+            Ok(Version {
+                ts: &v.ts,
+                hash: &v.hash,
+                size: v.size,
+                by: &v.by,
+                task: v.task.as_ref(),
+                chain: store.chain(v.task.as_ref())?,
+            })
+        })
+        .collect()
+}
+
+fn as_doc(rel: &RelPath, versions: &[Version], on_disk: Option<&str>) -> serde_json::Value {
+    let known = on_disk.map(|h| versions.iter().any(|v| v.hash == h));
+    json!({ "path": rel, "versions": versions, "on_disk": on_disk, "on_disk_known": known })
+}
+
 pub(crate) fn run(ws: &Workspace, path: &Path, as_json: bool) -> Result<u8> {
     let rel = ws.rel_from_user(path)?;
     let store = Store::open(ws)?;
     let rows = store.versions_of(&rel, None)?;
-    let mut versions: Vec<Version> = Vec::with_capacity(rows.len());
-    for v in &rows {
-        versions.push(Version {
-            ts: &v.ts,
-            hash: &v.hash,
-            size: v.size,
-            by: &v.by,
-            task: v.task.as_ref(),
-            chain: store.chain(v.task.as_ref())?,
-        });
-    }
+    let versions = versions(&store, &rows)?;
     let on_disk = publish::hash_file(&ws.abs(&rel)).ok().map(|(h, _)| h);
 
     if as_json {
-        let known = on_disk
-            .as_deref()
-            .map(|h| versions.iter().any(|v| v.hash == h));
-        let doc = json!({ "path": rel, "versions": versions, "on_disk": on_disk, "on_disk_known": known });
+        let doc = as_doc(&rel, &versions, on_disk.as_deref());
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(if versions.is_empty() { 1 } else { 0 });
     }

@@ -54,6 +54,36 @@ pub(crate) struct CatchUp {
 }
 
 impl Store {
+    /// Brings the index up to the stages before a query, unless a daemon runs (it keeps
+    /// the index current and owns its writer): cheaply by folder mtimes (only folders
+    /// whose entries changed are listed), or fully when no folder map exists yet. So an
+    /// answer is never silently stale.
+    pub(crate) fn catch_up_for_query(
+        &self,
+        ws: &Workspace,
+        cfg: &crate::config::Config,
+    ) -> Result<()> {
+        if crate::pidfile::running_daemon(ws).is_some() {
+            return Ok(());
+        }
+        let authors = crate::journal::LazyAuthors::new(ws);
+        let who = |path: &RelPath, hash: &str| authors.attribution_of(path, hash);
+        if self
+            .catch_up_folders(ws, &cfg.stages, &who, cfg.max_file_size)?
+            .is_none()
+        {
+            self.catch_up(
+                ws,
+                &cfg.stages,
+                &who,
+                cfg.max_file_size,
+                Check::SizeAndTime,
+                Duration::from_secs(1),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Brings the index in line with the stages, taking the writer only if something
     /// changed; commits. `check` says how closely; a progress bar appears on a terminal
     /// once the work has taken longer than `progress_after`.

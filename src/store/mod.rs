@@ -14,6 +14,7 @@
 //! - [`seen`]: each file's stat when it was last hashed, for restarts that check by stat.
 
 pub(crate) use apply::advance;
+pub(crate) use query::VersionRow;
 pub(crate) use seen::{Seen, SeenCheck, Stat};
 
 mod apply;
