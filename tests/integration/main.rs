@@ -17,6 +17,7 @@ mod hostile;
 mod joins;
 mod locks;
 mod logs;
+mod mcp;
 mod readiness;
 mod recovery;
 mod regression;
