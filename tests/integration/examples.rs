@@ -202,3 +202,43 @@ fn example_llm_agents_runs_claude_codex_and_llm_by_their_calling_conventions() {
         "{summaries:?}"
     );
 }
+
+#[test]
+fn example_mcp_agent_drafts_and_delegates_through_baton_mcp() {
+    let ws = example("mcp-agent");
+    let path = format!(
+        "{}:{}",
+        ws.path("stand-ins").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = ws.baton(&[
+        "drop",
+        &ws.path("sample-briefs/otters.md").display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = ws
+        .command(&["run", "--once"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(ws.read("drafts/otters.md").starts_with(
+        "# Why otters hold hands\n\n(A draft by the claude stand-in, written through baton mcp.)"
+    ));
+    assert!(ws.read("reviews/otters.md").contains("verdict: approve"));
+    // The draft is the writer's, committed in its task; the reviewer ran on the brief
+    // the writer delegated over MCP, and the writer joined once.
+    let draft: Vec<_> = ws
+        .records("artifact")
+        .into_iter()
+        .filter(|r| r["path"] == "drafts/otters.md")
+        .collect();
+    assert_eq!(draft.len(), 1);
+    assert_eq!(draft[0]["by"], "writer");
+    let writer_task = draft[0]["task"].as_str().unwrap().to_string();
+    let queued = ws.records("task.queued");
+    let reviewer: Vec<_> = queued.iter().filter(|q| q["agent"] == "reviewer").collect();
+    assert_eq!(reviewer.len(), 1, "{queued:?}");
+    assert_eq!(reviewer[0]["parent"], writer_task.as_str());
+    assert_eq!(ws.finished("done").len(), 3);
+}
