@@ -45,7 +45,10 @@ fn main() -> anyhow::Result<()> {
         let bare = Bare {
             tool_router: Bare::tool_router(),
         };
-        bare.serve(rmcp::transport::stdio()).await?.waiting().await?;
+        bare.serve(rmcp::transport::stdio())
+            .await?
+            .waiting()
+            .await?;
         anyhow::Ok(())
     })
 }

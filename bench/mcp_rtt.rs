@@ -14,7 +14,10 @@ use rmcp::{ClientServiceExt, ServiceExt};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let split = args.iter().position(|a| a == "--").expect("-- SERVER ARGV…");
+    let split = args
+        .iter()
+        .position(|a| a == "--")
+        .expect("-- SERVER ARGV…");
     let (ours, server) = (&args[..split], &args[split + 1..]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -67,7 +70,9 @@ async fn notify(
         )
         .await?;
     let uri = format!("baton://{path}");
-    let filter = SubscriptionFilter::builder().resource_subscription(&uri).build();
+    let filter = SubscriptionFilter::builder()
+        .resource_subscription(&uri)
+        .build();
     let mut sub = client.listen(filter).await?;
     let mut times = Vec::with_capacity(calls);
     for i in 0..calls {

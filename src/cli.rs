@@ -253,14 +253,14 @@ pub enum Command {
     /// Serve the workspace to an LLM agent over MCP (stdio): tools to list, read, write,
     /// search and delegate under baton's guarantees, and resources with change
     /// notifications. stdout carries only the protocol; logs go to stderr.
-    #[command(
-        after_help = "Identity: inside a task (BATON_TASK set) the task's agent, and \
-        writes are staged in its $BATON_OUT; else --agent NAME, writes published at once and \
-        attributed to it; else `human`.\n\nExamples:\n  \
+    ///
+    /// The identity: inside a task (BATON_TASK set) the task's agent, its writes staged in
+    /// $BATON_OUT; else --agent NAME, its writes published at once and attributed to it;
+    /// else `human`.
+    #[command(after_help = "Examples:\n  \
         claude mcp add baton -- baton mcp -w ~/team\n  \
         baton mcp --agent writer\n  \
-        baton mcp --read-only"
-    )]
+        baton mcp --read-only")]
     Mcp {
         /// Act as this configured agent (outside a task): its `writes` apply, and what
         /// it writes is attributed to it.

@@ -168,6 +168,39 @@ pub(crate) fn walk_visible(
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
 }
 
+/// The regular files beneath the folder `rel` (a stage) as workspace paths, in no
+/// particular order: what [`walk_visible`] finds, without a stat per file, and built
+/// from the names as read (no path parsing), for listings over many files. Names that
+/// are no workspace path are left out.
+pub(crate) fn visible_files(root: &Path, rel: &str) -> Vec<RelPath> {
+    let mut found = Vec::new();
+    let mut folders = vec![rel.to_string()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(root.join(&folder)) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = format!("{folder}/{name}");
+            if kind.is_dir() {
+                folders.push(path);
+            } else if kind.is_file() {
+                if let Ok(rel) = RelPath::new(&path) {
+                    found.push(rel);
+                }
+            }
+        }
+    }
+    found
+}
+
 /// Resolves `.` and `..` without touching the file system.
 pub(crate) fn lexical_normalise(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();

@@ -169,7 +169,7 @@ impl Launcher {
             .env("TMPDIR", &attempt.tmp)
             .env("PATH", &self.agent_path);
         let confine = match (self.mode(agent).confined(), &self.grants) {
-            (true, Some(grants)) => Some(grants.ruleset(agent, &attempt.dir, &ws.locks_dir())?),
+            (true, Some(grants)) => Some(grants.ruleset(agent, &attempt.dir, ws)?),
             _ => None,
         };
         Ok(Prepared { command, confine })

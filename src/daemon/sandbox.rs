@@ -24,6 +24,7 @@ use landlock::{
 
 use crate::config::Agent;
 use crate::journal::Sandbox;
+use crate::workspace::Workspace;
 
 /// The ABI the rules are written for: V6 is the first to scope signals and abstract
 /// sockets. A kernel offering less gets what it has (the mode says `landlock-partial`).
@@ -94,18 +95,21 @@ impl Grants {
         })
     }
 
-    /// The ruleset for one attempt of `agent`: write beneath `attempt_dir`, `locks`
-    /// (for `baton lock` and `baton read`, which lock a file there), `/dev/null` and the
-    /// agent's `sandbox_writes` (those that exist); read everywhere.
+    /// The ruleset for one attempt of `agent`: write beneath `attempt_dir`, the
+    /// workspace's lock folder (for `baton lock` and `baton read`, which lock a file
+    /// there), `/dev/null` and the agent's `sandbox_writes` (those that exist); read
+    /// everywhere. Also open for writing (not make, remove or rename): the search index's
+    /// meta lock, which tantivy takes to open a reader, so `baton search` and the MCP
+    /// `search_files` work inside the sandbox.
     pub(crate) fn ruleset(
         &self,
         agent: &Agent,
         attempt_dir: &Path,
-        locks: &Path,
+        ws: &Workspace,
     ) -> Result<RulesetCreated> {
         let all = AccessFs::from_all(TARGET);
         let attempt = open_grant(attempt_dir)?;
-        let locks = open_grant(locks)?;
+        let locks = open_grant(&ws.locks_dir())?;
         let mut ruleset = Ruleset::default()
             .set_compatibility(CompatLevel::BestEffort)
             .handle_access(all)?
@@ -115,6 +119,10 @@ impl Grants {
             .add_rule(PathBeneath::new(&self.dev_null, all))?
             .add_rule(PathBeneath::new(attempt, all))?
             .add_rule(PathBeneath::new(locks, all))?;
+        if let Some(lock) = index_meta_lock(ws) {
+            let rights = AccessFs::ReadFile | AccessFs::WriteFile;
+            ruleset = ruleset.add_rule(PathBeneath::new(lock, rights))?;
+        }
         for extra in &agent.sandbox_writes {
             match open_grant(extra) {
                 Ok(fd) => ruleset = ruleset.add_rule(PathBeneath::new(fd, all))?,
@@ -144,6 +152,23 @@ pub(crate) fn make_sandbox_writes(agent: &Agent) {
             }
         }
     }
+}
+
+/// The search index's `.tantivy-meta.lock`, made if missing (it is only ever a lock: its
+/// content is nothing). `None` if there is no index folder to put it in.
+fn index_meta_lock(ws: &Workspace) -> Option<PathFd> {
+    let path = crate::index::store::index_dir(ws).join(".tantivy-meta.lock");
+    if !path.exists() {
+        let made = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path);
+        if let Err(e) = made {
+            tracing::debug!("cannot make {}: {e}", path.display());
+            return None;
+        }
+    }
+    PathFd::new(&path).ok()
 }
 
 fn open_grant(path: &Path) -> Result<PathFd> {

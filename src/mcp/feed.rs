@@ -15,9 +15,10 @@ pub(crate) const STATUS: &str = "baton://status";
 pub(crate) const JOURNAL: &str = "baton://journal";
 pub(crate) const SCHEME: &str = "baton://";
 
-/// How often the journal's end is looked at: well inside the 100 ms a subscriber may
-/// wait, for the cost of one `fstat` per look.
-const POLL: Duration = Duration::from_millis(20);
+/// The journal's folder is watched (inotify), so a new entry is read as soon as it is
+/// written; it is also looked at this often, in case a change notice is lost (or the
+/// folder cannot be watched).
+const POLL: Duration = Duration::from_millis(250);
 
 /// The URIs an entry changes.
 pub(crate) fn changed(entry: &Entry) -> Vec<String> {
@@ -39,9 +40,16 @@ pub(crate) fn follow(ws: Workspace) -> broadcast::Sender<Arc<Vec<String>>> {
     std::thread::Builder::new()
         .name("mcp-feed".into())
         .spawn(move || {
+            let (wake, woken) = std::sync::mpsc::channel::<()>();
+            let mut watcher: Option<notify::RecommendedWatcher> = None;
             let mut tail: Option<Tail> = None;
             loop {
-                std::thread::sleep(POLL);
+                // Wait for a change notice (or the poll), then take every notice queued.
+                let _ = woken.recv_timeout(POLL);
+                while woken.try_recv().is_ok() {}
+                if watcher.is_none() {
+                    watcher = watch(&ws, wake.clone());
+                }
                 if tail.is_none() {
                     tail = Tail::open_at(&ws, start).ok().flatten();
                 }
@@ -62,4 +70,20 @@ pub(crate) fn follow(ws: Workspace) -> broadcast::Sender<Arc<Vec<String>>> {
         })
         .expect("spawning a thread");
     tx
+}
+
+/// Watches the journal's folder, waking `wake` on each change; `None` if it cannot be
+/// watched (not there yet: it is tried again at the next poll).
+fn watch(ws: &Workspace, wake: std::sync::mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher as _;
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| e.kind.is_modify() || e.kind.is_create()) {
+            let _ = wake.send(());
+        }
+    })
+    .ok()?;
+    watcher
+        .watch(&ws.journal_dir(), notify::RecursiveMode::NonRecursive)
+        .ok()?;
+    Some(watcher)
 }

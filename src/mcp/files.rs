@@ -15,7 +15,7 @@ use crate::journal::History as _;
 use crate::lock::{self, Mode};
 use crate::publish;
 use crate::store::Store;
-use crate::workspace::{RelPath, Workspace, walk_visible};
+use crate::workspace::{RelPath, Workspace, visible_files};
 
 /// One artifact, as `list_files` gives it.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -69,29 +69,13 @@ pub(crate) fn list(ws: &Workspace, cfg: &Config, what: &Listing) -> Result<Page>
     };
     let mut paths: Vec<RelPath> = Vec::new();
     for stage in stages {
-        for entry in walk_visible(&ws.root.join(stage)).filter_map(Result::ok) {
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(&ws.root).map(RelPath::from_path) else {
-                continue;
-            };
-            let Ok(rel) = rel else { continue }; // a name no workspace path can hold
-            if !cfg.is_artifact(&rel) {
-                continue;
-            }
-            if what.cursor.is_some_and(|c| rel.as_str() <= c) {
-                continue;
-            }
-            if what
-                .glob
-                .as_ref()
-                .is_some_and(|g| !g.is_match(rel.as_str()))
-            {
-                continue;
-            }
-            paths.push(rel);
-        }
+        paths.extend(
+            visible_files(&ws.root, stage)
+                .into_iter()
+                .filter(|rel| cfg.is_artifact(rel))
+                .filter(|rel| what.cursor.is_none_or(|c| rel.as_str() > c))
+                .filter(|rel| what.glob.as_ref().is_none_or(|g| g.is_match(rel.as_str()))),
+        );
     }
     paths.sort();
     let more = paths.len() > what.limit;

@@ -46,6 +46,16 @@ const HEAD_BYTES: usize = 256;
 /// A rebuild in progress: `state.db.rebuilding-PID-NANOS`.
 const REBUILDING: &str = "state.db.rebuilding-";
 
+/// Whether `err` is SQLite refusing a write to a store this process may only read.
+fn is_read_only(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::ReadOnly
+        )
+    })
+}
+
 pub(crate) fn store_path(ws: &Workspace) -> PathBuf {
     ws.state_dir().join("state.db")
 }
@@ -70,10 +80,14 @@ impl Store {
     pub(crate) fn open(ws: &Workspace) -> Result<Store> {
         let path = store_path(ws);
         match Store::open_current(ws, &path) {
-            Ok(Some(mut store)) => {
-                store.catch_up(&mut HashMap::new())?;
-                Ok(store)
-            }
+            Ok(Some(mut store)) => match store.catch_up(&mut HashMap::new()) {
+                Ok(_) => Ok(store),
+                Err(e) if is_read_only(&e) => {
+                    store.wait_for_writer()?;
+                    Ok(store)
+                }
+                Err(e) => Err(e),
+            },
             Ok(None) => Store::rebuild(ws),
             Err(e) => {
                 tracing::warn!(
@@ -83,6 +97,27 @@ impl Store {
                 Store::rebuild(ws)
             }
         }
+    }
+
+    /// For a process that may not write the store (an agent in the sandbox): waits for
+    /// the daemon, which writes what it journals within `ledger::FLUSH_AFTER`, to bring
+    /// the store to the journal's end as it is now. If it does not within a second (a
+    /// daemon busy with a long burst, or none), the store is used as it is, a little
+    /// behind, which the log says.
+    fn wait_for_writer(&self) -> Result<()> {
+        let target = segments::end(&self.journal)?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while self.stamp()?.offset < target {
+            if std::time::Instant::now() >= deadline {
+                tracing::info!(
+                    "the state store is behind the journal and this process may not write \
+                     it: answering from it as it is"
+                );
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
     }
 
     /// The store at `path` if it is one of this version built from this journal.

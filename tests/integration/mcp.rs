@@ -605,8 +605,10 @@ fn mcp_delegation_is_run_by_the_daemon_and_a_key_makes_it_once() {
     assert_eq!(briefs.len(), 1, "{briefs:?}");
 }
 
-/// An agent that talks MCP to `baton mcp` by hand (bash coproc): writes `drafts/via-mcp.md`
-/// through `write_file`, notes whether it is visible yet, and exits with `$EXIT_WITH`.
+/// An agent that talks MCP to `baton mcp` by hand (bash coproc), inside the sandbox:
+/// writes `drafts/via-mcp.md` through `write_file`, reads it back, asks for its own task's
+/// status and searches; notes whether the write is visible yet, and exits with the code
+/// in `$MARKS/exit-with`.
 const MCP_AGENT: &str = r#"#!/bin/bash
 set -eu
 coproc MCP { "$BATON_BIN" mcp 2>>"$MARKS/mcp.err"; }
@@ -618,6 +620,10 @@ send '{"jsonrpc":"2.0","method":"notifications/initialized"}'
 send '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"drafts/via-mcp.md","content":"written over MCP\n"}}}'
 recv
 send '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"drafts/via-mcp.md"}}}'
+recv
+send '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"task_status","arguments":{"task":"'"$BATON_TASK"'"}}}'
+recv
+send '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"search_files","arguments":{"query":"*"}}}'
 recv
 if [ -e "$BATON_WORKSPACE/drafts/via-mcp.md" ]; then echo visible > "$MARKS/early"; else echo absent > "$MARKS/early"; fi
 exec {MCP[1]}>&-
@@ -641,7 +647,7 @@ fn mcp_write_inside_a_task_appears_only_after_the_task_succeeds() {
             .collect();
         assert_eq!(
             lines.len(),
-            3,
+            5,
             "{out}\n{}",
             fs::read_to_string(ws.marks.join("mcp.err")).unwrap_or_default()
         );
@@ -651,6 +657,14 @@ fn mcp_write_inside_a_task_appears_only_after_the_task_succeeds() {
         let read = &lines[2]["result"]["structuredContent"];
         assert_eq!(read["staged"], true, "{out}");
         assert_eq!(read["content"], "written over MCP\n");
+        // The journal's state and the search index are read inside the sandbox too.
+        let status = &lines[3]["result"];
+        assert_eq!(status["isError"], false, "{out}");
+        assert_eq!(
+            status["structuredContent"]["task"]["status"], "running",
+            "{out}"
+        );
+        assert_eq!(lines[4]["result"]["isError"], false, "{out}");
         assert_eq!(
             fs::read_to_string(ws.marks.join("early")).unwrap().trim(),
             "absent"

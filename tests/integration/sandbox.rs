@@ -361,3 +361,40 @@ grep -q "would wait for this very task" "$TMPDIR/err""#,
     assert_eq!(note["by"], "w", "{note}");
     assert!(note["task"].is_string(), "{note}");
 }
+
+/// Regression: inside the sandbox, `baton search` failed (tantivy could not take the
+/// index's meta lock) and `baton status` failed whenever the daemon had not yet written
+/// its latest entries to the state store (a read-only store could not catch up).
+#[test]
+fn search_and_status_work_inside_the_sandbox() {
+    let ws = TestWorkspace::marked(
+        r#"
+[workspace]
+stages = ["briefs", "drafts"]
+
+[agents.writer]
+on = ["briefs/*.md"]
+run = ["agents/writer.sh"]
+writes = ["drafts"]
+retries = 0
+"#,
+    )
+    .agent(
+        "writer",
+        r#"set -eu
+"$BATON_BIN" search otters > "$MARKS/search" 2> "$MARKS/search.err"
+"$BATON_BIN" status --json > "$MARKS/status" 2> "$MARKS/status.err""#,
+    );
+    ws.publish("drafts/otters.md", "Otters hold hands.\n");
+    ws.baton(&["index"]);
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    assert!(
+        ws.mark("search").contains("drafts/otters.md"),
+        "{}",
+        ws.mark("search.err")
+    );
+    let status: serde_json::Value = serde_json::from_str(&ws.mark("status"))
+        .unwrap_or_else(|e| panic!("{e}: {}", ws.mark("status.err")));
+    assert_eq!(status["running"][0]["agent"], "writer", "{status}");
+}
