@@ -858,3 +858,26 @@ fn mcp_survives_malformed_input_and_exits_at_end_of_input() {
     let status = replies.iter().find(|r| r["id"] == 6).unwrap();
     assert_eq!(status["result"]["isError"], false, "{status}");
 }
+
+/// A second client implementation: the official Python SDK, in both eras
+/// (tests/mcp/python_client.py). It needs a Python with `mcp` 2.3 installed, named by
+/// `BATON_TEST_PYTHON`; `.ci/run` makes one, so CI always runs this.
+#[test]
+fn mcp_works_with_the_python_sdk_in_both_eras() {
+    let Some(python) = std::env::var_os("BATON_TEST_PYTHON") else {
+        eprintln!("skipped: set BATON_TEST_PYTHON to a Python with `mcp` 2.3 (as .ci/run does)");
+        return;
+    };
+    let ws = workspace();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/python_client.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(BATON)
+        .arg(&ws.root)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running python");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout(&out).contains("both eras ok"), "{}", text(&out));
+}
