@@ -759,6 +759,20 @@ struct RawStage {
     approval: Option<bool>,
 }
 
+/// The workspace's config, for a command (or `baton mcp`): an agent whose program cannot be started
+/// now is reported, and the command goes on (only `baton run` refuses it).
+pub(crate) fn load_for_command(ws: &Workspace) -> anyhow::Result<Config> {
+    let cfg = Config::load(ws)?;
+    for agent in cfg.agents.values() {
+        if let Some(broken) = &agent.broken {
+            let first = broken.to_string();
+            let first = first.lines().next().unwrap_or_default();
+            eprintln!("baton: warning: {first}; `baton run` refuses to start until it is fixed");
+        }
+    }
+    Ok(cfg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

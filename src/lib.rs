@@ -14,6 +14,8 @@
 //!   when a delegator runs again.
 //! - `ledger`: the journal and its replayed state in step; `journal`: records, append,
 //!   read, replay.
+//! - `report`: what `status`, `trace` and `who` report, as values, for the commands and
+//!   MCP.
 //! - `store`: the journal's state in SQLite, derived and rebuildable, for reports and
 //!   the daemon's questions about the past.
 //! - `index`: the tantivy search index.
@@ -49,6 +51,7 @@ mod mcp;
 mod pidfile;
 mod progress;
 mod publish;
+mod report;
 mod route;
 mod store;
 mod sys;

@@ -10,19 +10,7 @@ use crate::journal::TaskInfo;
 use crate::store::Store;
 use crate::workspace::{CONFIG_FILE, Workspace};
 
-/// The workspace's config, for a command: an agent whose program cannot be started
-/// now is reported, and the command goes on (only `baton run` refuses it).
-pub(crate) fn config(ws: &Workspace) -> Result<Config> {
-    let cfg = Config::load(ws)?;
-    for agent in cfg.agents.values() {
-        if let Some(broken) = &agent.broken {
-            let first = broken.to_string();
-            let first = first.lines().next().unwrap_or_default();
-            eprintln!("baton: warning: {first}; `baton run` refuses to start until it is fixed");
-        }
-    }
-    Ok(cfg)
-}
+pub(crate) use crate::config::load_for_command as config;
 
 /// The task a TASK|PATH argument names: the latest task that read or wrote a path the
 /// journal knows, else the task whose id it is a prefix of.

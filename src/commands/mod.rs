@@ -5,7 +5,6 @@
 mod approve;
 mod cancel;
 mod common;
-pub(crate) use common::config;
 mod delegate;
 mod demo;
 mod drop;
@@ -19,13 +18,13 @@ mod logs;
 mod read;
 mod retry;
 mod run;
-pub(crate) mod search;
-pub(crate) mod status;
+mod search;
+mod status;
 mod stop;
 mod style;
-pub(crate) mod trace;
+mod trace;
 mod versions;
-pub(crate) mod who;
+mod who;
 mod write;
 
 use anyhow::Result;

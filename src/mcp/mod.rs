@@ -50,7 +50,7 @@ const RESOURCES_PAGE: usize = 500;
 
 /// Serves MCP on stdin/stdout until the client closes stdin.
 pub(crate) fn run(ws: &Workspace, agent: Option<&str>, read_only: bool) -> Result<u8> {
-    let cfg = crate::commands::config(ws)?;
+    let cfg = crate::config::load_for_command(ws)?;
     let actor = Actor::resolve(&cfg, agent)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -137,7 +137,8 @@ impl Desk {
     ) -> Result<T, ToolError> {
         let inner = self.inner.clone();
         let job = tokio::task::spawn_blocking(move || work(&inner));
-        match tokio::time::timeout(CALL_TIMEOUT, job).await {
+        let limit = call_timeout();
+        match tokio::time::timeout(limit, job).await {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(e))) => Err(ToolError::from(e)),
             Ok(Err(panicked)) => Err(ToolError {
@@ -147,9 +148,9 @@ impl Desk {
             Err(_) => Err(ToolError {
                 code: Code::Timeout,
                 message: format!(
-                    "the file system did not answer within {} s; nothing is known to have \
-                     been done, check before trying again",
-                    CALL_TIMEOUT.as_secs()
+                    "the file system (or a lock held on the path) did not answer within {} ms; \
+                     nothing is known to have been done, check before trying again",
+                    limit.as_millis()
                 ),
             }),
         }
@@ -227,6 +228,19 @@ impl Inner {
             refuse(code, format!("{e:#}"))
         })
     }
+}
+
+/// [`CALL_TIMEOUT`]; debug builds only: tests set `BATON_TEST_MCP_TIMEOUT_MS`.
+fn call_timeout() -> Duration {
+    if cfg!(debug_assertions) {
+        if let Some(ms) = std::env::var("BATON_TEST_MCP_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            return Duration::from_millis(ms);
+        }
+    }
+    CALL_TIMEOUT
 }
 
 fn config_mtime(ws: &Workspace) -> Option<SystemTime> {
@@ -577,7 +591,7 @@ impl Inner {
         };
         match rest {
             "status" => {
-                let overview = crate::commands::status::overview(&self.ws)?;
+                let overview = crate::report::status::overview(&self.ws)?;
                 Ok(
                     ResourceContents::text(serde_json::to_string_pretty(&overview)?, uri)
                         .with_mime_type("application/json"),

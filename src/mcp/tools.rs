@@ -490,7 +490,7 @@ impl Desk {
                 }
                 None => TaskOut {
                     task: None,
-                    overview: Some(crate::commands::status::overview(&inner.ws)?),
+                    overview: Some(crate::report::status::overview(&inner.ws)?),
                 },
             }))
         })
@@ -516,7 +516,7 @@ impl Desk {
                 Ok(rel) => rel.to_string(),
                 Err(_) => a.path_or_task.clone(),
             };
-            let doc = crate::commands::trace::doc(&inner.ws, &target)?;
+            let doc = crate::report::trace::doc(&inner.ws, &target)?;
             Ok(Json(TraceOut {
                 target: a.path_or_task,
                 focus: doc["focus"].clone(),
@@ -542,7 +542,7 @@ impl Desk {
     ) -> Result<Json<WhoOut>, ToolError> {
         self.blocking(move |inner| {
             let rel = inner.rel(&a.path)?;
-            let doc = crate::commands::who::doc(&inner.ws, &rel)?;
+            let doc = crate::report::who::doc(&inner.ws, &rel)?;
             let versions = doc["versions"].clone();
             let on_disk = doc["on_disk"].as_str().map(str::to_string);
             if versions.as_array().is_none_or(Vec::is_empty) && on_disk.is_none() {

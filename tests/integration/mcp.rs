@@ -881,3 +881,44 @@ fn mcp_works_with_the_python_sdk_in_both_eras() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(stdout(&out).contains("both eras ok"), "{}", text(&out));
 }
+
+#[test]
+fn mcp_a_call_that_cannot_finish_times_out_and_the_server_goes_on() {
+    let ws = workspace();
+    ws.publish("drafts/held.md", "held\n");
+    // A read waits for the shared lock, which this `baton lock` keeps for a minute.
+    let mut holder = {
+        use std::os::unix::process::CommandExt as _;
+        ws.command(&["lock", "drafts/held.md", "--", "sleep", "60"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
+    let sidecar = ws.path(".baton/locks");
+    wait_for("the lock to be held", Duration::from_secs(10), || {
+        fs::read_dir(&sidecar).is_ok_and(|mut d| d.next().is_some())
+    });
+    runtime().block_on(async {
+        let s = connect(
+            &ws,
+            Era::Modern,
+            &[],
+            &[("BATON_TEST_MCP_TIMEOUT_MS", "500")],
+        )
+        .await;
+        let said = s
+            .refused("read_file", json!({"path": "drafts/held.md"}), "timeout")
+            .await;
+        assert!(said.contains("500 ms"), "{said}");
+        // The stuck call holds nothing up.
+        let listed = s.ok("list_files", json!({})).await;
+        assert_eq!(listed["files"][0]["path"], "drafts/held.md");
+        s.close().await;
+    });
+    // SAFETY: signals the process group this test made for `baton lock` and its sleep.
+    unsafe { libc::kill(-(holder.id() as i32), libc::SIGKILL) };
+    let _ = holder.wait();
+}
