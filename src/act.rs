@@ -173,6 +173,21 @@ pub(crate) fn write(
 ) -> Result<Written> {
     check_artifact(ws, cfg, target)?;
     actor.may_write(cfg, target)?;
+    if let Actor::Agent(name) = actor {
+        if cfg.needs_approval(target.first()) {
+            // Only a task's outputs can be held for a person; published at once, this
+            // would pass the gate.
+            return Err(refuse(
+                Code::ApprovalRequired,
+                format!(
+                    "{target}: stage `{}` holds an agent's outputs for a person's approval, \
+                     and agent `{name}` writes outside any task here, so nothing could hold \
+                     it; write it from inside a task, or as `human`",
+                    target.first()
+                ),
+            ));
+        }
+    }
     let Actor::InTask(in_task) = actor else {
         let who = Attribution {
             by: actor.author(),

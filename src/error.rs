@@ -40,6 +40,8 @@ pub(crate) enum Code {
     NotFound,
     /// The target no longer holds the version the writer started from.
     StaleWrite,
+    /// A write that would pass an approval gate (an agent's, outside a task).
+    ApprovalRequired,
     /// No agent of that name in `baton.toml`.
     UnknownAgent,
     /// A delegation outside the delegator's `delegates_to`.

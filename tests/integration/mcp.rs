@@ -267,11 +267,17 @@ fn mcp_read_only_registers_no_writing_tool() {
 }
 
 #[test]
-fn mcp_writes_reads_and_refuses_with_stable_codes() {
+fn mcp_writes_reads_and_refuses_with_stable_codes_in_both_eras() {
+    for era in [Era::Legacy, Era::Modern] {
+        writes_reads_and_refuses(era);
+    }
+}
+
+fn writes_reads_and_refuses(era: Era) {
     let ws = workspace();
     ws.publish("published/picture.png", "\u{0}PNG binary\u{1}");
     runtime().block_on(async {
-        let s = connect(&ws, Era::Legacy, &[], &[]).await;
+        let s = connect(&ws, era, &[], &[]).await;
         // A write as a person publishes at once, attributed to `human`.
         let w = s
             .ok(
@@ -921,4 +927,41 @@ fn mcp_a_call_that_cannot_finish_times_out_and_the_server_goes_on() {
     // SAFETY: signals the process group this test made for `baton lock` and its sleep.
     unsafe { libc::kill(-(holder.id() as i32), libc::SIGKILL) };
     let _ = holder.wait();
+}
+
+#[test]
+fn mcp_an_agent_outside_a_task_cannot_pass_an_approval_gate() {
+    let ws = TestWorkspace::new(
+        r#"
+[agents.publisher]
+on = []
+run = ["true"]
+writes = ["drafts", "published"]
+
+[stages.published]
+approval = true
+"#,
+    );
+    runtime().block_on(async {
+        let s = connect(&ws, Era::Legacy, &["--agent", "publisher"], &[]).await;
+        let said = s
+            .refused(
+                "write_file",
+                json!({"path": "published/x.md", "content": "x"}),
+                "approval_required",
+            )
+            .await;
+        assert!(said.contains("approval"), "{said}");
+        s.ok("write_file", json!({"path": "drafts/x.md", "content": "x"}))
+            .await;
+        s.close().await;
+        // A person may publish there, as `baton write` does.
+        let s = connect(&ws, Era::Legacy, &[], &[]).await;
+        s.ok(
+            "write_file",
+            json!({"path": "published/x.md", "content": "x"}),
+        )
+        .await;
+        s.close().await;
+    });
 }
