@@ -250,6 +250,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The agent catalog: each agent's description, triggers, writes, delegates_to,
+    /// limits and current load.
+    #[command(after_help = "Examples:\n  baton agents\n  baton agents --json")]
+    Agents {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the workspace to an LLM agent over MCP (stdio): tools to list, read, write,
     /// search and delegate under baton's guarantees, and resources with change
     /// notifications. stdout carries only the protocol; logs go to stderr.

@@ -99,6 +99,11 @@ pub(crate) struct Agent {
     /// Folders (or files) outside the workspace the sandboxed agent may also write, `~/`
     /// expanded: the state real LLM CLIs keep, such as `~/.claude`.
     pub(crate) sandbox_writes: Vec<PathBuf>,
+    /// What it does, for the people and the agents choosing whom to hand work to.
+    pub(crate) description: Option<String>,
+    /// Exit codes that mean the task cannot succeed (bad input, a config error): the
+    /// task is dead at once, its retries unspent.
+    pub(crate) fatal_exits: Vec<i32>,
     /// Why its program cannot be started, as found when the config was read: `baton
     /// run` refuses to start on it; every other command warns and goes on.
     pub(crate) broken: Option<ConfigError>,
@@ -435,6 +440,20 @@ impl Source<'_> {
             .into_iter()
             .map(|p| self.sandbox_write(&name, p))
             .collect::<Result<_, _>>()?;
+        let mut fatal_exits = Vec::new();
+        for code in raw.fatal_exits.unwrap_or_default() {
+            let n = *code.get_ref();
+            if !(1..=255).contains(&n) || n == 75 {
+                return Err(self.error(
+                    code.span(),
+                    format!(
+                        "agent `{name}`: `fatal_exits` entry {n}: give exit codes from 1 to 255 \
+                         other than 75 (EX_TEMPFAIL, which always means \"try again later\")"
+                    ),
+                ));
+            }
+            fatal_exits.push(n as i32);
+        }
         let delegates_to = match raw.delegates_to {
             None => None,
             Some(list) => {
@@ -457,6 +476,8 @@ impl Source<'_> {
             max_output_files,
             sandbox: raw.sandbox,
             sandbox_writes,
+            description: raw.description,
+            fatal_exits,
             broken,
         })
     }
@@ -720,6 +741,8 @@ struct RawAgent {
     max_output_files: Option<Spanned<u64>>,
     sandbox: Option<bool>,
     sandbox_writes: Option<Vec<Spanned<String>>>,
+    description: Option<String>,
+    fatal_exits: Option<Vec<Spanned<i64>>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -24,7 +24,8 @@
 //!   `mcp`: `baton mcp`, the workspace as MCP tools and resources.
 //! - `publish`: atomic replacement of an artifact; `lock`: sidecar path locks;
 //!   `frontmatter`: `+++` TOML; `identity`: who a command acts as.
-//! - `config`: `baton.toml` → a validated config; `workspace`: the root, `.baton/`
+//! - `config`: `baton.toml` → a validated config; `catalog`: the agents described for
+//!   whoever chooses whom to delegate to; `workspace`: the root, `.baton/`
 //!   paths and `RelPath`; `progress`: progress bars; `sys`: every libc and `/proc` call.
 
 pub mod cli;
@@ -34,6 +35,7 @@ mod error;
 mod act;
 mod approval;
 mod beneath;
+mod catalog;
 mod commit;
 mod config;
 mod daemon;

@@ -2,6 +2,7 @@
 //! What several commands share: [`style`] (terminal colours), [`feed`] (the activity
 //! feed's lines) and [`common`].
 
+mod agents;
 mod approve;
 mod cancel;
 mod common;
@@ -64,6 +65,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             },
         ),
         Command::Status { json } => status::run(&locate(ws)?, json),
+        Command::Agents { json } => agents::run(&locate(ws)?, json),
         Command::Log {
             lines,
             since,

@@ -56,19 +56,20 @@ fn print_text(r: &Report, now: SystemTime) {
     }
     println!("\n{}", st.bold("agents"));
     for a in &r.agents {
-        let on = if a.on.is_empty() {
+        let c = &a.card;
+        let on = if c.on.is_empty() {
             "(routed only)".to_string()
         } else {
-            a.on.join(" ")
+            c.on.join(" ")
         };
-        let writes = if a.writes.is_empty() {
+        let writes = if c.writes.is_empty() {
             "-".to_string()
         } else {
-            a.writes.join(", ")
+            c.writes.join(", ")
         };
         println!(
             "  {:<14} {on} → {writes}   running {}/{}  queued {}",
-            a.name, a.running, a.concurrency, a.queued
+            c.name, a.running, c.concurrency, a.queued
         );
         if let Some(broken) = &a.broken {
             println!(

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use crate::config::Agent;
+use crate::catalog::Card;
+use crate::config::{Agent, Config};
 use crate::journal::{ChainLink, History, Reason, Sandbox, TaskId, TaskInfo};
 use crate::workspace::{RelPath, Workspace};
 
@@ -100,6 +101,8 @@ impl Attempt {
 #[derive(Debug, Serialize)]
 pub(crate) struct TaskFile<'a> {
     agent: &'a str,
+    /// The agents this task may delegate to, described (DESIGN §7, issue 15).
+    agents: Vec<Card<'a>>,
     attempt: u32,
     /// The task's delegation chain, nearest first.
     chain: Vec<ChainLink>,
@@ -120,6 +123,7 @@ pub(crate) struct TaskFile<'a> {
 impl<'a> TaskFile<'a> {
     pub(crate) fn new(
         ws: &'a Workspace,
+        cfg: &'a Config,
         state: &dyn History,
         task: &'a TaskInfo,
         attempt: &'a Attempt,
@@ -127,6 +131,7 @@ impl<'a> TaskFile<'a> {
         let join = task.reason == Reason::Join;
         Ok(TaskFile {
             agent: &task.agent,
+            agents: crate::catalog::reachable_from(cfg, &task.agent),
             attempt: attempt.number,
             chain: state.chain(task.parent.as_ref())?,
             children: if join {

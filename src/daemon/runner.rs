@@ -258,7 +258,7 @@ fn start(ctx: &Ctx, job: &Job) -> Result<Spawned> {
     {
         let task = &job.task;
         let mut attempt = Attempt::claim(&ctx.ws, &task.id, job.attempt)?;
-        let doc = TaskFile::new(&ctx.ws, &*ctx.ledger.lock(), task, &attempt)?;
+        let doc = TaskFile::new(&ctx.ws, &job.setup.cfg, &*ctx.ledger.lock(), task, &attempt)?;
         attempt.write_task_file(&doc)?;
         let number = attempt.number;
         let agent = &job.setup.cfg.agents[&task.agent];

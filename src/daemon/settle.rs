@@ -76,6 +76,18 @@ pub(crate) fn settle(
         Outcome::Exited(_) | Outcome::SpawnFailed(_) if free_space(ctx) < MIN_FREE => {
             return full("the agent failed");
         }
+        Outcome::Exited(status)
+            if status
+                .code()
+                .is_some_and(|c| setup.cfg.agents[&task.agent].fatal_exits.contains(&c)) =>
+        {
+            let error = format!(
+                "{}, one of its `fatal_exits`: not retried",
+                describe_exit(status)
+            );
+            tracing::warn!(agent = task.agent, task = %task.id, error, "dead");
+            return dead_at_once(ctx, task, attempt, duration_ms, status.code(), error);
+        }
         Outcome::Exited(status) => {
             let mut error = describe_exit(status);
             let agent = &setup.cfg.agents[&task.agent];
@@ -93,17 +105,24 @@ pub(crate) fn settle(
         Outcome::InputGone => {
             let error = format!("its input {} was removed", task.input);
             tracing::warn!(agent = task.agent, task = %task.id, error, "dropped");
-            let record = Record::finished(
-                &task.id,
-                attempt,
-                duration_ms,
-                Finish::Dead { exit: None, error },
-            );
-            ctx.ledger.append(vec![record], Durability::Buffered)?;
-            return Ok(Settled::Journalled(Status::Dead));
+            return dead_at_once(ctx, task, attempt, duration_ms, None, error);
         }
     };
     record_failure(ctx, setup, task, attempt, exit, error, duration_ms).map(Settled::Journalled)
+}
+
+/// Journals the task dead with `error`, whatever retries it has left.
+fn dead_at_once(
+    ctx: &Ctx,
+    task: &TaskInfo,
+    attempt: u32,
+    duration_ms: u64,
+    exit: Option<i32>,
+    error: String,
+) -> Result<Settled> {
+    let record = Record::finished(&task.id, attempt, duration_ms, Finish::Dead { exit, error });
+    ctx.ledger.append(vec![record], Durability::Buffered)?;
+    Ok(Settled::Journalled(Status::Dead))
 }
 
 /// The free bytes on the disk of the attempt folders (`u64::MAX` if unknown).

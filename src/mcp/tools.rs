@@ -187,6 +187,18 @@ pub(crate) struct TaskOut {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct NoArgs {}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct AgentsOut {
+    /// Each agent: name, description, on (the globs that start it), writes,
+    /// delegates_to (null: any), concurrency, timeout_ms, retries, fatal_exits, and its
+    /// load now (running, queued).
+    agents: Value,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct TraceArgs {
     /// A workspace path, or a task id (any unique prefix).
     path_or_task: String,
@@ -493,6 +505,29 @@ impl Desk {
                     overview: Some(crate::report::status::overview(&inner.ws)?),
                 },
             }))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "The team's agents: what each is for (description), what starts it, the stages it writes, whom it may delegate to, its limits and how busy it is now. Use it to choose whom to delegate to.",
+        annotations(
+            title = "List agents",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn list_agents(
+        &self,
+        Parameters(_): Parameters<NoArgs>,
+    ) -> Result<Json<AgentsOut>, ToolError> {
+        self.blocking(move |inner| {
+            let agents = crate::report::status::with_report(&inner.ws, |report, _| {
+                Ok(serde_json::to_value(&report.agents)?)
+            })?;
+            Ok(Json(AgentsOut { agents }))
         })
         .await
     }

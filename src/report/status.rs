@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::catalog::Card;
 use crate::config::ConfigError;
 use crate::journal::{TaskInfo, TaskStatus};
 use crate::pidfile::running_daemon;
@@ -63,10 +64,8 @@ pub(crate) struct ConfigRun {
 
 #[derive(Serialize)]
 pub(crate) struct AgentLoad<'a> {
-    pub(crate) name: &'a str,
-    pub(crate) on: &'a [String],
-    pub(crate) writes: &'a [String],
-    pub(crate) concurrency: usize,
+    #[serde(flatten)]
+    pub(crate) card: Card<'a>,
     pub(crate) running: usize,
     pub(crate) queued: usize,
     /// Why its program cannot be started, if it cannot.
@@ -188,10 +187,7 @@ pub(crate) fn with_report<R>(
             .iter()
             .flat_map(|cfg| cfg.agents.values())
             .map(|a| AgentLoad {
-                name: &a.name,
-                on: &a.on,
-                writes: &a.writes,
-                concurrency: a.concurrency,
+                card: Card::of(a),
                 running: with(TaskStatus::Running)
                     .filter(|t| t.agent == a.name)
                     .count(),

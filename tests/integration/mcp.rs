@@ -18,8 +18,9 @@ use tokio::sync::mpsc;
 
 use super::harness::*;
 
-const TOOLS: [&str; 8] = [
+const TOOLS: [&str; 9] = [
     "delegate",
+    "list_agents",
     "list_files",
     "read_file",
     "search_files",
@@ -245,6 +246,7 @@ fn mcp_read_only_registers_no_writing_tool() {
         assert_eq!(
             names,
             [
+                "list_agents",
                 "list_files",
                 "read_file",
                 "search_files",

@@ -14,7 +14,10 @@ from mcp import Client, StdioServerParameters
 BATON, WS = sys.argv[1], sys.argv[2]
 # The 2025 era's resources/subscribe is what this run tests, deprecated or not.
 warnings.filterwarnings("ignore", message="resources/subscribe is removed")
-TOOLS = ["delegate", "list_files", "read_file", "search_files", "task_status", "trace", "who_wrote", "write_file"]
+TOOLS = [
+    "delegate",
+    "list_agents",
+    "list_files", "read_file", "search_files", "task_status", "trace", "who_wrote", "write_file"]
 
 
 def check(cond, what):

@@ -1,0 +1,176 @@
+//! Issue 15, governed delegation: failure classes (`fatal_exits`) and the agent catalog
+//! (`description`, `baton agents`, task.json's `agents`, MCP `list_agents`).
+
+use std::fs;
+
+use serde_json::Value;
+
+use super::harness::*;
+
+#[test]
+fn a_fatal_exit_ends_the_task_dead_at_once_with_its_retries_unspent() {
+    let ws = TestWorkspace::marked(
+        r#"
+[agents.parser]
+on = ["briefs/*.md"]
+run = ["agents/parser.sh"]
+writes = ["drafts"]
+retries = 3
+backoff = "10ms"
+fatal_exits = [64, 65]
+"#,
+    )
+    .agent(
+        "parser",
+        r#"echo run >> "$MARKS/$(basename "$BATON_INPUT").runs"
+case "$BATON_INPUT" in
+*bad*) echo "cannot parse the brief" >&2; exit 65 ;;
+*flaky*) exit 75 ;;
+esac"#,
+    );
+    ws.publish("briefs/bad.md", "# ?\n");
+    ws.publish("briefs/flaky.md", "# later\n");
+    ws.run_once(1);
+    // The fatal exit ran once and no more.
+    assert_eq!(ws.mark("bad.md.runs").lines().count(), 1);
+    let dead = ws.finished("dead");
+    let bad = dead
+        .iter()
+        .find(|f| f["error"].as_str().unwrap().contains("65"))
+        .expect("the fatal task is dead");
+    assert_eq!(bad["exit"], 65);
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap()
+            .contains("one of its `fatal_exits`: not retried"),
+        "{bad}"
+    );
+    assert_eq!(bad["attempt"], 1);
+    // 75 (EX_TEMPFAIL) stays retryable: every retry was spent.
+    assert_eq!(ws.mark("flaky.md.runs").lines().count(), 4);
+    let status = stdout(&ws.baton(&["status"]));
+    assert!(status.contains("fatal_exits"), "{status}");
+}
+
+#[test]
+fn fatal_exits_refuse_75_and_codes_out_of_range() {
+    for code in ["75", "0", "300"] {
+        let ws = TestWorkspace::new(&format!(
+            "[agents.a]\non = []\nrun = [\"true\"]\nwrites = [\"drafts\"]\nfatal_exits = [{code}]\n"
+        ));
+        let out = ws.baton(&["status"]);
+        assert_eq!(out.status.code(), Some(2), "{code}: {}", text(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains("fatal_exits") && said.contains("baton.toml:5"),
+            "{said}"
+        );
+    }
+}
+
+const TEAM: &str = r#"
+[workspace]
+stages = ["briefs", "parts", "sections"]
+
+[agents.manager]
+description = "Splits a request into parts and assembles the sections"
+on = ["briefs/*.md"]
+run = ["agents/manager.sh"]
+writes = ["parts"]
+delegates_to = ["legal", "writer"]
+
+[agents.writer]
+description = "Writes one section from a part"
+on = []
+run = ["true"]
+writes = ["sections"]
+timeout = "5m"
+fatal_exits = [64]
+
+[agents.legal]
+on = []
+run = ["true"]
+writes = ["sections"]
+
+[agents.auditor]
+description = "Not for the manager"
+on = []
+run = ["true"]
+writes = ["sections"]
+"#;
+
+#[test]
+fn the_catalog_is_in_task_json_in_baton_agents_and_over_mcp() {
+    let ws =
+        TestWorkspace::marked(TEAM).agent("manager", r#"cp "$BATON_TASK_FILE" "$MARKS/task.json""#);
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    // The manager sees the agents it may delegate to, and only those.
+    let task: Value = serde_json::from_str(&ws.mark("task.json")).unwrap();
+    let agents = task["agents"].as_array().unwrap();
+    let names: Vec<&str> = agents.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["legal", "writer"]);
+    let writer = &agents[1];
+    assert_eq!(writer["description"], "Writes one section from a part");
+    assert_eq!(writer["writes"], serde_json::json!(["sections"]));
+    assert_eq!(writer["on"], serde_json::json!([]));
+    assert_eq!(writer["timeout_ms"], 300_000);
+    assert_eq!(writer["fatal_exits"], serde_json::json!([64]));
+    assert_eq!(agents[0]["description"], Value::Null);
+
+    // `baton agents --json`: every agent, with its load.
+    let out = ws.baton(&["agents", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let all = doc["agents"].as_array().unwrap();
+    assert_eq!(all.len(), 4);
+    let manager = all.iter().find(|a| a["name"] == "manager").unwrap();
+    assert_eq!(
+        manager["delegates_to"],
+        serde_json::json!(["legal", "writer"])
+    );
+    assert_eq!(manager["running"], 0);
+    assert_eq!(manager["queued"], 0);
+    let text_out = stdout(&ws.baton(&["agents"]));
+    assert!(
+        text_out.contains("Splits a request into parts"),
+        "{text_out}"
+    );
+    assert!(
+        text_out.contains("delegates to legal, writer"),
+        "{text_out}"
+    );
+    assert!(text_out.contains("fatal exits 64"), "{text_out}");
+
+    // The same over MCP.
+    let mut child = ws
+        .command(&["mcp"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        for line in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_agents","arguments":{}}}"#,
+        ] {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let reply: Value = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["id"] == 2)
+        .expect("list_agents answered");
+    let listed = reply["result"]["structuredContent"]["agents"]
+        .as_array()
+        .unwrap();
+    assert_eq!(listed, all, "MCP and `baton agents` say the same");
+    let _ = fs::remove_file(ws.marks.join("task.json"));
+}
