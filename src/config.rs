@@ -101,6 +101,10 @@ pub(crate) struct Agent {
     pub(crate) sandbox_writes: Vec<PathBuf>,
     /// What it does, for the people and the agents choosing whom to hand work to.
     pub(crate) description: Option<String>,
+    /// Globs one of its outputs must match, as written: an attempt that exits 0 with no
+    /// such output (and delegated nothing) failed. Empty: anything goes, even nothing.
+    pub(crate) expects: Vec<String>,
+    pub(crate) expects_set: GlobSet,
     /// Exit codes that mean the task cannot succeed (bad input, a config error): the
     /// task is dead at once, its retries unspent.
     pub(crate) fatal_exits: Vec<i32>,
@@ -386,6 +390,12 @@ impl Source<'_> {
             ));
         };
         let (run, broken) = self.run(&name, run, known)?;
+        let (expects, expects_set) = self.on(
+            &name,
+            name_span.clone(),
+            raw.expects.unwrap_or_default(),
+            known,
+        )?;
         let writes = self.names_of(
             &name,
             "writes",
@@ -477,6 +487,8 @@ impl Source<'_> {
             sandbox: raw.sandbox,
             sandbox_writes,
             description: raw.description,
+            expects,
+            expects_set,
             fatal_exits,
             broken,
         })
@@ -743,6 +755,7 @@ struct RawAgent {
     sandbox_writes: Option<Vec<Spanned<String>>>,
     description: Option<String>,
     fatal_exits: Option<Vec<Spanned<i64>>>,
+    expects: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -99,6 +99,11 @@ impl Workspace {
         self.runs_dir().join(task).join(attempt.to_string())
     }
 
+    /// Why the task's earlier attempts failed, for the next one (`BATON_FEEDBACK`).
+    pub(crate) fn feedback_file(&self, task: &str) -> PathBuf {
+        self.runs_dir().join(task).join("feedback.md")
+    }
+
     /// The absolute path of a workspace-relative one.
     pub(crate) fn abs(&self, rel: &RelPath) -> PathBuf {
         self.root.join(rel.as_str())

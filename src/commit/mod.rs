@@ -17,10 +17,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::config::Config;
+use crate::config::{Agent, Config};
 use crate::frontmatter;
 use crate::index::writer::{IndexHandle, IndexOp};
-use crate::journal::{Attribution, Committed, Durability, Finish, Output, Record, TaskInfo};
+use crate::journal::{
+    Attribution, Committed, Durability, Finish, Output, Record, TaskId, TaskInfo,
+};
 use crate::ledger::SharedLedger;
 use crate::lock::{self, Mode, PathLock};
 use crate::publish;
@@ -76,6 +78,9 @@ impl Committer<'_> {
             Ok(staged) => staged,
             Err(violation) => return Ok(Outcome::Refused(violation)),
         };
+        if let Some(missing) = missing_expected(agent, &staged, &task.id) {
+            return Ok(Outcome::Failed(missing));
+        }
         let committed = Committed {
             outputs: staged
                 .iter()
@@ -400,4 +405,21 @@ struct Landed {
     path: RelPath,
     hash: String,
     front: Result<Option<frontmatter::FrontMatter>, frontmatter::FrontMatterError>,
+}
+
+/// Why the staged outputs fail the agent's `expects`, if they do: none matches, and the
+/// attempt delegated nothing (a task that hands its work on is judged at its join).
+fn missing_expected(agent: &Agent, staged: &[Staged], task: &TaskId) -> Option<String> {
+    if agent.expects.is_empty()
+        || staged
+            .iter()
+            .any(|s| agent.expects_set.is_match(s.path.as_str()))
+        || staged.iter().any(|s| is_delegation(&s.front, task))
+    {
+        return None;
+    }
+    Some(format!(
+        "no output matching {} (`expects`): the agent exited 0 but wrote nothing it is expected to",
+        agent.expects.join(", ")
+    ))
 }

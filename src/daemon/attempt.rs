@@ -109,6 +109,8 @@ pub(crate) struct TaskFile<'a> {
     /// For a join: what each delegated brief's tasks did.
     children: Vec<serde_json::Value>,
     depth: u32,
+    /// `BATON_FEEDBACK`: why the earlier attempts failed, if any did.
+    feedback: Option<PathBuf>,
     input: &'a RelPath,
     input_hash: &'a str,
     join: bool,
@@ -140,6 +142,7 @@ impl<'a> TaskFile<'a> {
                 Vec::new()
             },
             depth: task.depth,
+            feedback: Some(ws.feedback_file(task.id.as_str())).filter(|f| f.is_file()),
             input: &task.input,
             input_hash: &task.input_hash,
             join,

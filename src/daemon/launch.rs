@@ -164,6 +164,7 @@ impl Launcher {
             .env("BATON_ATTEMPT", attempt.number.to_string())
             .env("BATON_JOIN", if join { "1" } else { "0" })
             .env("BATON_TASK_FILE", &attempt.task_file)
+            .env("BATON_FEEDBACK", feedback_of(ws, task))
             .env("BATON_BIN", &self.baton_bin)
             .env("BATON_SANDBOX", self.mode(agent).as_str())
             .env("TMPDIR", &attempt.tmp)
@@ -284,5 +285,16 @@ mod tests {
             explain_start_failure(Path::new("/nowhere/x.sh"), "agents/x.sh", &error),
             "agents/x.sh: no such file"
         );
+    }
+}
+
+/// `BATON_FEEDBACK`: the file saying why the task's earlier attempts failed, or empty
+/// for a first attempt (or one whose predecessors left no reason).
+fn feedback_of(ws: &Workspace, task: &TaskInfo) -> std::ffi::OsString {
+    let file = ws.feedback_file(task.id.as_str());
+    if file.is_file() {
+        file.into_os_string()
+    } else {
+        std::ffi::OsString::new()
     }
 }

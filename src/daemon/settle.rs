@@ -170,9 +170,31 @@ pub(crate) fn record_failure(
             },
         )
     };
+    if status == Status::Failed {
+        note_feedback(ctx, task, attempt, &finish);
+    }
     let record = Record::finished(&task.id, attempt, duration_ms, finish);
     ctx.ledger.append(vec![record], Durability::Buffered)?;
     Ok(status)
+}
+
+/// Adds why attempt `attempt` failed to the task's feedback file, which the next
+/// attempt reads as `BATON_FEEDBACK`, so an LLM agent can correct itself. A file that
+/// cannot be written costs the next attempt its feedback, nothing else.
+fn note_feedback(ctx: &Ctx, task: &TaskInfo, attempt: u32, finish: &Finish) {
+    use std::io::Write as _;
+    let Finish::Failed { error, .. } = finish else {
+        return;
+    };
+    let file = ctx.ws.feedback_file(task.id.as_str());
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .and_then(|mut f| writeln!(f, "## Attempt {attempt} failed\n\n{error}\n"));
+    if let Err(e) = written {
+        tracing::warn!(task = %task.id, "writing {}: {e}", file.display());
+    }
 }
 
 /// Said after a failed sandboxed attempt whose stderr reports a denied write.

@@ -174,3 +174,94 @@ fn the_catalog_is_in_task_json_in_baton_agents_and_over_mcp() {
     assert_eq!(listed, all, "MCP and `baton agents` say the same");
     let _ = fs::remove_file(ws.marks.join("task.json"));
 }
+
+#[test]
+fn expects_fails_an_attempt_that_wrote_nothing_and_the_next_reads_why() {
+    let ws = TestWorkspace::marked(
+        r#"
+[agents.writer]
+on = ["briefs/*.md"]
+run = ["agents/writer.sh"]
+writes = ["drafts"]
+retries = 2
+backoff = "10ms"
+expects = ["drafts/**/*.md"]
+"#,
+    )
+    .agent(
+        "writer",
+        r##"set -eu
+echo "$BATON_ATTEMPT" >> "$MARKS/attempts"
+if [ -n "$BATON_FEEDBACK" ]; then cp "$BATON_FEEDBACK" "$MARKS/feedback-$BATON_ATTEMPT"; fi
+case "$BATON_ATTEMPT" in
+1) exit 0 ;;                                      # silent completion: wrote nothing
+2) mkdir -p "$BATON_OUT/drafts"; echo x > "$BATON_OUT/drafts/notes.txt" ;;  # the wrong thing
+*) mkdir -p "$BATON_OUT/drafts"; echo "# Draft" > "$BATON_OUT/drafts/job.md" ;;
+esac"##,
+    );
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    assert_eq!(ws.mark("attempts"), "1\n2\n3\n");
+    assert_eq!(ws.read("drafts/job.md"), "# Draft\n");
+    assert!(
+        !ws.path("drafts/notes.txt").exists(),
+        "a failed attempt commits nothing"
+    );
+    let failed = ws.finished("failed");
+    assert_eq!(failed.len(), 2);
+    for f in &failed {
+        assert!(
+            f["error"]
+                .as_str()
+                .unwrap()
+                .contains("no output matching drafts/**/*.md (`expects`)"),
+            "{f}"
+        );
+    }
+    // The first attempt had no feedback; each later one read every earlier failure.
+    assert!(!ws.marks.join("feedback-1").exists());
+    let second = ws.mark("feedback-2");
+    assert!(
+        second.contains("## Attempt 1 failed") && second.contains("no output matching"),
+        "{second}"
+    );
+    let third = ws.mark("feedback-3");
+    assert!(
+        third.contains("## Attempt 1 failed") && third.contains("## Attempt 2 failed"),
+        "{third}"
+    );
+}
+
+#[test]
+fn expects_does_not_fail_a_task_that_delegated_its_work() {
+    let ws = TestWorkspace::marked(
+        r#"
+[agents.manager]
+on = ["briefs/job.md"]
+run = ["agents/manager.sh"]
+writes = ["briefs", "drafts"]
+retries = 0
+expects = ["drafts/*.md"]
+
+[agents.helper]
+on = []
+run = ["agents/helper.sh"]
+writes = ["drafts"]
+"#,
+    )
+    .agent(
+        "manager",
+        r#"set -eu
+if [ "$BATON_JOIN" = 1 ]; then mkdir -p "$BATON_OUT/drafts"; echo done > "$BATON_OUT/drafts/final.md"; exit 0; fi
+"$BATON_BIN" delegate --to helper "$BATON_INPUT" >/dev/null"#,
+    )
+    .agent("helper", r#"mkdir -p "$BATON_OUT/drafts"; echo part > "$BATON_OUT/drafts/part.md""#);
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    assert_eq!(ws.read("drafts/final.md"), "done\n");
+    assert!(
+        ws.finished("failed").is_empty(),
+        "{:?}",
+        ws.finished("failed")
+    );
+}
