@@ -105,6 +105,10 @@ pub(crate) struct Agent {
     /// such output (and delegated nothing) failed. Empty: anything goes, even nothing.
     pub(crate) expects: Vec<String>,
     pub(crate) expects_set: GlobSet,
+    /// Commands run on an attempt's staged outputs before they are committed, each an
+    /// argv with `{out}`, `{input}` and `{task}` filled in; one that fails fails the
+    /// attempt, with its output as the reason.
+    pub(crate) checks: Vec<Vec<String>>,
     /// Exit codes that mean the task cannot succeed (bad input, a config error): the
     /// task is dead at once, its retries unspent.
     pub(crate) fatal_exits: Vec<i32>,
@@ -450,6 +454,19 @@ impl Source<'_> {
             .into_iter()
             .map(|p| self.sandbox_write(&name, p))
             .collect::<Result<_, _>>()?;
+        let mut checks = Vec::new();
+        for check in raw.checks.unwrap_or_default() {
+            if check.get_ref().first().is_none_or(|p| p.trim().is_empty()) {
+                return Err(self.error(
+                    check.span(),
+                    format!(
+                        "agent `{name}`: a `checks` entry is an argv array with a program first, \
+                         like [\"scripts/check.sh\", \"{{out}}\"]"
+                    ),
+                ));
+            }
+            checks.push(check.into_inner());
+        }
         let mut fatal_exits = Vec::new();
         for code in raw.fatal_exits.unwrap_or_default() {
             let n = *code.get_ref();
@@ -489,6 +506,7 @@ impl Source<'_> {
             description: raw.description,
             expects,
             expects_set,
+            checks,
             fatal_exits,
             broken,
         })
@@ -756,6 +774,7 @@ struct RawAgent {
     description: Option<String>,
     fatal_exits: Option<Vec<Spanned<i64>>>,
     expects: Option<Vec<Spanned<String>>>,
+    checks: Option<Vec<Spanned<Vec<String>>>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -195,6 +195,56 @@ impl Prepared {
     }
 }
 
+/// One output check to start: its argv as configured, the staging tree it judges, its
+/// private temp folder, and where its output goes.
+pub(crate) struct Check<'a> {
+    pub(crate) argv: &'a [String],
+    pub(crate) out: &'a Path,
+    pub(crate) tmp: &'a Path,
+    pub(crate) log: File,
+}
+
+impl Launcher {
+    /// One of `agent`'s output checks (`checks`) for `attempt`: `argv` with the
+    /// placeholders filled in, run in the workspace root with `BATON_WORKSPACE`,
+    /// `BATON_INPUT`, `BATON_OUT`, `BATON_TASK`, `BATON_AGENT` and its own `TMPDIR`, its
+    /// output to `log`; confined to reading (and `tmp`) when the agent is confined.
+    pub(crate) fn check(
+        &self,
+        ws: &Workspace,
+        agent: &Agent,
+        task: &TaskInfo,
+        check: Check,
+    ) -> Result<Prepared> {
+        let Check {
+            argv,
+            out,
+            tmp,
+            log,
+        } = check;
+        let mut command = Command::new(self.program(&ws.root, &substitute(&argv[0], task, out)));
+        command
+            .args(argv[1..].iter().map(|a| substitute(a, task, out)))
+            .current_dir(&ws.root)
+            .process_group(0)
+            .stdin(self.dev_null.try_clone().context("duplicating /dev/null")?)
+            .stdout(log.try_clone().context("duplicating the check's log")?)
+            .stderr(log)
+            .env("BATON_WORKSPACE", &ws.root)
+            .env("BATON_INPUT", task.input.as_str())
+            .env("BATON_OUT", out)
+            .env("BATON_TASK", task.id.as_str())
+            .env("BATON_AGENT", &task.agent)
+            .env("TMPDIR", tmp)
+            .env("PATH", &self.agent_path);
+        let confine = match (self.mode(agent).confined(), &self.grants) {
+            (true, Some(grants)) => Some(grants.check_ruleset(agent, tmp)?),
+            _ => None,
+        };
+        Ok(Prepared { command, confine })
+    }
+}
+
 /// An argv element with the placeholders filled in (DESIGN §2). Never a shell string.
 fn substitute(arg: &str, task: &TaskInfo, out: &Path) -> String {
     arg.replace("{input}", task.input.as_str())
@@ -252,6 +302,17 @@ fn find_on_path(program: &str, path: &OsString) -> Option<PathBuf> {
         })
 }
 
+/// `BATON_FEEDBACK`: the file saying why the task's earlier attempts failed, or empty
+/// for a first attempt (or one whose predecessors left no reason).
+fn feedback_of(ws: &Workspace, task: &TaskInfo) -> std::ffi::OsString {
+    let file = ws.feedback_file(task.id.as_str());
+    if file.is_file() {
+        file.into_os_string()
+    } else {
+        std::ffi::OsString::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,16 +346,5 @@ mod tests {
             explain_start_failure(Path::new("/nowhere/x.sh"), "agents/x.sh", &error),
             "agents/x.sh: no such file"
         );
-    }
-}
-
-/// `BATON_FEEDBACK`: the file saying why the task's earlier attempts failed, or empty
-/// for a first attempt (or one whose predecessors left no reason).
-fn feedback_of(ws: &Workspace, task: &TaskInfo) -> std::ffi::OsString {
-    let file = ws.feedback_file(task.id.as_str());
-    if file.is_file() {
-        file.into_os_string()
-    } else {
-        std::ffi::OsString::new()
     }
 }

@@ -14,6 +14,7 @@
 
 mod attempt;
 mod capture;
+mod checks;
 mod context;
 mod deadlines;
 mod ingest;

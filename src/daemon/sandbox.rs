@@ -110,27 +110,54 @@ impl Grants {
         let all = AccessFs::from_all(TARGET);
         let attempt = open_grant(attempt_dir)?;
         let locks = open_grant(&ws.locks_dir())?;
-        let mut ruleset = Ruleset::default()
-            .set_compatibility(CompatLevel::BestEffort)
-            .handle_access(all)?
-            .scope(Scope::from_all(TARGET))?
-            .create()?
-            .add_rule(PathBeneath::new(&self.root, AccessFs::from_read(TARGET)))?
-            .add_rule(PathBeneath::new(&self.dev_null, all))?
+        let mut ruleset = self
+            .reading()?
             .add_rule(PathBeneath::new(attempt, all))?
             .add_rule(PathBeneath::new(locks, all))?;
         if let Some(lock) = index_meta_lock(ws) {
             let rights = AccessFs::ReadFile | AccessFs::WriteFile;
             ruleset = ruleset.add_rule(PathBeneath::new(lock, rights))?;
         }
-        for extra in &agent.sandbox_writes {
-            match open_grant(extra) {
-                Ok(fd) => ruleset = ruleset.add_rule(PathBeneath::new(fd, all))?,
-                Err(e) => tracing::warn!(agent = agent.name, "sandbox_writes: {e:#}; not granted"),
-            }
-        }
-        Ok(ruleset)
+        grant_sandbox_writes(ruleset, agent)
     }
+}
+
+impl Grants {
+    /// Read and execute everywhere, write `/dev/null`; signals and abstract sockets
+    /// scoped: what every confined process starts from.
+    fn reading(&self) -> Result<RulesetCreated> {
+        let all = AccessFs::from_all(TARGET);
+        Ok(Ruleset::default()
+            .set_compatibility(CompatLevel::BestEffort)
+            .handle_access(all)?
+            .scope(Scope::from_all(TARGET))?
+            .create()?
+            .add_rule(PathBeneath::new(&self.root, AccessFs::from_read(TARGET)))?
+            .add_rule(PathBeneath::new(&self.dev_null, all))?)
+    }
+
+    /// The ruleset of one of `agent`'s output checks (`checks`): it reads everything and
+    /// writes only its private `tmp`, `/dev/null` and the agent's `sandbox_writes` (state
+    /// outside the workspace), so it can judge the staged outputs but never change them.
+    pub(crate) fn check_ruleset(&self, agent: &Agent, tmp: &Path) -> Result<RulesetCreated> {
+        let tmp = open_grant(tmp)?;
+        let ruleset = self
+            .reading()?
+            .add_rule(PathBeneath::new(tmp, AccessFs::from_all(TARGET)))?;
+        grant_sandbox_writes(ruleset, agent)
+    }
+}
+
+/// `ruleset` with write access to `agent`'s `sandbox_writes` (those that exist).
+fn grant_sandbox_writes(mut ruleset: RulesetCreated, agent: &Agent) -> Result<RulesetCreated> {
+    let all = AccessFs::from_all(TARGET);
+    for extra in &agent.sandbox_writes {
+        match open_grant(extra) {
+            Ok(fd) => ruleset = ruleset.add_rule(PathBeneath::new(fd, all))?,
+            Err(e) => tracing::warn!(agent = agent.name, "sandbox_writes: {e:#}; not granted"),
+        }
+    }
+    Ok(ruleset)
 }
 
 /// The `sandbox_writes` entries of `agent` that do not exist, made as folders, so the

@@ -58,6 +58,18 @@ pub(crate) fn settle(
     };
     let (exit, error) = match outcome {
         Outcome::Exited(status) if status.success() => {
+            let checked = super::checks::run(ctx, setup, task, attempt);
+            match checked {
+                Ok(None) => {}
+                Ok(Some(reason)) => {
+                    return record_failure(ctx, setup, task, attempt, Some(0), reason, duration_ms)
+                        .map(Settled::Journalled);
+                }
+                Err(e) if crate::error::is_disk_full(&e) => {
+                    return full(&format!("checking the outputs failed: {e:#}"));
+                }
+                Err(e) => return Err(e),
+            }
             match setup.committer(ctx).commit(task, attempt, duration_ms) {
                 Ok(commit::Outcome::Done) => return Ok(Settled::Journalled(Status::Done)),
                 Ok(commit::Outcome::Held) => return Ok(Settled::Journalled(Status::Held)),

@@ -265,3 +265,52 @@ if [ "$BATON_JOIN" = 1 ]; then mkdir -p "$BATON_OUT/drafts"; echo done > "$BATON
         ws.finished("failed")
     );
 }
+
+#[test]
+fn a_check_fails_twice_and_the_third_attempt_passes_after_reading_its_feedback() {
+    let ws = TestWorkspace::marked(
+        r#"
+[agents.writer]
+on = ["briefs/*.md"]
+run = ["agents/writer.sh"]
+writes = ["drafts"]
+retries = 2
+backoff = "10ms"
+checks = [["agents/no-todo.sh", "{out}", "{input}"]]
+"#,
+    )
+    .agent(
+        "writer",
+        r#"set -eu
+mkdir -p "$BATON_OUT/drafts"
+failures=0
+if [ -n "$BATON_FEEDBACK" ]; then failures=$(grep -c '^## Attempt' "$BATON_FEEDBACK"); fi
+if [ "$failures" -ge 2 ]; then echo "all done" > "$BATON_OUT/drafts/job.md"; else echo "TODO write it" > "$BATON_OUT/drafts/job.md"; fi"#,
+    )
+    .agent(
+        "no-todo",
+        r#"out=$1
+echo "checking $2" >> "$MARKS/checked"
+# A check reads the outputs and may not change them.
+if touch "$out/drafts/sneaky.md" 2>/dev/null; then echo "check wrote" >> "$MARKS/checked"; fi
+if grep -q TODO "$out/drafts/job.md"; then echo "drafts/job.md still says TODO" >&2; exit 1; fi"#,
+    );
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    assert_eq!(ws.read("drafts/job.md"), "all done\n");
+    assert_eq!(
+        ws.mark("checked"),
+        "checking briefs/job.md\n".repeat(3),
+        "every attempt is checked, and no check could write"
+    );
+    assert!(!ws.path("drafts/sneaky.md").exists());
+    let failed = ws.finished("failed");
+    assert_eq!(failed.len(), 2);
+    let error = failed[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("check `agents/no-todo.sh {out} {input}` exited with status 1: drafts/job.md still says TODO"),
+        "{error}"
+    );
+    let done = ws.finished("done");
+    assert_eq!(done[0]["attempt"], 3);
+}
