@@ -22,6 +22,8 @@ pub(crate) struct Card<'a> {
     pub(crate) timeout_ms: u64,
     pub(crate) retries: u32,
     pub(crate) fatal_exits: &'a [i32],
+    /// At most so many starts per interval (`rate`), like "20/1m"; null: no limit.
+    pub(crate) rate: Option<String>,
 }
 
 impl<'a> Card<'a> {
@@ -36,6 +38,7 @@ impl<'a> Card<'a> {
             timeout_ms: agent.timeout.as_millis() as u64,
             retries: agent.retries,
             fatal_exits: &agent.fatal_exits,
+            rate: agent.rate.map(|r| r.to_string()),
         }
     }
 }

@@ -109,6 +109,8 @@ pub(crate) struct Agent {
     /// argv with `{out}`, `{input}` and `{task}` filled in; one that fails fails the
     /// attempt, with its output as the reason.
     pub(crate) checks: Vec<Vec<String>>,
+    /// At most this many starts per interval (`rate = "20/m"`): LLM APIs have quotas.
+    pub(crate) rate: Option<Rate>,
     /// Exit codes that mean the task cannot succeed (bad input, a config error): the
     /// task is dead at once, its retries unspent.
     pub(crate) fatal_exits: Vec<i32>,
@@ -133,6 +135,39 @@ impl Agent {
             .checked_shl(failures.saturating_sub(1))
             .unwrap_or(u32::MAX);
         self.backoff.saturating_mul(factor).min(MAX_BACKOFF)
+    }
+}
+
+/// A rate limit: at most `starts` attempts begin in any `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rate {
+    pub(crate) starts: u32,
+    pub(crate) per: Duration,
+}
+
+impl Rate {
+    /// `N/s`, `N/m`, `N/h`, or `N/DURATION` (`3/10s`).
+    pub(crate) fn parse(text: &str) -> Option<Rate> {
+        let (n, per) = text.trim().split_once('/')?;
+        let starts: u32 = n.trim().parse().ok().filter(|&n| n > 0)?;
+        let per = match per.trim() {
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            other => humantime::parse_duration(other).ok()?,
+        };
+        (!per.is_zero()).then_some(Rate { starts, per })
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            self.starts,
+            humantime::format_duration(self.per)
+        )
     }
 }
 
@@ -454,6 +489,19 @@ impl Source<'_> {
             .into_iter()
             .map(|p| self.sandbox_write(&name, p))
             .collect::<Result<_, _>>()?;
+        let rate = match raw.rate {
+            None => None,
+            Some(text) => Some(Rate::parse(text.get_ref()).ok_or_else(|| {
+                self.error(
+                    text.span(),
+                    format!(
+                        "agent `{name}`: bad `rate` `{}`: expected starts per interval, like \
+                         \"20/m\", \"5/s\", \"100/h\" or \"3/10s\"",
+                        text.get_ref()
+                    ),
+                )
+            })?),
+        };
         let mut checks = Vec::new();
         for check in raw.checks.unwrap_or_default() {
             if check.get_ref().first().is_none_or(|p| p.trim().is_empty()) {
@@ -507,6 +555,7 @@ impl Source<'_> {
             expects,
             expects_set,
             checks,
+            rate,
             fatal_exits,
             broken,
         })
@@ -775,6 +824,7 @@ struct RawAgent {
     fatal_exits: Option<Vec<Spanned<i64>>>,
     expects: Option<Vec<Spanned<String>>>,
     checks: Option<Vec<Spanned<Vec<String>>>>,
+    rate: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -46,12 +46,18 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
                 c.retries,
                 c.concurrency
             );
+            if let Some(rate) = &c.rate {
+                limits.push_str(&format!(", rate {rate}"));
+            }
             if !c.fatal_exits.is_empty() {
                 let codes: Vec<String> = c.fatal_exits.iter().map(i32::to_string).collect();
                 limits.push_str(&format!(", fatal exits {}", codes.join(" ")));
             }
             println!("  limits   {limits}");
-            println!("  now      running {}, queued {}", a.running, a.queued);
+            println!(
+                "  now      running {}, queued {} ({} rate-limited)",
+                a.running, a.queued, a.rate_limited
+            );
             if let Some(broken) = &a.broken {
                 println!("  {}", st.red(&format!("cannot start: {broken}")));
             }

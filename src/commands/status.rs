@@ -67,8 +67,13 @@ fn print_text(r: &Report, now: SystemTime) {
         } else {
             c.writes.join(", ")
         };
+        let rate = match (&c.rate, a.rate_limited) {
+            (Some(rate), 0) => format!("  rate {rate}"),
+            (Some(rate), n) => format!("  rate {rate}: {n} rate-limited"),
+            (None, _) => String::new(),
+        };
         println!(
-            "  {:<14} {on} → {writes}   running {}/{}  queued {}",
+            "  {:<14} {on} → {writes}   running {}/{}  queued {}{rate}",
             c.name, a.running, c.concurrency, a.queued
         );
         if let Some(broken) = &a.broken {

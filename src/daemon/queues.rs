@@ -2,12 +2,18 @@
 //! its agent, or running. Per agent, a FIFO queue and the agent processes alive, which
 //! `concurrency` limits.
 //!
+//! An agent with a `rate` also starts at most that many tasks in any interval of its
+//! length: its queue waits, and [`AgentQueues::rate_free_at`] says when it may go on.
+//!
 //! A running task's slot is freed when its process group is gone ([`AgentQueues::exited`]),
 //! not when its attempt is settled ([`AgentQueues::ended`]): the next agent starts while
 //! the last attempt is being committed, so `concurrency` limits agent processes.
 
 use std::collections::{HashMap, VecDeque};
 
+use tokio::time::Instant;
+
+use crate::config::Rate;
 use crate::journal::TaskId;
 
 pub(crate) struct AgentQueues {
@@ -24,6 +30,38 @@ struct AgentQueue {
     alive: usize,
     /// The agent's `concurrency`.
     limit: usize,
+    /// The agent's `rate`, and when its recent attempts started (within one interval).
+    rate: Option<Rate>,
+    starts: VecDeque<Instant>,
+}
+
+impl AgentQueue {
+    fn new(limit: usize) -> AgentQueue {
+        AgentQueue {
+            pending: VecDeque::new(),
+            alive: 0,
+            limit,
+            rate: None,
+            starts: VecDeque::new(),
+        }
+    }
+
+    /// Whether its rate lets a task start at `now` (forgetting starts older than one
+    /// interval).
+    fn admits(&mut self, now: Instant) -> bool {
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        while self.starts.front().is_some_and(|&t| t + rate.per <= now) {
+            self.starts.pop_front();
+        }
+        self.starts.len() < rate.starts as usize
+    }
+
+    /// Whether it has a task to start and a free slot.
+    fn ready(&self) -> bool {
+        self.alive < self.limit && !self.pending.is_empty()
+    }
 }
 
 struct Held {
@@ -51,14 +89,7 @@ impl AgentQueues {
     pub(crate) fn new<'a>(limits: impl IntoIterator<Item = (&'a str, usize)>) -> AgentQueues {
         let agents = limits
             .into_iter()
-            .map(|(name, limit)| {
-                let queue = AgentQueue {
-                    pending: VecDeque::new(),
-                    alive: 0,
-                    limit,
-                };
-                (name.to_string(), queue)
-            })
+            .map(|(name, limit)| (name.to_string(), AgentQueue::new(limit)))
             .collect();
         AgentQueues {
             agents,
@@ -78,11 +109,7 @@ impl AgentQueues {
             let queue = self
                 .agents
                 .entry(name.to_string())
-                .or_insert_with(|| AgentQueue {
-                    pending: VecDeque::new(),
-                    alive: 0,
-                    limit: *limit,
-                });
+                .or_insert_with(|| AgentQueue::new(*limit));
             queue.limit = *limit;
         }
         let gone: Vec<TaskId> = self
@@ -166,18 +193,49 @@ impl AgentQueues {
         self.tasks.remove(task);
     }
 
-    /// The next queued task whose agent has a free slot, now counted as running.
+    /// Sets each agent's `rate` (`None`: no limit).
+    pub(crate) fn set_rates<'a>(
+        &mut self,
+        rates: impl IntoIterator<Item = (&'a str, Option<Rate>)>,
+    ) {
+        for (name, rate) in rates {
+            if let Some(queue) = self.agents.get_mut(name) {
+                queue.rate = rate;
+            }
+        }
+    }
+
+    /// The next queued task whose agent has a free slot and whose rate lets it start,
+    /// now counted as running.
     pub(crate) fn start_next(&mut self) -> Option<TaskId> {
-        let (_, queue) = self
+        let now = Instant::now();
+        let queue = self
             .agents
-            .iter_mut()
-            .find(|(_, q)| q.alive < q.limit && !q.pending.is_empty())?;
+            .values_mut()
+            .find_map(|q| (q.ready() && q.admits(now)).then_some(q))?;
         let task = queue.pending.pop_front()?;
         queue.alive += 1;
+        if queue.rate.is_some() {
+            queue.starts.push_back(now);
+        }
         if let Some(held) = self.tasks.get_mut(&task) {
             held.place = Place::Running { exited: false };
         }
         Some(task)
+    }
+
+    /// When the first agent held back only by its rate may start again.
+    pub(crate) fn rate_free_at(&self) -> Option<Instant> {
+        self.agents
+            .values()
+            .filter(|q| q.ready())
+            .filter_map(|q| {
+                let rate = q.rate?;
+                (q.starts.len() >= rate.starts as usize)
+                    .then(|| q.starts.front().map(|&t| t + rate.per))
+                    .flatten()
+            })
+            .min()
     }
 
     /// The agent process of a running task is gone: its slot is free.
@@ -280,6 +338,38 @@ mod tests {
             .collect();
         started.sort();
         assert_eq!(started, ["a", "b", "n"], "writer's limit is 2 now");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_holds_starts_to_so_many_per_interval() {
+        let mut q = AgentQueues::new([("caller", 5)]);
+        let rate = Rate {
+            starts: 2,
+            per: std::time::Duration::from_secs(10),
+        };
+        q.set_rates([("caller", Some(rate))]);
+        for id in ["a", "b", "c", "d", "e"] {
+            q.push(&t(id), Some("caller")).unwrap();
+        }
+        let began = Instant::now();
+        assert_eq!(q.start_next(), Some(t("a")));
+        tokio::time::advance(std::time::Duration::from_secs(3)).await;
+        assert_eq!(q.start_next(), Some(t("b")));
+        assert_eq!(q.start_next(), None, "two starts in 10 s, with slots free");
+        assert_eq!(
+            q.rate_free_at(),
+            Some(began + rate.per),
+            "when `a` leaves the window"
+        );
+        tokio::time::advance(std::time::Duration::from_secs(7)).await;
+        assert_eq!(q.start_next(), Some(t("c")));
+        assert_eq!(q.start_next(), None, "`b` is still within the window");
+        tokio::time::advance(std::time::Duration::from_secs(3)).await;
+        assert_eq!(q.start_next(), Some(t("d")));
+        // Without a rate, only concurrency counts.
+        q.set_rates([("caller", None)]);
+        assert_eq!(q.start_next(), Some(t("e")));
+        assert_eq!(q.rate_free_at(), None);
     }
 
     #[test]

@@ -165,7 +165,11 @@ impl Scheduler {
             ingest_queue: VecDeque::new(),
             ingest_queued: HashSet::new(),
             ingest_workers: 0,
-            queues: AgentQueues::new(limits),
+            queues: {
+                let mut queues = AgentQueues::new(limits);
+                queues.set_rates(cfg.agents.values().map(|a| (a.name.as_str(), a.rate)));
+                queues
+            },
             stopping: false,
             started: false,
             summary: Summary::default(),
@@ -234,10 +238,15 @@ impl Scheduler {
 
     /// When the next timer is due.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.settling.next(), self.retries.next(), self.paused_until]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.settling.next(),
+            self.retries.next(),
+            self.paused_until,
+            self.queues.rate_free_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub(crate) fn summary(&self) -> Summary {
@@ -257,6 +266,8 @@ impl Scheduler {
             self.retries.remove(&task);
             tracing::warn!(%task, "the task's agent is no longer in baton.toml; it stays queued");
         }
+        self.queues
+            .set_rates(cfg.agents.values().map(|a| (a.name.as_str(), a.rate)));
     }
 
     pub(crate) fn begin_stop(&mut self) {

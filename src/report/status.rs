@@ -68,6 +68,9 @@ pub(crate) struct AgentLoad<'a> {
     pub(crate) card: Card<'a>,
     pub(crate) running: usize,
     pub(crate) queued: usize,
+    /// Of the queued, those held back by the agent's `rate`: with a daemon running, a
+    /// rate set, and a free slot, a queued task waits for nothing else.
+    pub(crate) rate_limited: usize,
     /// Why its program cannot be started, if it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) broken: Option<String>,
@@ -194,6 +197,18 @@ pub(crate) fn with_report<R>(
                 queued: with(TaskStatus::Queued)
                     .filter(|t| t.agent == a.name)
                     .count(),
+                rate_limited: {
+                    let running = with(TaskStatus::Running)
+                        .filter(|t| t.agent == a.name)
+                        .count();
+                    if daemon.is_some() && a.rate.is_some() && running < a.concurrency {
+                        with(TaskStatus::Queued)
+                            .filter(|t| t.agent == a.name)
+                            .count()
+                    } else {
+                        0
+                    }
+                },
                 broken: a.broken.as_ref().map(|e| e.message.clone()),
             })
             .collect(),

@@ -2,6 +2,7 @@
 //! (`description`, `baton agents`, task.json's `agents`, MCP `list_agents`).
 
 use std::fs;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -313,4 +314,68 @@ if grep -q TODO "$out/drafts/job.md"; then echo "drafts/job.md still says TODO" 
     );
     let done = ws.finished("done");
     assert_eq!(done[0]["attempt"], 3);
+}
+
+#[test]
+fn a_rate_limit_holds_starts_to_the_given_rate_and_status_says_so() {
+    let ws = TestWorkspace::marked(
+        r#"
+[agents.caller]
+on = ["briefs/*.md"]
+run = ["agents/caller.sh"]
+writes = ["drafts"]
+concurrency = 4
+rate = "2/1s"
+"#,
+    )
+    .agent("caller", r#"date +%s.%N >> "$MARKS/starts""#);
+    for i in 0..6 {
+        ws.publish(&format!("briefs/b{i}.md"), &format!("# {i}\n"));
+    }
+    let daemon = ws.daemon();
+    // While the daemon holds them back, status says why they wait.
+    wait_for(
+        "status to show rate-limited tasks",
+        Duration::from_secs(10),
+        || {
+            let s = ws.status_json();
+            s["agents"][0]["rate_limited"].as_u64().unwrap_or(0) > 0
+        },
+    );
+    wait_for("all six to be done", Duration::from_secs(20), || {
+        ws.finished("done").len() == 6
+    });
+    drop(daemon);
+    let mut starts: Vec<f64> = ws
+        .mark("starts")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    starts.sort_by(f64::total_cmp);
+    assert_eq!(starts.len(), 6);
+    // No three starts within one second: the third of any window waits for the first to
+    // leave it (a little slack for the agent's own start-up).
+    for w in starts.windows(3) {
+        assert!(
+            w[2] - w[0] >= 0.9,
+            "three starts within {:.3} s: {starts:?}",
+            w[2] - w[0]
+        );
+    }
+    let text_out = stdout(&ws.baton(&["agents"]));
+    assert!(text_out.contains("rate 2/1s"), "{text_out}");
+}
+
+#[test]
+fn a_bad_rate_is_a_config_error_naming_the_line() {
+    let ws = TestWorkspace::new(
+        "[agents.a]\non = []\nrun = [\"true\"]\nwrites = [\"drafts\"]\nrate = \"lots\"\n",
+    );
+    let out = ws.baton(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("baton.toml:5") && said.contains("bad `rate` `lots`"),
+        "{said}"
+    );
 }
