@@ -261,6 +261,8 @@ pub(crate) struct Delegation<'a> {
     /// The same key (from the same actor, to the same agent) names the same brief: a
     /// repeated call returns it instead of writing a second one.
     pub(crate) idempotency_key: Option<&'a str>,
+    /// Narrows what the delegate may write for this task (`STAGE` or `STAGE/SUB`).
+    pub(crate) writes: &'a [String],
 }
 
 /// What [`delegate`] did.
@@ -319,6 +321,28 @@ pub(crate) fn delegate(
     d: Delegation,
 ) -> Result<Delegated> {
     let out = actor.out();
+    if let Err(why) = crate::route::narrowing_allowed(cfg, None, d.to, d.writes) {
+        return Err(refuse(
+            Code::OutsideScope,
+            format!("--writes for `{}`: {why}", d.to),
+        ));
+    }
+    if let Some(name) = actor.agent_name() {
+        let mine = cfg.agents.get(name);
+        for scope in d.writes {
+            let inside = RelPath::new(scope).is_ok_and(|p| mine.is_some_and(|a| a.may_write(&p)));
+            if !inside {
+                return Err(refuse(
+                    Code::OutsideScope,
+                    format!(
+                        "--writes {scope}: outside what `{name}` may write itself [{}]; a \
+                         delegation can only narrow authority, never widen it",
+                        mine.map(|a| a.writes.join(", ")).unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
     let mut refs = vec![d.subject.clone()];
     for r in d.refs {
         if !refs.contains(&r) {
@@ -348,6 +372,12 @@ pub(crate) fn delegate(
     );
     if let Some(task) = actor.task() {
         front.insert("reply_to".into(), task.as_str().into());
+    }
+    if !d.writes.is_empty() {
+        front.insert(
+            "writes".into(),
+            toml::Value::Array(d.writes.iter().map(|w| w.as_str().into()).collect()),
+        );
     }
     let mut text = format!("+++\n{}+++\n", toml::to_string(&front)?);
     if let Some(note) = d.note {

@@ -204,6 +204,7 @@ pub enum Command {
     /// into the first stage; inside a task, into $BATON_OUT with `reply_to` set.
     #[command(after_help = "Examples:\n  \
         baton delegate --to reviewer drafts/plan.md --note \"Check the numbers.\"\n  \
+        baton delegate --to writer briefs/ch1.md --writes drafts/ch1\n  \
         baton delegate --to worker parts/p1.md --ref data/q3.csv")]
     Delegate {
         /// The agent to hand it to.
@@ -217,6 +218,10 @@ pub enum Command {
         /// More paths the brief points at (repeatable).
         #[arg(long = "ref", value_name = "PATH")]
         refs: Vec<PathBuf>,
+        /// Narrow what AGENT may write for this task to STAGE or a folder in it
+        /// (repeatable); within AGENT's own `writes` and, inside a task, the delegator's.
+        #[arg(long = "writes", value_name = "STAGE[/SUB]")]
+        writes: Vec<String>,
     },
     /// Commit the outputs of a task held for approval.
     #[command(

@@ -19,6 +19,9 @@ pub(crate) struct FrontMatter {
     pub(crate) refs: Vec<String>,
     pub(crate) reply_to: Option<String>,
     pub(crate) title: Option<String>,
+    /// Narrow what the agent it goes to may write for this task (`STAGE` or
+    /// `STAGE/SUB`), within its own `writes` and its delegator's.
+    pub(crate) writes: Option<Vec<String>>,
     #[serde(flatten)]
     pub(crate) extra: toml::Table,
 }

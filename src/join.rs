@@ -28,27 +28,34 @@ pub(crate) fn join_id(task: &TaskInfo) -> TaskId {
     )
 }
 
-/// The joins due now that task `changed` moved: its own, and its ancestors'.
-pub(crate) fn due(state: &dyn History, changed: &TaskId) -> Result<Vec<Record>> {
+/// The joins due now that task `changed` moved: its own, and its ancestors'. A join
+/// counts in the chain's depth: one join may go past `max_depth` (it hears that its
+/// delegation was refused), the next is not queued but rejected, so an agent that
+/// delegates again at every join (ignoring `BATON_JOIN`) cannot run forever.
+pub(crate) fn due(state: &dyn History, changed: &TaskId, max_depth: u32) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     for t in state.ancestors(Some(changed))? {
-        out.extend(due_for(state, &t)?);
+        out.extend(due_for(state, &t, max_depth)?);
     }
     Ok(out)
 }
 
 /// The joins due among `candidates` (at start: the done tasks whose join is not queued,
 /// which a crash may have kept from being queued).
-pub(crate) fn due_among(state: &dyn History, candidates: &[TaskInfo]) -> Result<Vec<Record>> {
+pub(crate) fn due_among(
+    state: &dyn History,
+    candidates: &[TaskInfo],
+    max_depth: u32,
+) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     for t in candidates {
-        out.extend(due_for(state, t)?);
+        out.extend(due_for(state, t, max_depth)?);
     }
     Ok(out)
 }
 
 /// The join of `task`, if it is due and not queued yet.
-fn due_for(state: &dyn History, task: &TaskInfo) -> Result<Option<Record>> {
+fn due_for(state: &dyn History, task: &TaskInfo, max_depth: u32) -> Result<Option<Record>> {
     if !awaits_join(task) || state.contains_task(&join_id(task))? {
         return Ok(None);
     }
@@ -56,6 +63,24 @@ fn due_for(state: &dyn History, task: &TaskInfo) -> Result<Option<Record>> {
         if !settled(state, &c, 0)? {
             return Ok(None);
         }
+    }
+    // One join past the limit still runs, to hear that its delegation was refused;
+    // the next would only repeat it.
+    if task.depth > max_depth {
+        let error = format!(
+            "the join of task {} is not queued: it would be {} deep, and past max_depth = \
+             {max_depth} only one join runs, to hear its delegation was refused",
+            task.id,
+            task.depth + 1
+        );
+        if state.rejection(&task.input, &task.input_hash)?.as_deref() == Some(error.as_str()) {
+            return Ok(None); // said once already
+        }
+        return Ok(Some(Record::Rejected {
+            path: task.input.clone(),
+            hash: Some(task.input_hash.clone()),
+            error,
+        }));
     }
     Ok(Some(Record::Queued {
         task: join_id(task),
@@ -66,6 +91,7 @@ fn due_for(state: &dyn History, task: &TaskInfo) -> Result<Option<Record>> {
         depth: task.depth + 1,
         reason: Reason::Join,
         refs: task.refs.clone(),
+        writes: task.writes.clone(),
     }))
 }
 
@@ -215,7 +241,7 @@ mod tests {
             .iter()
             .map(|id| state.tasks[id].clone())
             .collect();
-        due_among(state, &all).unwrap()
+        due_among(state, &all, 8).unwrap()
     }
 
     fn joins(records: &[Record]) -> Vec<String> {
@@ -251,19 +277,22 @@ mod tests {
     fn a_join_is_due_once_every_child_is_final() {
         let mut j = manager();
         assert!(
-            due(&j.state, &id("m")).unwrap().is_empty(),
+            due(&j.state, &id("m"), 8).unwrap().is_empty(),
             "children still queued"
         );
         j.finish("wa", Status::Done, &["drafts/a.md"], &[]);
         assert!(
-            due(&j.state, &id("wa")).unwrap().is_empty(),
+            due(&j.state, &id("wa"), 8).unwrap().is_empty(),
             "one child left"
         );
         j.finish("wb", Status::Dead, &[], &[]);
-        let records = due(&j.state, &id("wb")).unwrap();
+        let records = due(&j.state, &id("wb"), 8).unwrap();
         assert_eq!(joins(&records), ["m"]);
         j.push_all(records);
-        assert!(due(&j.state, &id("wa")).unwrap().is_empty(), "queued once");
+        assert!(
+            due(&j.state, &id("wa"), 8).unwrap().is_empty(),
+            "queued once"
+        );
         assert!(all_due(&j.state).is_empty());
         let join = &j.state.tasks[&join_id(&j.state.tasks["m"])];
         assert_eq!(
@@ -287,6 +316,7 @@ mod tests {
             depth: 2,
             reason: Reason::Glob,
             refs: Vec::new(),
+            writes: Vec::new(),
         });
         assert!(all_due(&j.state).is_empty(), "the reviewer is queued");
         j.finish("r", Status::Done, &[], &[]);
@@ -301,13 +331,13 @@ mod tests {
         j.queue("s", "helper", "briefs/sub.md", Some("wa"));
         j.finish("s", Status::Done, &[], &[]);
         // wa's join is due; m's is not, until wa's join has run.
-        let records = due(&j.state, &id("s")).unwrap();
+        let records = due(&j.state, &id("s"), 8).unwrap();
         assert_eq!(joins(&records), ["wa"]);
         j.push_all(records);
         let wa_join = join_id(&j.state.tasks["wa"]);
-        assert!(due(&j.state, &wa_join).unwrap().is_empty());
+        assert!(due(&j.state, &wa_join, 8).unwrap().is_empty());
         j.finish(wa_join.as_str(), Status::Done, &[], &[]);
-        assert_eq!(joins(&due(&j.state, &wa_join).unwrap()), ["m"]);
+        assert_eq!(joins(&due(&j.state, &wa_join, 8).unwrap()), ["m"]);
     }
 
     #[test]
@@ -320,7 +350,7 @@ mod tests {
             hash: Some("h-briefs/x.md".into()),
             error: "not sent to `legal`: …".into(),
         });
-        let records = due(&j.state, &id("m")).unwrap();
+        let records = due(&j.state, &id("m"), 8).unwrap();
         assert_eq!(joins(&records), ["m"]);
         j.push_all(records);
         let join = j.state.tasks[&join_id(&j.state.tasks["m"])].clone();
@@ -335,7 +365,7 @@ mod tests {
         let mut j = manager();
         j.finish("wa", Status::Done, &["drafts/a.md"], &[]);
         j.finish("wb", Status::Done, &["drafts/b.md"], &[]);
-        let records = due(&j.state, &id("wb")).unwrap();
+        let records = due(&j.state, &id("wb"), 8).unwrap();
         j.push_all(records);
         let join = j.state.tasks[&join_id(&j.state.tasks["m"])].clone();
         let report = report(&j.state, &join).unwrap();

@@ -48,6 +48,7 @@ impl JournalBuilder {
                 Reason::Glob
             },
             refs: Vec::new(),
+            writes: Vec::new(),
         });
     }
 

@@ -343,6 +343,16 @@ impl RelPath {
 
     /// Whether any component is hidden or the name marks an editor's scratch file:
     /// such files are never artifacts (DESIGN §1).
+    /// Whether this path is `scope` or beneath it (`drafts/ch1` holds
+    /// `drafts/ch1/a.md`, not `drafts/ch10.md`).
+    pub(crate) fn is_within(&self, scope: &str) -> bool {
+        self.0 == scope
+            || self
+                .0
+                .strip_prefix(scope)
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+
     pub(crate) fn is_ignored(&self) -> bool {
         let name = self.file_name();
         self.0.split('/').any(|c| c.starts_with('.'))

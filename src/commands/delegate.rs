@@ -21,6 +21,7 @@ pub(crate) fn run(
     path: &Path,
     note: Option<&str>,
     refs: &[PathBuf],
+    writes: &[String],
 ) -> Result<u8> {
     let cfg = super::common::config(ws)?;
     if !cfg.agents.contains_key(to) {
@@ -42,6 +43,7 @@ pub(crate) fn run(
         refs,
         note,
         idempotency_key: None,
+        writes,
     };
     let done = act::delegate(ws, &cfg, &actor, delegation)?;
     println!("{}", done.brief);

@@ -74,7 +74,7 @@ impl Committer<'_> {
     ) -> Result<Outcome> {
         let agent = &self.cfg.agents[&task.agent];
         let out = self.ws.attempt_dir(task.id.as_str(), attempt).join("out");
-        let staged = match staged_outputs(self.cfg, agent, &task.id, &out)? {
+        let staged = match staged_outputs(self.cfg, agent, &task.id, &task.writes, &out)? {
             Ok(staged) => staged,
             Err(violation) => return Ok(Outcome::Refused(violation)),
         };

@@ -56,6 +56,11 @@ pub(crate) enum ScopeViolation {
         agent: String,
         writes: Vec<String>,
     },
+    /// Outside the narrower `writes` its delegator gave this task.
+    OutsideNarrowed {
+        path: RelPath,
+        writes: Vec<String>,
+    },
     /// Something in the staging tree that the agent made unreadable (or removed while
     /// it was being read).
     Unreadable {
@@ -98,6 +103,11 @@ impl fmt::Display for ScopeViolation {
                 path.first(),
                 writes.join(", ")
             ),
+            ScopeViolation::OutsideNarrowed { path, writes } => write!(
+                f,
+                "`{path}` is outside what this task was delegated to write (writes = [{}])",
+                writes.join(", ")
+            ),
             ScopeViolation::Unreadable { shown, error } => {
                 write!(
                     f,
@@ -118,11 +128,13 @@ pub(crate) fn is_delegation(
 }
 
 /// The outputs staged under `out`, hashed and synced, or the first reason the agent's
-/// outputs may not be committed. Hidden and scratch files are ignored.
+/// outputs may not be committed. Hidden and scratch files are ignored. `narrowed` is
+/// the task's delegated `writes` (empty: the agent's own).
 pub(crate) fn staged_outputs(
     cfg: &Config,
     agent: &Agent,
     task: &TaskId,
+    narrowed: &[String],
     out: &Path,
 ) -> Result<Result<Vec<Staged>, ScopeViolation>> {
     let mut staged = Vec::new();
@@ -209,6 +221,12 @@ pub(crate) fn staged_outputs(
                 writes: agent.writes.clone(),
             }));
         }
+        if !delegation && !narrowed.is_empty() && !narrowed.iter().any(|w| path.is_within(w)) {
+            return Ok(Err(ScopeViolation::OutsideNarrowed {
+                path,
+                writes: narrowed.to_vec(),
+            }));
+        }
         let (hash, size) = match publish::hash_file(&file) {
             Ok(hashed) => hashed,
             Err(e) => {
@@ -269,7 +287,7 @@ mod tests {
     fn outputs(out: &Path) -> Result<Vec<String>, ScopeViolation> {
         let cfg = cfg();
         let task = TaskId::from("t-1");
-        staged_outputs(&cfg, &cfg.agents["writer"], &task, out)
+        staged_outputs(&cfg, &cfg.agents["writer"], &task, &[], out)
             .unwrap()
             .map(|s| s.into_iter().map(|s| s.path.to_string()).collect())
     }

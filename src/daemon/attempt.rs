@@ -120,6 +120,9 @@ pub(crate) struct TaskFile<'a> {
     refs: &'a [RelPath],
     task: &'a TaskId,
     workspace: &'a Path,
+    /// What this task may write: the narrower `writes` its delegator gave it, else its
+    /// agent's stages.
+    writes: &'a [String],
 }
 
 impl<'a> TaskFile<'a> {
@@ -152,6 +155,10 @@ impl<'a> TaskFile<'a> {
             refs: &task.refs,
             task: &task.id,
             workspace: &ws.root,
+            writes: match (&task.writes[..], cfg.agents.get(&task.agent)) {
+                ([], Some(agent)) => &agent.writes,
+                (narrowed, _) => narrowed,
+            },
         })
     }
 }

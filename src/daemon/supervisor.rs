@@ -209,10 +209,10 @@ impl Supervisor {
         flush_ledger(&self.ctx); // what follows asks the store itself
         let ids: Vec<TaskId> = {
             let mut ledger = self.ctx.ledger.lock();
-            let joins = ledger
-                .store()
-                .awaiting_joins()
-                .and_then(|waiting| crate::join::due_among(&*ledger, &waiting));
+            let joins = ledger.store().awaiting_joins().and_then(|waiting| {
+                let max_depth = self.ctx.setup().cfg.max_depth;
+                crate::join::due_among(&*ledger, &waiting, max_depth)
+            });
             match joins {
                 Ok(joins) => {
                     if let Err(e) = ledger.append(joins) {
@@ -273,7 +273,8 @@ impl Supervisor {
             Action::Start(task) => self.start(task),
             Action::QueueJoins(task) => {
                 let mut ledger = self.ctx.ledger.lock();
-                match crate::join::due(&*ledger, &task) {
+                let max_depth = self.ctx.setup().cfg.max_depth;
+                match crate::join::due(&*ledger, &task, max_depth) {
                     Ok(joins) if joins.is_empty() => {}
                     Ok(joins) => {
                         if let Err(e) = ledger.append(joins) {

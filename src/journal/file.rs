@@ -442,6 +442,7 @@ mod tests {
             depth: 0,
             reason: Reason::Glob,
             refs: vec![],
+            writes: vec![],
         }
     }
 

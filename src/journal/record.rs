@@ -106,6 +106,10 @@ pub(crate) enum Record {
         /// The input's front-matter `refs`, resolved to workspace paths.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         refs: Vec<RelPath>,
+        /// What the delegator narrowed the task's writes to (`STAGE` or `STAGE/SUB`);
+        /// empty: the agent's own `writes`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        writes: Vec<String>,
     },
     #[serde(rename = "task.started")]
     Started {
@@ -222,6 +226,7 @@ impl Record {
             depth: task.depth,
             reason,
             refs: task.refs.clone(),
+            writes: task.writes.clone(),
         }
     }
 

@@ -57,6 +57,9 @@ pub(crate) struct TaskInfo {
     pub(crate) depth: u32,
     pub(crate) reason: Reason,
     pub(crate) refs: Vec<RelPath>,
+    /// The writes its delegator narrowed it to; empty: its agent's `writes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) writes: Vec<String>,
     pub(crate) status: TaskStatus,
     /// The last attempt started (0: none yet).
     pub(crate) attempt: u32,
@@ -104,6 +107,7 @@ impl TaskInfo {
             depth,
             reason,
             refs,
+            writes,
         } = &entry.record
         else {
             return None;
@@ -117,6 +121,7 @@ impl TaskInfo {
             depth: *depth,
             reason: *reason,
             refs: refs.clone(),
+            writes: writes.clone(),
             status: TaskStatus::Queued,
             attempt: 0,
             failures: 0,

@@ -152,6 +152,10 @@ pub(crate) struct DelegateArgs {
     /// the brief made the first time instead of a second one. Use it when retrying.
     #[serde(default)]
     idempotency_key: Option<String>,
+    /// Narrow what the agent may write for this task: stages or folders in them (e.g.
+    /// "drafts/chapter-1"), within its own writes and yours.
+    #[serde(default)]
+    writes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -463,6 +467,7 @@ impl Desk {
                     refs,
                     note: a.note.as_deref(),
                     idempotency_key: a.idempotency_key.as_deref(),
+                    writes: a.writes.as_deref().unwrap_or_default(),
                 },
             )?;
             Ok(Json(DelegateOut {

@@ -22,6 +22,8 @@ pub(crate) struct Arrival<'a> {
     pub(crate) delegation: bool,
     /// Front matter `refs`, resolved and checked by the caller.
     pub(crate) refs: &'a [RelPath],
+    /// Front matter `writes`: the narrowed scope asked for the task (empty: none).
+    pub(crate) writes: &'a [String],
 }
 
 /// What to journal for an arrival: tasks to queue, and refusals to record.
@@ -116,6 +118,10 @@ pub(crate) fn route(cfg: &Config, state: &dyn History, arrival: &Arrival) -> Res
                 continue;
             }
         }
+        if let Err(why) = narrowing_allowed(cfg, parent, agent, arrival.writes) {
+            routed.push(reject(format!("not sent to `{agent}`: {why}")));
+            continue;
+        }
         routed.push(Record::Queued {
             task: id,
             agent: agent.to_string(),
@@ -125,9 +131,58 @@ pub(crate) fn route(cfg: &Config, state: &dyn History, arrival: &Arrival) -> Res
             depth,
             reason,
             refs: arrival.refs.to_vec(),
+            writes: arrival.writes.to_vec(),
         });
     }
     Ok(routed)
+}
+
+/// Whether `writes` (a delegation's narrowed scope for `agent`) may be asked: each entry
+/// a stage or a folder in one, within `agent`'s own `writes` and, when a task delegated,
+/// within what that task may write.
+pub(crate) fn narrowing_allowed(
+    cfg: &Config,
+    parent: Option<&crate::journal::TaskInfo>,
+    agent: &str,
+    writes: &[String],
+) -> Result<(), String> {
+    let Some(own) = cfg.agents.get(agent) else {
+        return Ok(());
+    };
+    for scope in writes {
+        let Ok(path) = RelPath::new(scope) else {
+            return Err(format!("`writes` entry {scope:?} is no workspace path"));
+        };
+        if !own.may_write(&path) {
+            return Err(format!(
+                "`writes` {scope} is outside its own writes [{}]",
+                own.writes.join(", ")
+            ));
+        }
+        let Some(parent) = parent else { continue };
+        let within = if parent.writes.is_empty() {
+            cfg.agents
+                .get(&parent.agent)
+                .is_some_and(|a| a.may_write(&path))
+        } else {
+            parent.writes.iter().any(|p| path.is_within(p))
+        };
+        if !within {
+            let theirs = if parent.writes.is_empty() {
+                cfg.agents
+                    .get(&parent.agent)
+                    .map(|a| a.writes.join(", "))
+                    .unwrap_or_default()
+            } else {
+                parent.writes.join(", ")
+            };
+            return Err(format!(
+                "`writes` {scope} is outside what its delegator `{}` may write [{theirs}]",
+                parent.agent
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Why an artifact whose front matter says `to = "agent"` is refused, when no agent has
@@ -198,6 +253,7 @@ mod tests {
             to: None,
             delegation: false,
             refs: &[],
+            writes: &[],
         };
         let r = route(&cfg, &j.state, &arrival).unwrap();
         assert_eq!(queued_agents(&r), vec!["writer"]);
@@ -231,6 +287,7 @@ mod tests {
                 to: Some("legal"),
                 delegation: false,
                 refs: &[],
+                writes: &[],
             },
         )
         .unwrap();
@@ -245,6 +302,7 @@ mod tests {
                 to: Some("nobody"),
                 delegation: false,
                 refs: &[],
+                writes: &[],
             },
         )
         .unwrap();
@@ -276,6 +334,7 @@ mod tests {
                     to: None,
                     delegation: false,
                     refs: &[],
+                    writes: &[],
                 },
             )
             .unwrap();
@@ -307,6 +366,7 @@ mod tests {
                 to: Some(agent),
                 delegation: false,
                 refs: &[],
+                writes: &[],
             },
         )
         .unwrap();
@@ -326,6 +386,7 @@ mod tests {
             to: Some(to),
             delegation: true,
             refs: &[],
+            writes: &[],
         }
     }
 
@@ -406,6 +467,7 @@ mod tests {
                 to: None,
                 delegation: false,
                 refs: &[],
+                writes: &[],
             },
         )
         .unwrap();
@@ -426,6 +488,7 @@ mod tests {
                 to: None,
                 delegation: false,
                 refs: &[],
+                writes: &[],
             },
         )
         .unwrap();

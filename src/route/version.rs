@@ -60,6 +60,7 @@ pub(crate) fn route_version(
             to: front.to.as_deref(),
             delegation,
             refs: &refs,
+            writes: front.writes.as_deref().unwrap_or_default(),
         },
     )?;
     for record in &routed {

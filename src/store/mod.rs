@@ -436,6 +436,7 @@ pub(crate) mod tests {
                     depth: 0,
                     reason: if join == 1 { Reason::Join } else { Reason::Glob },
                     refs: Vec::new(),
+                    writes: Vec::new(),
                 }
             ),
             3 => (0..6usize, 1..4u32).prop_map(|(t, attempt)| Record::Started {
@@ -644,6 +645,7 @@ pub(crate) mod tests {
             depth: 0,
             reason: Reason::Glob,
             refs: Vec::new(),
+            writes: Vec::new(),
         };
         let mut appender = Appender::open(&ws).unwrap();
         appender

@@ -379,3 +379,129 @@ fn a_bad_rate_is_a_config_error_naming_the_line() {
         "{said}"
     );
 }
+
+const NARROW: &str = r#"
+[workspace]
+stages = ["briefs", "parts", "sections"]
+
+[agents.manager]
+on = ["briefs/job.md"]
+run = ["agents/manager.sh"]
+writes = ["parts", "sections"]
+retries = 0
+
+[agents.worker]
+on = []
+run = ["agents/worker.sh"]
+writes = ["sections"]
+retries = 0
+
+[agents.narrow]
+on = ["briefs/narrow.md"]
+run = ["agents/narrow.sh"]
+writes = ["parts"]
+retries = 0
+"#;
+
+#[test]
+fn delegate_writes_narrows_the_delegate_and_the_commit_enforces_it() {
+    let ws = TestWorkspace::marked(NARROW)
+        .agent(
+            "manager",
+            r#"set -eu
+[ "$BATON_JOIN" = 1 ] && exit 0
+mkdir -p "$BATON_OUT/parts"
+echo "stay in ch1" > "$BATON_OUT/parts/ok.md"
+echo "stray" > "$BATON_OUT/parts/stray.md"
+"$BATON_BIN" delegate --to worker "$BATON_OUT/parts/ok.md" --writes sections/ch1 >/dev/null
+"$BATON_BIN" delegate --to worker "$BATON_OUT/parts/stray.md" --writes sections/ch1 >/dev/null"#,
+        )
+        .agent("narrow", "true")
+        .agent(
+            "worker",
+            r#"set -eu
+cp "$BATON_TASK_FILE" "$MARKS/task-$(basename "$(sed -n 's/^refs = \["\([^"]*\)".*/\1/p' "$BATON_INPUT")")"
+mkdir -p "$BATON_OUT/sections/ch1"
+case "$(cat "$BATON_INPUT")" in
+*ok.md*) echo fine > "$BATON_OUT/sections/ch1/a.md" ;;
+*) echo sneaky > "$BATON_OUT/sections/other.md" ;;
+esac"#,
+        );
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(1); // the stray worker's task is dead
+    assert_eq!(ws.read("sections/ch1/a.md"), "fine\n");
+    assert!(!ws.path("sections/other.md").exists());
+    let dead = ws.finished("dead");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let error = dead[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("`sections/other.md` is outside what this task was delegated to write (writes = [sections/ch1])"),
+        "{error}"
+    );
+    // The delegate sees its narrowed scope in task.json, and the journal keeps it.
+    let task: Value = serde_json::from_str(&ws.mark("task-ok.md")).unwrap();
+    assert_eq!(task["writes"], serde_json::json!(["sections/ch1"]));
+    let queued = ws.records("task.queued");
+    let narrowed: Vec<&Value> = queued.iter().filter(|q| q["agent"] == "worker").collect();
+    assert_eq!(narrowed.len(), 2);
+    assert!(
+        narrowed
+            .iter()
+            .all(|q| q["writes"] == serde_json::json!(["sections/ch1"]))
+    );
+}
+
+#[test]
+fn a_delegation_cannot_give_more_than_the_delegator_has() {
+    let ws = TestWorkspace::marked(NARROW).agent(
+        "narrow",
+        r#"set -eu
+[ "$BATON_JOIN" = 1 ] && exit 0
+mkdir -p "$BATON_OUT/parts"
+echo part > "$BATON_OUT/parts/p.md"
+# The CLI refuses at once: `narrow` may not write sections itself.
+if "$BATON_BIN" delegate --to worker "$BATON_OUT/parts/p.md" --writes sections 2> "$MARKS/refused"; then
+    echo "accepted" >> "$MARKS/refused"
+fi
+# A hand-written brief asking the same is refused by the daemon.
+mkdir -p "$BATON_OUT/briefs"
+printf '+++\nto = "worker"\nreply_to = "%s"\nwrites = ["sections"]\nrefs = ["parts/p.md"]\n+++\nplease\n' "$BATON_TASK" > "$BATON_OUT/briefs/sneaky.md""#,
+    )
+    .agent("worker", "true")
+    .agent("manager", "true");
+    ws.publish("briefs/narrow.md", "# Narrow\n");
+    ws.run_once(0);
+    let said = ws.mark("refused");
+    assert!(
+        said.contains("--writes sections: outside what `narrow` may write itself [parts]"),
+        "{said}"
+    );
+    let rejected = ws.records("rejected");
+    assert!(
+        rejected.iter().any(|r| r["path"] == "briefs/sneaky.md"
+            && r["error"].as_str().unwrap().contains(
+                "not sent to `worker`: `writes` sections is outside what its delegator `narrow` may write [parts]"
+            )),
+        "{rejected:?}"
+    );
+    assert!(
+        ws.records("task.queued")
+            .iter()
+            .all(|q| q["agent"] != "worker")
+    );
+    // Outside the delegate's own writes is refused too.
+    let out = ws.baton(&[
+        "delegate",
+        "--to",
+        "worker",
+        "parts/p.md",
+        "--writes",
+        "parts",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("`writes` parts is outside its own writes [sections]"),
+        "{}",
+        text(&out)
+    );
+}

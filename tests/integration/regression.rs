@@ -71,3 +71,51 @@ fn regression_a_sigterm_as_soon_as_the_daemon_lock_is_taken_stops_it_in_order() 
         );
     }
 }
+
+/// Regression: an agent that delegates again at every join (it ignores `BATON_JOIN`)
+/// ran forever: its briefs were refused past `max_depth`, but a refused brief is settled,
+/// so each join was followed by the next, hundreds deep. A join now counts in the
+/// chain's depth: one may go past `max_depth`, the next is refused.
+#[test]
+fn a_join_that_delegates_again_stops_at_max_depth() {
+    let ws = TestWorkspace::marked(
+        r#"
+[workspace]
+stages = ["briefs", "parts"]
+max_depth = 3
+
+[agents.looper]
+on = ["briefs/job.md"]
+run = ["agents/looper.sh"]
+writes = ["parts"]
+
+[agents.helper]
+on = []
+run = ["true"]
+writes = ["parts"]
+"#,
+    )
+    .agent(
+        "looper",
+        r#"set -eu
+mkdir -p "$BATON_OUT/parts"
+echo "part $BATON_TASK" > "$BATON_OUT/parts/p.md"
+"$BATON_BIN" delegate --to helper "$BATON_OUT/parts/p.md" >/dev/null"#,
+    );
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    let joins = ws
+        .records("task.queued")
+        .into_iter()
+        .filter(|q| q["reason"] == "join")
+        .count();
+    assert!(joins <= 4, "{joins} joins: one past max_depth at most");
+    let rejected = ws.records("rejected");
+    assert!(
+        rejected.iter().any(|r| r["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not queued: it would be 5 deep")),
+        "{rejected:?}"
+    );
+}
