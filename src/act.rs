@@ -263,6 +263,8 @@ pub(crate) struct Delegation<'a> {
     pub(crate) idempotency_key: Option<&'a str>,
     /// Narrows what the delegate may write for this task (`STAGE` or `STAGE/SUB`).
     pub(crate) writes: &'a [String],
+    /// When the delegate must be done (a duration or an RFC 3339 time).
+    pub(crate) deadline: Option<&'a str>,
 }
 
 /// What [`delegate`] did.
@@ -343,6 +345,10 @@ pub(crate) fn delegate(
             }
         }
     }
+    if let Some(when) = d.deadline {
+        crate::deadline::parse(when, std::time::SystemTime::now())
+            .map_err(|e| refuse(Code::InvalidArguments, format!("deadline {when:?}: {e}")))?;
+    }
     let mut refs = vec![d.subject.clone()];
     for r in d.refs {
         if !refs.contains(&r) {
@@ -372,6 +378,9 @@ pub(crate) fn delegate(
     );
     if let Some(task) = actor.task() {
         front.insert("reply_to".into(), task.as_str().into());
+    }
+    if let Some(when) = d.deadline {
+        front.insert("deadline".into(), when.into());
     }
     if !d.writes.is_empty() {
         front.insert(

@@ -94,6 +94,10 @@ pub enum Command {
         /// Route it to this agent only (sets `to` in its front matter).
         #[arg(long, value_name = "AGENT")]
         to: Option<String>,
+        /// The tasks it starts must be over by then: a duration ("2h") or an RFC 3339
+        /// time (sets `deadline` in its front matter); what they delegate inherits it.
+        #[arg(long, value_name = "WHEN")]
+        deadline: Option<String>,
         /// Wait for the tasks it sets off (and theirs) to end; print how each ended.
         /// Exits 1 if one ended dead.
         #[arg(long)]
@@ -222,6 +226,10 @@ pub enum Command {
         /// (repeatable); within AGENT's own `writes` and, inside a task, the delegator's.
         #[arg(long = "writes", value_name = "STAGE[/SUB]")]
         writes: Vec<String>,
+        /// The delegate must be done by then: a duration or an RFC 3339 time, never
+        /// later than the delegating task's own deadline (asking more is capped).
+        #[arg(long, value_name = "WHEN")]
+        deadline: Option<String>,
     },
     /// Commit the outputs of a task held for approval.
     #[command(

@@ -193,6 +193,8 @@ pub(crate) struct Config {
     pub(crate) settle: Duration,
     /// The most tasks one task's outputs may start.
     pub(crate) max_children: u32,
+    /// The deadline of a task no brief and no delegator gave one (`default_deadline`).
+    pub(crate) default_deadline: Option<Duration>,
     pub(crate) agents: BTreeMap<String, Agent>,
     pub(crate) stage_options: HashMap<String, StageOptions>,
     /// Files over this are indexed by path and metadata only (`[search] max_file_size`).
@@ -263,9 +265,26 @@ impl Config {
             )?,
             compress: raw_journal.compress.unwrap_or(true),
         };
+        let default_deadline = match ws.default_deadline {
+            None => None,
+            Some(raw) => match humantime::parse_duration(raw.get_ref().trim()) {
+                Ok(d) if !d.is_zero() => Some(d),
+                _ => {
+                    return Err(src.error(
+                        raw.span(),
+                        format!(
+                            "bad duration `{}` for `default_deadline`: expected a number and a \
+                             unit, like \"30m\" or \"2h\"",
+                            raw.get_ref()
+                        ),
+                    ));
+                }
+            },
+        };
         Ok(Config {
             stages,
             max_depth: ws.max_depth.unwrap_or(8),
+            default_deadline,
             settle: Duration::from_millis(ws.settle_ms.unwrap_or(20)),
             max_children: ws.max_children.unwrap_or(64),
             agents,
@@ -802,6 +821,7 @@ struct RawWorkspace {
     max_depth: Option<u32>,
     settle_ms: Option<u64>,
     max_children: Option<u32>,
+    default_deadline: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -22,6 +22,9 @@ pub(crate) struct FrontMatter {
     /// Narrow what the agent it goes to may write for this task (`STAGE` or
     /// `STAGE/SUB`), within its own `writes` and its delegator's.
     pub(crate) writes: Option<Vec<String>>,
+    /// When the task it starts must be over: a duration from its arrival ("2h") or an
+    /// RFC 3339 time; never later than its delegator's.
+    pub(crate) deadline: Option<String>,
     #[serde(flatten)]
     pub(crate) extra: toml::Table,
 }
@@ -125,8 +128,8 @@ fn strip_line_end(s: &str) -> Option<&str> {
     s.strip_prefix("\r\n").or_else(|| s.strip_prefix('\n'))
 }
 
-/// `text` with `to = "agent"` in its front matter, replacing any earlier `to`.
-pub(crate) fn with_to(text: &str, agent: &str) -> Result<String, FrontMatterError> {
+/// `text` with each `(key, value)` set in its front matter, replacing earlier ones.
+pub(crate) fn with_keys(text: &str, keys: &[(&str, &str)]) -> Result<String, FrontMatterError> {
     let (fm, body) = parse(text)?;
     let mut table = match fm {
         None => toml::Table::new(),
@@ -143,7 +146,9 @@ pub(crate) fn with_to(text: &str, agent: &str) -> Result<String, FrontMatterErro
             })?
         }
     };
-    table.insert("to".into(), toml::Value::String(agent.into()));
+    for (key, value) in keys {
+        table.insert((*key).into(), toml::Value::String((*value).into()));
+    }
     Ok(format!(
         "+++\n{}+++\n{body}",
         toml::to_string(&table).unwrap_or_default()
@@ -184,9 +189,13 @@ mod tests {
 
     #[test]
     fn with_to_adds_or_replaces() {
-        let t = with_to("Body\n", "legal").unwrap();
+        let t = with_keys("Body\n", &[("to", "legal")]).unwrap();
         assert_eq!(parse(&t).unwrap().0.unwrap().to.as_deref(), Some("legal"));
-        let t = with_to("+++\nto = \"a\"\ntitle = \"T\"\n+++\nBody\n", "b").unwrap();
+        let t = with_keys(
+            "+++\nto = \"a\"\ntitle = \"T\"\n+++\nBody\n",
+            &[("to", "b")],
+        )
+        .unwrap();
         let (fm, body) = parse(&t).unwrap();
         let fm = fm.unwrap();
         assert_eq!(

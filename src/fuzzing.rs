@@ -199,7 +199,7 @@ fn fuzzing_the_front_matter_parser() {
             if let Ok((_, body)) = crate::frontmatter::parse(text) {
                 assert!(text.ends_with(body), "the body is the text's tail");
             }
-            let _ = crate::frontmatter::with_to(text, "writer");
+            let _ = crate::frontmatter::with_keys(text, &[("to", "writer")]);
         }
     });
 }

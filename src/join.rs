@@ -92,6 +92,8 @@ fn due_for(state: &dyn History, task: &TaskInfo, max_depth: u32) -> Result<Optio
         reason: Reason::Join,
         refs: task.refs.clone(),
         writes: task.writes.clone(),
+        deadline: task.deadline.clone(),
+        deadline_asked: None,
     }))
 }
 
@@ -317,6 +319,8 @@ mod tests {
             reason: Reason::Glob,
             refs: Vec::new(),
             writes: Vec::new(),
+            deadline: None,
+            deadline_asked: None,
         });
         assert!(all_due(&j.state).is_empty(), "the reviewer is queued");
         j.finish("r", Status::Done, &[], &[]);

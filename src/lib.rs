@@ -39,6 +39,7 @@ mod catalog;
 mod commit;
 mod config;
 mod daemon;
+mod deadline;
 mod failpoint;
 mod frontmatter;
 #[cfg(test)]

@@ -49,6 +49,8 @@ impl JournalBuilder {
             },
             refs: Vec::new(),
             writes: Vec::new(),
+            deadline: None,
+            deadline_asked: None,
         });
     }
 

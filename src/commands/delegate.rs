@@ -22,6 +22,7 @@ pub(crate) fn run(
     note: Option<&str>,
     refs: &[PathBuf],
     writes: &[String],
+    deadline: Option<&str>,
 ) -> Result<u8> {
     let cfg = super::common::config(ws)?;
     if !cfg.agents.contains_key(to) {
@@ -44,6 +45,7 @@ pub(crate) fn run(
         note,
         idempotency_key: None,
         writes,
+        deadline,
     };
     let done = act::delegate(ws, &cfg, &actor, delegation)?;
     println!("{}", done.brief);

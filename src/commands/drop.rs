@@ -32,8 +32,13 @@ pub(crate) fn run(
     file: &Path,
     stage: Option<&str>,
     to: Option<&str>,
+    deadline: Option<&str>,
     wait: Wait,
 ) -> Result<u8> {
+    if let Some(when) = deadline {
+        crate::deadline::parse(when, std::time::SystemTime::now())
+            .map_err(|e| usage!("--deadline {when}: {e}"))?;
+    }
     let cfg = super::common::config(ws)?;
     let stage = match stage {
         Some(s) if cfg.is_stage(s) => s.to_string(),
@@ -67,10 +72,14 @@ pub(crate) fn run(
         .take(HEAD_BYTES as u64)
         .read_to_end(&mut head)
         .with_context(|| format!("reading {}", file.display()))?;
-    // With `--to`, the head is rewritten (the front matter is all in it, or the daemon
+    // With `--to` or `--deadline`, the head is rewritten (the front matter is all in it, or the daemon
     // would refuse the file too) and the rest still copied as it is read.
     let mut cut = Vec::new();
-    if let Some(agent) = to {
+    let keys: Vec<(&str, &str)> = [to.map(|a| ("to", a)), deadline.map(|d| ("deadline", d))]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !keys.is_empty() {
         let text = match std::str::from_utf8(&head) {
             Ok(text) => text,
             // A character cut at the head's end is whole again with the rest.
@@ -80,12 +89,12 @@ pub(crate) fn run(
             }
             Err(_) => {
                 return Err(usage!(
-                    "--to needs a text file; {} is not UTF-8",
+                    "--to and --deadline need a text file; {} is not UTF-8",
                     file.display()
                 ));
             }
         };
-        head = frontmatter::with_to(text, agent)
+        head = frontmatter::with_keys(text, &keys)
             .map_err(|e| usage!("{}: {e}", file.display()))?
             .into_bytes();
         head.append(&mut cut);

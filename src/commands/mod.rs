@@ -52,12 +52,14 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             file,
             stage,
             to,
+            deadline,
             wait,
         } => drop::run(
             &locate(ws)?,
             &file,
             stage.as_deref(),
             to.as_deref(),
+            deadline.as_deref(),
             if wait {
                 drop::Wait::ForTasks
             } else {
@@ -109,7 +111,16 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             note,
             refs,
             writes,
-        } => delegate::run(&locate(ws)?, &to, &path, note.as_deref(), &refs, &writes),
+            deadline,
+        } => delegate::run(
+            &locate(ws)?,
+            &to,
+            &path,
+            note.as_deref(),
+            &refs,
+            &writes,
+            deadline.as_deref(),
+        ),
         Command::Approve { task, note } => approve::approve(&locate(ws)?, &task, note.as_deref()),
         Command::Reject { task, note } => approve::reject(&locate(ws)?, &task, &note),
         Command::Trace { target, json } => trace::run(&locate(ws)?, &target, json),

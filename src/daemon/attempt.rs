@@ -109,6 +109,8 @@ pub(crate) struct TaskFile<'a> {
     /// For a join: what each delegated brief's tasks did.
     children: Vec<serde_json::Value>,
     depth: u32,
+    /// `BATON_DEADLINE`: when the task must be over (RFC 3339), if ever.
+    deadline: Option<&'a str>,
     /// `BATON_FEEDBACK`: why the earlier attempts failed, if any did.
     feedback: Option<PathBuf>,
     input: &'a RelPath,
@@ -145,6 +147,7 @@ impl<'a> TaskFile<'a> {
                 Vec::new()
             },
             depth: task.depth,
+            deadline: task.deadline.as_deref(),
             feedback: Some(ws.feedback_file(task.id.as_str())).filter(|f| f.is_file()),
             input: &task.input,
             input_hash: &task.input_hash,

@@ -165,6 +165,10 @@ impl Launcher {
             .env("BATON_JOIN", if join { "1" } else { "0" })
             .env("BATON_TASK_FILE", &attempt.task_file)
             .env("BATON_FEEDBACK", feedback_of(ws, task))
+            .env(
+                "BATON_DEADLINE",
+                task.deadline.as_deref().unwrap_or_default(),
+            )
             .env("BATON_BIN", &self.baton_bin)
             .env("BATON_SANDBOX", self.mode(agent).as_str())
             .env("TMPDIR", &attempt.tmp)

@@ -79,6 +79,10 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
             attempt = job.task.attempt; // no new attempt was made
             Waited::Ended(Outcome::InputGone)
         }
+        Err(NotStarted::DeadlinePassed) => {
+            attempt = job.task.attempt; // no new attempt was made
+            Waited::Ended(Outcome::DeadlinePassed)
+        }
         Err(NotStarted::Failed(e)) => Waited::Ended(Outcome::SpawnFailed(e)),
         Ok(mut spawned) => {
             attempt = spawned.number;
@@ -178,9 +182,12 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
 /// to be gone.
 async fn wait(job: &Job, mut child: Child, pgid: u32, stops: &mut Stops) -> Waited {
     let timeout = job.setup.cfg.agents[&job.task.agent].timeout;
+    // Stopped at its deadline like at its timeout, whichever comes first.
+    let until_deadline = deadline_of(&job.task).map(crate::deadline::left);
+    let limit = until_deadline.map_or(timeout, |d| d.min(timeout));
     let exit = tokio::select! {
         status = child.wait() => Some(status),
-        _ = tokio::time::sleep(timeout) => None,
+        _ = tokio::time::sleep(limit) => None,
         _ = stops.shutdown.wait_for(|stopping| *stopping) => None,
         _ = stops.cancel.wait_for(|cancelled| *cancelled) => None,
     };
@@ -200,6 +207,9 @@ async fn wait(job: &Job, mut child: Child, pgid: u32, stops: &mut Stops) -> Wait
     match exit {
         None if cancelled => Waited::Cancelled,
         None if stopping => Waited::Interrupted,
+        None if until_deadline.is_some_and(|d| d < timeout) => {
+            Waited::Ended(Outcome::DeadlinePassed)
+        }
         None => Waited::Ended(Outcome::TimedOut(timeout)),
         Some(Err(e)) => Waited::Ended(Outcome::Lost(e)),
         // Killed along with the daemon's shutdown, or a cancel: not the agent's failure.
@@ -207,6 +217,11 @@ async fn wait(job: &Job, mut child: Child, pgid: u32, stops: &mut Stops) -> Wait
         Some(Ok(status)) if stopping && !status.success() => Waited::Interrupted,
         Some(Ok(status)) => Waited::Ended(Outcome::Exited(status)),
     }
+}
+
+/// When `task` must be over, if ever.
+fn deadline_of(task: &TaskInfo) -> Option<std::time::SystemTime> {
+    task.deadline.as_deref().and_then(crate::deadline::read)
 }
 
 /// How long an attempt's logs are copied after its process group is gone.
@@ -227,6 +242,8 @@ struct Spawned {
 enum NotStarted {
     /// The task's input is gone from the workspace: there is nothing to run it on.
     InputGone,
+    /// Its deadline passed before it could start.
+    DeadlinePassed,
     /// The disk holding the workspace has less than [`MIN_FREE`] bytes free: no attempt
     /// folder is made, and nothing is journalled.
     NoSpace(u64),
@@ -243,6 +260,9 @@ async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<Spawned, NotStarted> {
     let started = tokio::task::spawn_blocking(move || {
         if std::fs::symlink_metadata(ctx.ws.abs(&job.task.input)).is_err() {
             return Err(NotStarted::InputGone);
+        }
+        if deadline_of(&job.task).is_some_and(|at| at <= std::time::SystemTime::now()) {
+            return Err(NotStarted::DeadlinePassed);
         }
         match fs4::available_space(ctx.ws.runs_dir()) {
             Ok(free) if free < MIN_FREE => return Err(NotStarted::NoSpace(free)),

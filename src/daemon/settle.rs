@@ -24,6 +24,9 @@ pub(crate) enum Outcome {
     Lost(std::io::Error),
     /// The task's input was removed before the attempt: the task is dead, not retried.
     InputGone,
+    /// Its deadline passed, before it started or while it ran (then it was stopped):
+    /// dead, not retried.
+    DeadlinePassed,
 }
 
 /// How settling an attempt ended.
@@ -114,6 +117,14 @@ pub(crate) fn settle(
             format!("timed out after {}", humantime::format_duration(after)),
         ),
         Outcome::Lost(e) => (None, format!("lost the agent process: {e}")),
+        Outcome::DeadlinePassed => {
+            let error = format!(
+                "deadline passed ({})",
+                task.deadline.as_deref().unwrap_or_default()
+            );
+            tracing::warn!(agent = task.agent, task = %task.id, error, "dead");
+            return dead_at_once(ctx, task, attempt, duration_ms, None, error);
+        }
         Outcome::InputGone => {
             let error = format!("its input {} was removed", task.input);
             tracing::warn!(agent = task.agent, task = %task.id, error, "dropped");

@@ -443,6 +443,8 @@ mod tests {
             reason: Reason::Glob,
             refs: vec![],
             writes: vec![],
+            deadline: None,
+            deadline_asked: None,
         }
     }
 

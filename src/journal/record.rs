@@ -110,6 +110,14 @@ pub(crate) enum Record {
         /// empty: the agent's own `writes`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         writes: Vec<String>,
+        /// When it must be over (RFC 3339): asked by its brief, `default_deadline`, or
+        /// inherited, never later than its delegator's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<String>,
+        /// What the brief asked for, when that was later than its delegator's deadline
+        /// and was capped to it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline_asked: Option<String>,
     },
     #[serde(rename = "task.started")]
     Started {
@@ -227,6 +235,8 @@ impl Record {
             reason,
             refs: task.refs.clone(),
             writes: task.writes.clone(),
+            deadline: task.deadline.clone(),
+            deadline_asked: None,
         }
     }
 

@@ -60,6 +60,9 @@ pub(crate) struct TaskInfo {
     /// The writes its delegator narrowed it to; empty: its agent's `writes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) writes: Vec<String>,
+    /// When it must be over (RFC 3339), if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) deadline: Option<String>,
     pub(crate) status: TaskStatus,
     /// The last attempt started (0: none yet).
     pub(crate) attempt: u32,
@@ -108,6 +111,8 @@ impl TaskInfo {
             reason,
             refs,
             writes,
+            deadline,
+            ..
         } = &entry.record
         else {
             return None;
@@ -122,6 +127,7 @@ impl TaskInfo {
             reason: *reason,
             refs: refs.clone(),
             writes: writes.clone(),
+            deadline: deadline.clone(),
             status: TaskStatus::Queued,
             attempt: 0,
             failures: 0,

@@ -156,6 +156,10 @@ pub(crate) struct DelegateArgs {
     /// "drafts/chapter-1"), within its own writes and yours.
     #[serde(default)]
     writes: Option<Vec<String>>,
+    /// When the agent must be done: a duration ("30m") or an RFC 3339 time, never later
+    /// than your own task's deadline.
+    #[serde(default)]
+    deadline: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -468,6 +472,7 @@ impl Desk {
                     note: a.note.as_deref(),
                     idempotency_key: a.idempotency_key.as_deref(),
                     writes: a.writes.as_deref().unwrap_or_default(),
+                    deadline: a.deadline.as_deref(),
                 },
             )?;
             Ok(Json(DelegateOut {

@@ -24,6 +24,10 @@ pub(crate) struct Arrival<'a> {
     pub(crate) refs: &'a [RelPath],
     /// Front matter `writes`: the narrowed scope asked for the task (empty: none).
     pub(crate) writes: &'a [String],
+    /// Front matter `deadline`, read against the arrival's time.
+    pub(crate) deadline: Option<std::time::SystemTime>,
+    /// When it arrived: where `default_deadline` counts from.
+    pub(crate) arrived: std::time::SystemTime,
 }
 
 /// What to journal for an arrival: tasks to queue, and refusals to record.
@@ -122,6 +126,7 @@ pub(crate) fn route(cfg: &Config, state: &dyn History, arrival: &Arrival) -> Res
             routed.push(reject(format!("not sent to `{agent}`: {why}")));
             continue;
         }
+        let (deadline, deadline_asked) = deadline_of(cfg, parent, arrival);
         routed.push(Record::Queued {
             task: id,
             agent: agent.to_string(),
@@ -132,9 +137,36 @@ pub(crate) fn route(cfg: &Config, state: &dyn History, arrival: &Arrival) -> Res
             reason,
             refs: arrival.refs.to_vec(),
             writes: arrival.writes.to_vec(),
+            deadline,
+            deadline_asked,
         });
     }
     Ok(routed)
+}
+
+/// The deadline of a task the arrival starts (RFC 3339): what its brief asked, else
+/// `default_deadline` from its arrival, never later than its delegator's (a child never
+/// gets more than its delegator has left). With it, what was asked if it was capped.
+fn deadline_of(
+    cfg: &Config,
+    parent: Option<&crate::journal::TaskInfo>,
+    arrival: &Arrival,
+) -> (Option<String>, Option<String>) {
+    let inherited = parent
+        .and_then(|p| p.deadline.as_deref())
+        .and_then(crate::deadline::read);
+    let asked = arrival.deadline.or_else(|| match inherited {
+        Some(_) => None,
+        None => cfg.default_deadline.map(|d| arrival.arrived + d),
+    });
+    match (asked, inherited) {
+        (Some(asked), Some(limit)) if asked > limit => (
+            Some(crate::deadline::format(limit)),
+            Some(crate::deadline::format(asked)),
+        ),
+        (Some(asked), _) => (Some(crate::deadline::format(asked)), None),
+        (None, limit) => (limit.map(crate::deadline::format), None),
+    }
 }
 
 /// Whether `writes` (a delegation's narrowed scope for `agent`) may be asked: each entry
@@ -254,6 +286,8 @@ mod tests {
             delegation: false,
             refs: &[],
             writes: &[],
+            deadline: None,
+            arrived: std::time::SystemTime::UNIX_EPOCH,
         };
         let r = route(&cfg, &j.state, &arrival).unwrap();
         assert_eq!(queued_agents(&r), vec!["writer"]);
@@ -288,6 +322,8 @@ mod tests {
                 delegation: false,
                 refs: &[],
                 writes: &[],
+                deadline: None,
+                arrived: std::time::SystemTime::UNIX_EPOCH,
             },
         )
         .unwrap();
@@ -303,6 +339,8 @@ mod tests {
                 delegation: false,
                 refs: &[],
                 writes: &[],
+                deadline: None,
+                arrived: std::time::SystemTime::UNIX_EPOCH,
             },
         )
         .unwrap();
@@ -335,6 +373,8 @@ mod tests {
                     delegation: false,
                     refs: &[],
                     writes: &[],
+                    deadline: None,
+                    arrived: std::time::SystemTime::UNIX_EPOCH,
                 },
             )
             .unwrap();
@@ -367,6 +407,8 @@ mod tests {
                 delegation: false,
                 refs: &[],
                 writes: &[],
+                deadline: None,
+                arrived: std::time::SystemTime::UNIX_EPOCH,
             },
         )
         .unwrap();
@@ -387,6 +429,8 @@ mod tests {
             delegation: true,
             refs: &[],
             writes: &[],
+            deadline: None,
+            arrived: std::time::SystemTime::UNIX_EPOCH,
         }
     }
 
@@ -468,6 +512,8 @@ mod tests {
                 delegation: false,
                 refs: &[],
                 writes: &[],
+                deadline: None,
+                arrived: std::time::SystemTime::UNIX_EPOCH,
             },
         )
         .unwrap();
@@ -489,6 +535,8 @@ mod tests {
                 delegation: false,
                 refs: &[],
                 writes: &[],
+                deadline: None,
+                arrived: std::time::SystemTime::UNIX_EPOCH,
             },
         )
         .unwrap();

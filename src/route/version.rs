@@ -50,6 +50,16 @@ pub(crate) fn route_version(
         Err(error) => return Ok(reject(error)),
     };
     let delegation = producer.is_some_and(|p| front.reply_to.as_deref() == Some(p.as_str()));
+    let now = std::time::SystemTime::now();
+    let deadline = match front
+        .deadline
+        .as_deref()
+        .map(|d| crate::deadline::parse(d, now))
+    {
+        None => None,
+        Some(Ok(at)) => Some(at),
+        Some(Err(e)) => return Ok(reject(format!("front matter `deadline`: {e}"))),
+    };
     let routed = route(
         cfg,
         state,
@@ -61,6 +71,8 @@ pub(crate) fn route_version(
             delegation,
             refs: &refs,
             writes: front.writes.as_deref().unwrap_or_default(),
+            deadline,
+            arrived: now,
         },
     )?;
     for record in &routed {

@@ -437,6 +437,8 @@ pub(crate) mod tests {
                     reason: if join == 1 { Reason::Join } else { Reason::Glob },
                     refs: Vec::new(),
                     writes: Vec::new(),
+                    deadline: None,
+                    deadline_asked: None,
                 }
             ),
             3 => (0..6usize, 1..4u32).prop_map(|(t, attempt)| Record::Started {
@@ -646,6 +648,8 @@ pub(crate) mod tests {
             reason: Reason::Glob,
             refs: Vec::new(),
             writes: Vec::new(),
+            deadline: None,
+            deadline_asked: None,
         };
         let mut appender = Appender::open(&ws).unwrap();
         appender

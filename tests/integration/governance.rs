@@ -505,3 +505,160 @@ printf '+++\nto = "worker"\nreply_to = "%s"\nwrites = ["sections"]\nrefs = ["par
         text(&out)
     );
 }
+
+const CHAIN: &str = r#"
+[workspace]
+stages = ["briefs", "parts"]
+
+[agents.manager]
+on = ["briefs/job.md"]
+run = ["agents/manager.sh"]
+writes = ["parts"]
+
+[agents.worker]
+on = []
+run = ["agents/worker.sh"]
+writes = ["parts"]
+
+[agents.slow]
+on = []
+run = ["agents/slow.sh"]
+writes = ["parts"]
+retries = 2
+"#;
+
+#[test]
+fn a_deadline_is_inherited_capped_and_stops_a_running_grandchild() {
+    let ws = TestWorkspace::marked(CHAIN)
+        .agent(
+            "manager",
+            r#"set -eu
+[ "$BATON_JOIN" = 1 ] && exit 0
+echo "$BATON_DEADLINE" > "$MARKS/manager"
+mkdir -p "$BATON_OUT/parts"; echo a > "$BATON_OUT/parts/a.md"
+"$BATON_BIN" delegate --to worker "$BATON_OUT/parts/a.md" >/dev/null"#,
+        )
+        .agent(
+            "worker",
+            r#"set -eu
+[ "$BATON_JOIN" = 1 ] && exit 0
+echo "$BATON_DEADLINE" > "$MARKS/worker"
+mkdir -p "$BATON_OUT/parts"; echo b > "$BATON_OUT/parts/b.md"
+# Asking for more than it has left is capped.
+"$BATON_BIN" delegate --to slow "$BATON_OUT/parts/b.md" --deadline 1h >/dev/null"#,
+        )
+        .agent(
+            "slow",
+            r#"echo "$BATON_DEADLINE" > "$MARKS/slow"
+echo started >> "$MARKS/slow-runs"
+sleep 60"#,
+        );
+    ws.publish(
+        "briefs/job.md",
+        "+++\ndeadline = \"3s\"\n+++\n# A job with a deadline\n",
+    );
+    let began = std::time::Instant::now();
+    ws.run_once(1); // the grandchild is dead
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "stopped at the deadline, not its 60 s"
+    );
+    let deadline = ws.mark("manager");
+    assert!(!deadline.trim().is_empty());
+    assert_eq!(ws.mark("worker"), deadline, "inherited");
+    assert_eq!(
+        ws.mark("slow"),
+        deadline,
+        "capped to what the chain has left"
+    );
+    assert_eq!(ws.mark("slow-runs").lines().count(), 1, "not retried");
+    // The grandchild was stopped; the joins of its delegators inherit the deadline and
+    // are never started after it.
+    let dead = ws.finished("dead");
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    assert!(
+        dead.iter()
+            .all(|d| d["error"].as_str().unwrap().starts_with("deadline passed"))
+    );
+    assert_eq!(
+        ws.records("task.started").len(),
+        3,
+        "manager, worker, slow: no join started"
+    );
+    let slow_task = ws
+        .records("task.queued")
+        .into_iter()
+        .find(|q| q["agent"] == "slow")
+        .unwrap()["task"]
+        .clone();
+    let stopped = dead.iter().find(|d| d["task"] == slow_task).unwrap();
+    assert_eq!(stopped["attempt"], 1);
+    assert!(
+        stopped["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("deadline passed"),
+        "{}",
+        dead[0]
+    );
+    let queued = ws.records("task.queued");
+    let slow = queued.iter().find(|q| q["agent"] == "slow").unwrap();
+    assert_eq!(slow["deadline"].as_str().unwrap(), deadline.trim());
+    assert!(
+        slow["deadline_asked"].as_str().is_some(),
+        "the cap is journalled: {slow}"
+    );
+}
+
+#[test]
+fn a_task_is_never_started_after_its_deadline() {
+    let ws = TestWorkspace::marked(CHAIN)
+        .agent("manager", r#"echo ran >> "$MARKS/ran""#)
+        .agent("worker", "true")
+        .agent("slow", "true");
+    ws.publish(
+        "briefs/job.md",
+        "+++\ndeadline = \"2020-01-01T00:00:00Z\"\n+++\n# Too late\n",
+    );
+    ws.run_once(1);
+    assert!(!ws.marks.join("ran").exists());
+    assert!(ws.records("task.started").is_empty());
+    let dead = ws.finished("dead");
+    assert!(
+        dead[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("deadline passed (2020-01-01T00:00:00.000Z)"),
+        "{}",
+        dead[0]
+    );
+    // A bad deadline is a rejection that says what to write.
+    ws.publish("briefs/job.md", "+++\ndeadline = \"whenever\"\n+++\n# ?\n");
+    ws.run_once(0);
+    let rejected = ws.records("rejected");
+    assert!(
+        rejected.iter().any(|r| r["error"]
+            .as_str()
+            .unwrap()
+            .contains("front matter `deadline`: expected a duration")),
+        "{rejected:?}"
+    );
+}
+
+#[test]
+fn default_deadline_applies_to_a_brief_that_names_none() {
+    let ws = TestWorkspace::marked(&CHAIN.replace(
+        "stages = [\"briefs\", \"parts\"]",
+        "stages = [\"briefs\", \"parts\"]\ndefault_deadline = \"1h\"",
+    ))
+    .agent("manager", r#"echo "$BATON_DEADLINE" > "$MARKS/deadline""#)
+    .agent("worker", "true")
+    .agent("slow", "true");
+    let before = std::time::SystemTime::now();
+    ws.publish("briefs/job.md", "# No deadline of its own\n");
+    ws.run_once(0);
+    let at = humantime::parse_rfc3339(ws.mark("deadline").trim()).unwrap();
+    let hour = Duration::from_secs(3600);
+    assert!(at >= before + hour - Duration::from_secs(1), "{at:?}");
+    assert!(at <= std::time::SystemTime::now() + hour, "{at:?}");
+}
