@@ -189,27 +189,17 @@ pub(crate) fn with_report<R>(
         agents: cfg
             .iter()
             .flat_map(|cfg| cfg.agents.values())
-            .map(|a| AgentLoad {
-                card: Card::of(a),
-                running: with(TaskStatus::Running)
-                    .filter(|t| t.agent == a.name)
-                    .count(),
-                queued: with(TaskStatus::Queued)
-                    .filter(|t| t.agent == a.name)
-                    .count(),
-                rate_limited: {
-                    let running = with(TaskStatus::Running)
-                        .filter(|t| t.agent == a.name)
-                        .count();
-                    if daemon.is_some() && a.rate.is_some() && running < a.concurrency {
-                        with(TaskStatus::Queued)
-                            .filter(|t| t.agent == a.name)
-                            .count()
-                    } else {
-                        0
-                    }
-                },
-                broken: a.broken.as_ref().map(|e| e.message.clone()),
+            .map(|a| {
+                let count = |s: TaskStatus| with(s).filter(|t| t.agent == a.name).count();
+                let (running, queued) = (count(TaskStatus::Running), count(TaskStatus::Queued));
+                let rate_bound = daemon.is_some() && a.rate.is_some() && running < a.concurrency;
+                AgentLoad {
+                    card: Card::of(a),
+                    running,
+                    queued,
+                    rate_limited: if rate_bound { queued } else { 0 },
+                    broken: a.broken.as_ref().map(|e| e.message.clone()),
+                }
             })
             .collect(),
         running,
