@@ -265,6 +265,8 @@ pub(crate) struct Delegation<'a> {
     pub(crate) writes: &'a [String],
     /// When the delegate must be done (a duration or an RFC 3339 time).
     pub(crate) deadline: Option<&'a str>,
+    /// What the delegate and what it delegates may spend.
+    pub(crate) budget: Option<f64>,
 }
 
 /// What [`delegate`] did.
@@ -381,6 +383,9 @@ pub(crate) fn delegate(
     }
     if let Some(when) = d.deadline {
         front.insert("deadline".into(), when.into());
+    }
+    if let Some(budget) = d.budget {
+        front.insert("budget".into(), budget.into());
     }
     if !d.writes.is_empty() {
         front.insert(

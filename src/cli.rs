@@ -98,6 +98,10 @@ pub enum Command {
         /// time (sets `deadline` in its front matter); what they delegate inherits it.
         #[arg(long, value_name = "WHEN")]
         deadline: Option<String>,
+        /// What the tasks it starts, and everything they delegate, may spend, in the
+        /// unit agents report as `cost` in result.toml (sets `budget`).
+        #[arg(long, value_name = "N")]
+        budget: Option<String>,
         /// Wait for the tasks it sets off (and theirs) to end; print how each ended.
         /// Exits 1 if one ended dead.
         #[arg(long)]
@@ -230,6 +234,10 @@ pub enum Command {
         /// later than the delegating task's own deadline (asking more is capped).
         #[arg(long, value_name = "WHEN")]
         deadline: Option<String>,
+        /// What the delegate and what it delegates may spend, never more than the
+        /// delegating task's chain has left (asking more is capped).
+        #[arg(long, value_name = "N")]
+        budget: Option<String>,
     },
     /// Commit the outputs of a task held for approval.
     #[command(

@@ -195,6 +195,8 @@ pub(crate) struct Config {
     pub(crate) max_children: u32,
     /// The deadline of a task no brief and no delegator gave one (`default_deadline`).
     pub(crate) default_deadline: Option<Duration>,
+    /// The budget of a task no brief and no budgeted chain gave one (`default_budget`).
+    pub(crate) default_budget: Option<f64>,
     pub(crate) agents: BTreeMap<String, Agent>,
     pub(crate) stage_options: HashMap<String, StageOptions>,
     /// Files over this are indexed by path and metadata only (`[search] max_file_size`).
@@ -281,10 +283,18 @@ impl Config {
                 }
             },
         };
+        let default_budget = match ws.default_budget {
+            None => None,
+            Some(raw) => Some(
+                crate::budget::parse(raw.get_ref())
+                    .map_err(|e| src.error(raw.span(), format!("`default_budget`: {e}")))?,
+            ),
+        };
         Ok(Config {
             stages,
             max_depth: ws.max_depth.unwrap_or(8),
             default_deadline,
+            default_budget,
             settle: Duration::from_millis(ws.settle_ms.unwrap_or(20)),
             max_children: ws.max_children.unwrap_or(64),
             agents,
@@ -822,6 +832,7 @@ struct RawWorkspace {
     settle_ms: Option<u64>,
     max_children: Option<u32>,
     default_deadline: Option<Spanned<String>>,
+    default_budget: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]

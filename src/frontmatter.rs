@@ -25,6 +25,8 @@ pub(crate) struct FrontMatter {
     /// When the task it starts must be over: a duration from its arrival ("2h") or an
     /// RFC 3339 time; never later than its delegator's.
     pub(crate) deadline: Option<String>,
+    /// What the task it starts and everything beneath it may spend (`cost` units).
+    pub(crate) budget: Option<toml::Value>,
     #[serde(flatten)]
     pub(crate) extra: toml::Table,
 }

@@ -94,6 +94,8 @@ fn due_for(state: &dyn History, task: &TaskInfo, max_depth: u32) -> Result<Optio
         writes: task.writes.clone(),
         deadline: task.deadline.clone(),
         deadline_asked: None,
+        budget: task.budget,
+        budget_asked: None,
     }))
 }
 
@@ -321,6 +323,8 @@ mod tests {
             writes: Vec::new(),
             deadline: None,
             deadline_asked: None,
+            budget: None,
+            budget_asked: None,
         });
         assert!(all_due(&j.state).is_empty(), "the reviewer is queued");
         j.finish("r", Status::Done, &[], &[]);

@@ -35,6 +35,7 @@ mod error;
 mod act;
 mod approval;
 mod beneath;
+mod budget;
 mod catalog;
 mod commit;
 mod config;

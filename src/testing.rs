@@ -51,6 +51,8 @@ impl JournalBuilder {
             writes: Vec::new(),
             deadline: None,
             deadline_asked: None,
+            budget: None,
+            budget_asked: None,
         });
     }
 

@@ -15,15 +15,23 @@ use crate::act::{self, Actor, Delegation};
 use crate::error::{unknown_agent, usage};
 use crate::workspace::{RelPath, Workspace};
 
-pub(crate) fn run(
-    ws: &Workspace,
-    to: &str,
-    path: &Path,
-    note: Option<&str>,
-    refs: &[PathBuf],
-    writes: &[String],
-    deadline: Option<&str>,
-) -> Result<u8> {
+/// What the delegator asks besides the agent and the path.
+pub(crate) struct Asked<'a> {
+    pub(crate) note: Option<&'a str>,
+    pub(crate) refs: &'a [PathBuf],
+    pub(crate) writes: &'a [String],
+    pub(crate) deadline: Option<&'a str>,
+    pub(crate) budget: Option<&'a str>,
+}
+
+pub(crate) fn run(ws: &Workspace, to: &str, path: &Path, asked: Asked) -> Result<u8> {
+    let Asked {
+        note,
+        refs,
+        writes,
+        deadline,
+        budget,
+    } = asked;
     let cfg = super::common::config(ws)?;
     if !cfg.agents.contains_key(to) {
         return Err(unknown_agent(&cfg, "--to", to));
@@ -46,6 +54,10 @@ pub(crate) fn run(
         idempotency_key: None,
         writes,
         deadline,
+        budget: budget
+            .map(|b| crate::budget::parse(&toml::Value::String(b.to_string())))
+            .transpose()
+            .map_err(|e| usage!("--budget: {e}"))?,
     };
     let done = act::delegate(ws, &cfg, &actor, delegation)?;
     println!("{}", done.brief);

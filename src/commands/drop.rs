@@ -27,17 +27,29 @@ pub(crate) enum Wait {
     ForTasks,
 }
 
-pub(crate) fn run(
-    ws: &Workspace,
-    file: &Path,
-    stage: Option<&str>,
-    to: Option<&str>,
-    deadline: Option<&str>,
-    wait: Wait,
-) -> Result<u8> {
+/// What the command line asks of the dropped file: its stage, and the front matter keys
+/// to set (`to`, `deadline`, `budget`).
+pub(crate) struct Keys<'a> {
+    pub(crate) stage: Option<&'a str>,
+    pub(crate) to: Option<&'a str>,
+    pub(crate) deadline: Option<&'a str>,
+    pub(crate) budget: Option<&'a str>,
+}
+
+pub(crate) fn run(ws: &Workspace, file: &Path, keys: Keys, wait: Wait) -> Result<u8> {
+    let Keys {
+        stage,
+        to,
+        deadline,
+        budget,
+    } = keys;
     if let Some(when) = deadline {
         crate::deadline::parse(when, std::time::SystemTime::now())
             .map_err(|e| usage!("--deadline {when}: {e}"))?;
+    }
+    if let Some(n) = budget {
+        crate::budget::parse(&toml::Value::String(n.to_string()))
+            .map_err(|e| usage!("--budget {n}: {e}"))?;
     }
     let cfg = super::common::config(ws)?;
     let stage = match stage {
@@ -72,13 +84,17 @@ pub(crate) fn run(
         .take(HEAD_BYTES as u64)
         .read_to_end(&mut head)
         .with_context(|| format!("reading {}", file.display()))?;
-    // With `--to` or `--deadline`, the head is rewritten (the front matter is all in it, or the daemon
+    // With `--to`, `--deadline` or `--budget`, the head is rewritten (the front matter is all in it, or the daemon
     // would refuse the file too) and the rest still copied as it is read.
     let mut cut = Vec::new();
-    let keys: Vec<(&str, &str)> = [to.map(|a| ("to", a)), deadline.map(|d| ("deadline", d))]
-        .into_iter()
-        .flatten()
-        .collect();
+    let keys: Vec<(&str, &str)> = [
+        to.map(|a| ("to", a)),
+        deadline.map(|d| ("deadline", d)),
+        budget.map(|b| ("budget", b)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if !keys.is_empty() {
         let text = match std::str::from_utf8(&head) {
             Ok(text) => text,
@@ -89,7 +105,7 @@ pub(crate) fn run(
             }
             Err(_) => {
                 return Err(usage!(
-                    "--to and --deadline need a text file; {} is not UTF-8",
+                    "--to, --deadline and --budget need a text file; {} is not UTF-8",
                     file.display()
                 ));
             }

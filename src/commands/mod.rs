@@ -53,13 +53,17 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             stage,
             to,
             deadline,
+            budget,
             wait,
         } => drop::run(
             &locate(ws)?,
             &file,
-            stage.as_deref(),
-            to.as_deref(),
-            deadline.as_deref(),
+            drop::Keys {
+                stage: stage.as_deref(),
+                to: to.as_deref(),
+                deadline: deadline.as_deref(),
+                budget: budget.as_deref(),
+            },
             if wait {
                 drop::Wait::ForTasks
             } else {
@@ -112,14 +116,18 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             refs,
             writes,
             deadline,
+            budget,
         } => delegate::run(
             &locate(ws)?,
             &to,
             &path,
-            note.as_deref(),
-            &refs,
-            &writes,
-            deadline.as_deref(),
+            delegate::Asked {
+                note: note.as_deref(),
+                refs: &refs,
+                writes: &writes,
+                deadline: deadline.as_deref(),
+                budget: budget.as_deref(),
+            },
         ),
         Command::Approve { task, note } => approve::approve(&locate(ws)?, &task, note.as_deref()),
         Command::Reject { task, note } => approve::reject(&locate(ws)?, &task, &note),

@@ -66,6 +66,13 @@ fn render(node: &Value, at: Option<(&str, bool)>, st: Style) {
     let duration = node["duration_ms"]
         .as_u64()
         .map_or(String::new(), |ms| format!("  {}", human_ms(ms)));
+    let cost = match (node["cost"].as_f64(), node["budget_left"].as_f64()) {
+        (Some(c), Some(left)) if node["budget"].is_number() => {
+            format!("  cost {c}, budget left {left}")
+        }
+        (Some(c), _) if c > 0.0 => format!("  cost {c}"),
+        _ => String::new(),
+    };
     let how = match node["reason"].as_str() {
         Some("delegate") => " (delegated)",
         Some("join") => " (join)",
@@ -83,7 +90,7 @@ fn render(node: &Value, at: Option<(&str, bool)>, st: Style) {
     };
     let writes = list("writes");
     println!(
-        "{branch}{}{how}  {}  {painted}{duration}  reads {}{}{mark}",
+        "{branch}{}{how}  {}  {painted}{duration}{cost}  reads {}{}{mark}",
         st.bold(&s("agent")),
         st.dim(&s("task")),
         list("reads").join(", "),

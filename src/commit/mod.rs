@@ -10,7 +10,7 @@
 
 mod staged;
 
-pub(crate) use staged::{RESULT_FILE, ScopeViolation};
+pub(crate) use staged::{RESULT_FILE, ScopeViolation, read_result};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use crate::lock::{self, Mode, PathLock};
 use crate::publish;
 use crate::route::{self, Version};
 use crate::workspace::{RelPath, Workspace};
-use staged::{Staged, is_delegation, read_result, staged_outputs};
+use staged::{Staged, is_delegation, staged_outputs};
 
 /// What a commit touches: the workspace, its config, the journal, and (in the daemon)
 /// the search index.

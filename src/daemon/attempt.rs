@@ -109,6 +109,8 @@ pub(crate) struct TaskFile<'a> {
     /// For a join: what each delegated brief's tasks did.
     children: Vec<serde_json::Value>,
     depth: u32,
+    /// `BATON_BUDGET`: what the task's chain has left to spend, if it is bounded.
+    budget: Option<f64>,
     /// `BATON_DEADLINE`: when the task must be over (RFC 3339), if ever.
     deadline: Option<&'a str>,
     /// `BATON_FEEDBACK`: why the earlier attempts failed, if any did.
@@ -147,6 +149,7 @@ impl<'a> TaskFile<'a> {
                 Vec::new()
             },
             depth: task.depth,
+            budget: None,
             deadline: task.deadline.as_deref(),
             feedback: Some(ws.feedback_file(task.id.as_str())).filter(|f| f.is_file()),
             input: &task.input,
@@ -163,6 +166,14 @@ impl<'a> TaskFile<'a> {
                 (narrowed, _) => narrowed,
             },
         })
+    }
+}
+
+impl TaskFile<'_> {
+    /// With what the task's chain has left to spend.
+    pub(crate) fn with_budget(mut self, budget: Option<f64>) -> Self {
+        self.budget = budget;
+        self
     }
 }
 

@@ -189,6 +189,11 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// Sets a variable of the agent's environment.
+    pub(crate) fn env(&mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) {
+        self.command.env(key, value);
+    }
+
     /// Starts the agent: with `posix_spawn` either way, from a thread of its own when
     /// confined ([`sandbox::spawn_confined`]).
     pub(crate) fn spawn(&mut self) -> std::io::Result<tokio::process::Child> {

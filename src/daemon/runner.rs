@@ -83,6 +83,10 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
             attempt = job.task.attempt; // no new attempt was made
             Waited::Ended(Outcome::DeadlinePassed)
         }
+        Err(NotStarted::BudgetSpent) => {
+            attempt = job.task.attempt; // no new attempt was made
+            Waited::Ended(Outcome::BudgetSpent)
+        }
         Err(NotStarted::Failed(e)) => Waited::Ended(Outcome::SpawnFailed(e)),
         Ok(mut spawned) => {
             attempt = spawned.number;
@@ -127,9 +131,13 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
             waited
         }
     };
-    exited();
-    // Let the scheduler start the next agent before this attempt is settled.
-    tokio::task::yield_now().await;
+    // Let the scheduler start the next agent before this attempt is settled; but on a
+    // budget, the slot is freed only once its cost is charged, so the next task of the
+    // agent is judged by what this one spent.
+    if job.task.budget.is_none() {
+        exited();
+        tokio::task::yield_now().await;
+    }
     let status = match waited {
         Waited::Interrupted => {
             tracing::info!(task = %job.task.id, "interrupted by shutdown; it runs again at the next start");
@@ -244,6 +252,8 @@ enum NotStarted {
     InputGone,
     /// Its deadline passed before it could start.
     DeadlinePassed,
+    /// Its chain's budget is spent.
+    BudgetSpent,
     /// The disk holding the workspace has less than [`MIN_FREE`] bytes free: no attempt
     /// folder is made, and nothing is journalled.
     NoSpace(u64),
@@ -264,6 +274,10 @@ async fn spawn(ctx: &Arc<Ctx>, job: &Job) -> Result<Spawned, NotStarted> {
         if deadline_of(&job.task).is_some_and(|at| at <= std::time::SystemTime::now()) {
             return Err(NotStarted::DeadlinePassed);
         }
+        let left = crate::budget::left(&*ctx.ledger.lock(), &job.task);
+        if left.as_ref().is_ok_and(|l| l.is_some_and(|l| l <= 0.0)) {
+            return Err(NotStarted::BudgetSpent);
+        }
         match fs4::available_space(ctx.ws.runs_dir()) {
             Ok(free) if free < MIN_FREE => return Err(NotStarted::NoSpace(free)),
             _ => {}
@@ -278,13 +292,22 @@ fn start(ctx: &Ctx, job: &Job) -> Result<Spawned> {
     {
         let task = &job.task;
         let mut attempt = Attempt::claim(&ctx.ws, &task.id, job.attempt)?;
-        let doc = TaskFile::new(&ctx.ws, &job.setup.cfg, &*ctx.ledger.lock(), task, &attempt)?;
+        let (doc, budget) = {
+            let state = ctx.ledger.lock();
+            let budget = crate::budget::left(&*state, task)?;
+            let doc = TaskFile::new(&ctx.ws, &job.setup.cfg, &*state, task, &attempt)?;
+            (doc.with_budget(budget), budget)
+        };
         attempt.write_task_file(&doc)?;
         let number = attempt.number;
         let agent = &job.setup.cfg.agents[&task.agent];
         let launcher = &job.setup.launcher;
         let sandbox = launcher.mode(agent);
         let mut command = launcher.command(&ctx.ws, agent, task, &attempt)?;
+        command.env(
+            "BATON_BUDGET",
+            budget.map(|b| b.to_string()).unwrap_or_default(),
+        );
         attempt.say_sandbox(sandbox, agent)?;
         let before = crate::sys::boot_ticks();
         let out = attempt.out.clone();

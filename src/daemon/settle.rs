@@ -27,6 +27,8 @@ pub(crate) enum Outcome {
     /// Its deadline passed, before it started or while it ran (then it was stopped):
     /// dead, not retried.
     DeadlinePassed,
+    /// Its chain's budget was spent before it started: dead, not retried.
+    BudgetSpent,
 }
 
 /// How settling an attempt ended.
@@ -125,6 +127,12 @@ pub(crate) fn settle(
             tracing::warn!(agent = task.agent, task = %task.id, error, "dead");
             return dead_at_once(ctx, task, attempt, duration_ms, None, error);
         }
+        Outcome::BudgetSpent => {
+            let error =
+                "budget spent: the tasks of its chain reported costs up to its budget".to_string();
+            tracing::warn!(agent = task.agent, task = %task.id, error, "dead");
+            return dead_at_once(ctx, task, attempt, duration_ms, None, error);
+        }
         Outcome::InputGone => {
             let error = format!("its input {} was removed", task.input);
             tracing::warn!(agent = task.agent, task = %task.id, error, "dropped");
@@ -143,7 +151,8 @@ fn dead_at_once(
     exit: Option<i32>,
     error: String,
 ) -> Result<Settled> {
-    let record = Record::finished(&task.id, attempt, duration_ms, Finish::Dead { exit, error });
+    let record = Record::finished(&task.id, attempt, duration_ms, Finish::Dead { exit, error })
+        .with_result(reported(ctx, task, attempt));
     ctx.ledger.append(vec![record], Durability::Buffered)?;
     Ok(Settled::Journalled(Status::Dead))
 }
@@ -196,9 +205,22 @@ pub(crate) fn record_failure(
     if status == Status::Failed {
         note_feedback(ctx, task, attempt, &finish);
     }
-    let record = Record::finished(&task.id, attempt, duration_ms, finish);
+    let record = Record::finished(&task.id, attempt, duration_ms, finish)
+        .with_result(reported(ctx, task, attempt));
     ctx.ledger.append(vec![record], Durability::Buffered)?;
     Ok(status)
+}
+
+/// What a failed attempt's `result.toml` reported, so its `cost` is charged too.
+fn reported(ctx: &Ctx, task: &TaskInfo, attempt: u32) -> Option<serde_json::Value> {
+    let file = ctx
+        .ws
+        .attempt_dir(task.id.as_str(), attempt)
+        .join("out")
+        .join(crate::commit::RESULT_FILE);
+    file.is_file()
+        .then(|| crate::commit::read_result(&file))
+        .flatten()
 }
 
 /// Adds why attempt `attempt` failed to the task's feedback file, which the next

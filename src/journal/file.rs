@@ -445,6 +445,8 @@ mod tests {
             writes: vec![],
             deadline: None,
             deadline_asked: None,
+            budget: None,
+            budget_asked: None,
         }
     }
 

@@ -118,6 +118,13 @@ pub(crate) enum Record {
         /// and was capped to it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline_asked: Option<String>,
+        /// What it and everything beneath it may spend: asked by its brief, or
+        /// `default_budget`, never more than its delegator's chain has left.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget: Option<f64>,
+        /// What the brief asked for, when that was more and was capped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget_asked: Option<f64>,
     },
     #[serde(rename = "task.started")]
     Started {
@@ -237,7 +244,20 @@ impl Record {
             writes: task.writes.clone(),
             deadline: task.deadline.clone(),
             deadline_asked: None,
+            budget: task.budget,
+            budget_asked: None,
         }
+    }
+
+    /// A failed attempt's record with what its `result.toml` reported (its cost is
+    /// charged as a successful one's is).
+    pub(crate) fn with_result(mut self, reported: Option<serde_json::Value>) -> Record {
+        if let Record::Finished { result, .. } = &mut self {
+            if result.is_none() {
+                *result = reported;
+            }
+        }
+        self
     }
 
     /// The end of attempt `attempt` of `task`, after `duration_ms`.

@@ -63,6 +63,12 @@ pub(crate) struct TaskInfo {
     /// When it must be over (RFC 3339), if ever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) deadline: Option<String>,
+    /// What it and everything beneath it may spend, if bounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) budget: Option<f64>,
+    /// What its attempts reported spending (`cost` in `result.toml`), in all.
+    #[serde(default)]
+    pub(crate) cost: f64,
     pub(crate) status: TaskStatus,
     /// The last attempt started (0: none yet).
     pub(crate) attempt: u32,
@@ -112,6 +118,7 @@ impl TaskInfo {
             refs,
             writes,
             deadline,
+            budget,
             ..
         } = &entry.record
         else {
@@ -128,6 +135,8 @@ impl TaskInfo {
             refs: refs.clone(),
             writes: writes.clone(),
             deadline: deadline.clone(),
+            budget: *budget,
+            cost: 0.0,
             status: TaskStatus::Queued,
             attempt: 0,
             failures: 0,
@@ -209,6 +218,10 @@ impl TaskInfo {
                 self.outputs = outputs.clone();
                 self.delegated = delegated.clone();
                 self.error = error.clone();
+                self.cost += result
+                    .as_ref()
+                    .and_then(crate::budget::cost_in)
+                    .unwrap_or(0.0);
                 self.result = result.clone();
                 self.pid = None;
                 self.duration_ms = Some(*duration_ms);

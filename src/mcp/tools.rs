@@ -160,6 +160,10 @@ pub(crate) struct DelegateArgs {
     /// than your own task's deadline.
     #[serde(default)]
     deadline: Option<String>,
+    /// What the agent and what it delegates may spend (the unit of `cost` in
+    /// result.toml), never more than your own chain has left.
+    #[serde(default)]
+    budget: Option<f64>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -454,6 +458,12 @@ impl Desk {
         self.blocking(move |inner| {
             let cfg = inner.config();
             act::delegation_allowed(&cfg, &inner.actor, &a.to)?;
+            if a.budget.is_some_and(|b| !b.is_finite() || b < 0.0) {
+                return Err(refuse(
+                    Code::InvalidArguments,
+                    "budget: give a number not below 0",
+                ));
+            }
             let subject = inner.rel(&a.path)?;
             let refs = a
                 .refs
@@ -473,6 +483,7 @@ impl Desk {
                     idempotency_key: a.idempotency_key.as_deref(),
                     writes: a.writes.as_deref().unwrap_or_default(),
                     deadline: a.deadline.as_deref(),
+                    budget: a.budget,
                 },
             )?;
             Ok(Json(DelegateOut {

@@ -28,6 +28,8 @@ pub(crate) struct Arrival<'a> {
     pub(crate) deadline: Option<std::time::SystemTime>,
     /// When it arrived: where `default_deadline` counts from.
     pub(crate) arrived: std::time::SystemTime,
+    /// Front matter `budget`.
+    pub(crate) budget: Option<f64>,
 }
 
 /// What to journal for an arrival: tasks to queue, and refusals to record.
@@ -127,6 +129,7 @@ pub(crate) fn route(cfg: &Config, state: &dyn History, arrival: &Arrival) -> Res
             continue;
         }
         let (deadline, deadline_asked) = deadline_of(cfg, parent, arrival);
+        let (budget, budget_asked) = budget_of(cfg, state, parent, arrival)?;
         routed.push(Record::Queued {
             task: id,
             agent: agent.to_string(),
@@ -139,6 +142,8 @@ pub(crate) fn route(cfg: &Config, state: &dyn History, arrival: &Arrival) -> Res
             writes: arrival.writes.to_vec(),
             deadline,
             deadline_asked,
+            budget,
+            budget_asked,
         });
     }
     Ok(routed)
@@ -167,6 +172,31 @@ fn deadline_of(
         (Some(asked), _) => (Some(crate::deadline::format(asked)), None),
         (None, limit) => (limit.map(crate::deadline::format), None),
     }
+}
+
+/// The budget of a task the arrival starts: what its brief asked, else `default_budget`
+/// for a task no budgeted chain is above, never more than its delegator's chain has left
+/// (which it inherits when it asks nothing). With it, what was asked if it was capped.
+fn budget_of(
+    cfg: &Config,
+    state: &dyn History,
+    parent: Option<&crate::journal::TaskInfo>,
+    arrival: &Arrival,
+) -> Result<(Option<f64>, Option<f64>)> {
+    let left = match parent {
+        Some(p) => crate::budget::left(state, p)?.map(|l| l.max(0.0)),
+        None => None,
+    };
+    let asked = arrival.budget.or(if left.is_none() {
+        cfg.default_budget
+    } else {
+        None
+    });
+    Ok(match (asked, left) {
+        (Some(asked), Some(left)) if asked > left => (Some(left), Some(asked)),
+        (Some(asked), _) => (Some(asked), None),
+        (None, left) => (left, None),
+    })
 }
 
 /// Whether `writes` (a delegation's narrowed scope for `agent`) may be asked: each entry
@@ -288,6 +318,7 @@ mod tests {
             writes: &[],
             deadline: None,
             arrived: std::time::SystemTime::UNIX_EPOCH,
+            budget: None,
         };
         let r = route(&cfg, &j.state, &arrival).unwrap();
         assert_eq!(queued_agents(&r), vec!["writer"]);
@@ -324,6 +355,7 @@ mod tests {
                 writes: &[],
                 deadline: None,
                 arrived: std::time::SystemTime::UNIX_EPOCH,
+                budget: None,
             },
         )
         .unwrap();
@@ -341,6 +373,7 @@ mod tests {
                 writes: &[],
                 deadline: None,
                 arrived: std::time::SystemTime::UNIX_EPOCH,
+                budget: None,
             },
         )
         .unwrap();
@@ -375,6 +408,7 @@ mod tests {
                     writes: &[],
                     deadline: None,
                     arrived: std::time::SystemTime::UNIX_EPOCH,
+                    budget: None,
                 },
             )
             .unwrap();
@@ -409,6 +443,7 @@ mod tests {
                 writes: &[],
                 deadline: None,
                 arrived: std::time::SystemTime::UNIX_EPOCH,
+                budget: None,
             },
         )
         .unwrap();
@@ -431,6 +466,7 @@ mod tests {
             writes: &[],
             deadline: None,
             arrived: std::time::SystemTime::UNIX_EPOCH,
+            budget: None,
         }
     }
 
@@ -514,6 +550,7 @@ mod tests {
                 writes: &[],
                 deadline: None,
                 arrived: std::time::SystemTime::UNIX_EPOCH,
+                budget: None,
             },
         )
         .unwrap();
@@ -537,6 +574,7 @@ mod tests {
                 writes: &[],
                 deadline: None,
                 arrived: std::time::SystemTime::UNIX_EPOCH,
+                budget: None,
             },
         )
         .unwrap();

@@ -60,6 +60,11 @@ pub(crate) fn route_version(
         Some(Ok(at)) => Some(at),
         Some(Err(e)) => return Ok(reject(format!("front matter `deadline`: {e}"))),
     };
+    let budget = match front.budget.as_ref().map(crate::budget::parse) {
+        None => None,
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => return Ok(reject(format!("front matter `budget`: {e}"))),
+    };
     let routed = route(
         cfg,
         state,
@@ -73,6 +78,7 @@ pub(crate) fn route_version(
             writes: front.writes.as_deref().unwrap_or_default(),
             deadline,
             arrived: now,
+            budget,
         },
     )?;
     for record in &routed {

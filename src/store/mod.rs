@@ -439,6 +439,8 @@ pub(crate) mod tests {
                     writes: Vec::new(),
                     deadline: None,
                     deadline_asked: None,
+                    budget: None,
+                    budget_asked: None,
                 }
             ),
             3 => (0..6usize, 1..4u32).prop_map(|(t, attempt)| Record::Started {
@@ -650,6 +652,8 @@ pub(crate) mod tests {
             writes: Vec::new(),
             deadline: None,
             deadline_asked: None,
+            budget: None,
+            budget_asked: None,
         };
         let mut appender = Appender::open(&ws).unwrap();
         appender

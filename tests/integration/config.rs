@@ -20,7 +20,7 @@ fn config_error_unknown_key() {
     );
     assert_eq!(
         config_error("[workspace]\nstage = [\"a\"]\n"),
-        "baton: baton.toml:2:1: unknown field `stage`, expected one of `stages`, `max_depth`, `settle_ms`, `max_children`, `default_deadline`"
+        "baton: baton.toml:2:1: unknown field `stage`, expected one of `stages`, `max_depth`, `settle_ms`, `max_children`, `default_deadline`, `default_budget`"
     );
 }
 

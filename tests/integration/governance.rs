@@ -662,3 +662,122 @@ fn default_deadline_applies_to_a_brief_that_names_none() {
     assert!(at >= before + hour - Duration::from_secs(1), "{at:?}");
     assert!(at <= std::time::SystemTime::now() + hour, "{at:?}");
 }
+
+const BUDGETED: &str = r#"
+[workspace]
+stages = ["briefs", "parts"]
+
+[agents.manager]
+on = ["briefs/job.md"]
+run = ["agents/manager.sh"]
+writes = ["parts"]
+
+[agents.worker]
+on = []
+run = ["agents/worker.sh"]
+writes = ["parts"]
+"#;
+
+#[test]
+fn a_budget_spent_by_two_children_keeps_the_third_from_starting() {
+    let ws = TestWorkspace::marked(BUDGETED)
+        .agent(
+            "manager",
+            r#"set -eu
+[ "$BATON_JOIN" = 1 ] && exit 0
+echo "$BATON_BUDGET" > "$MARKS/manager-budget"
+mkdir -p "$BATON_OUT/parts"
+for i in 1 2 3; do
+    echo "part $i" > "$BATON_OUT/parts/p$i.md"
+    # The first asks for more than the chain has: capped.
+    if [ $i = 1 ]; then more="--budget 50"; else more=""; fi
+    "$BATON_BIN" delegate --to worker "$BATON_OUT/parts/p$i.md" $more >/dev/null
+done"#,
+        )
+        .agent(
+            "worker",
+            r#"set -eu
+echo "$BATON_BUDGET" >> "$MARKS/worker-budgets"
+echo ran >> "$MARKS/worker-runs"
+printf 'cost = 5\n' > "$BATON_OUT/result.toml""#,
+        );
+    ws.publish(
+        "briefs/job.md",
+        "+++\nbudget = 10\n+++\n# A job on a budget\n",
+    );
+    ws.run_once(1);
+    assert_eq!(ws.mark("manager-budget").trim(), "10");
+    assert_eq!(
+        ws.mark("worker-runs").lines().count(),
+        2,
+        "the third never starts"
+    );
+    let dead = ws.finished("dead");
+    assert!(!dead.is_empty());
+    assert!(
+        dead.iter()
+            .all(|d| d["error"].as_str().unwrap().starts_with("budget spent")),
+        "{dead:?}"
+    );
+    let queued = ws.records("task.queued");
+    let first = queued
+        .iter()
+        .find(|q| q["agent"] == "worker")
+        .expect("a worker was queued");
+    assert_eq!(first["budget"], 10.0, "{first}");
+    assert_eq!(
+        first["budget_asked"], 50.0,
+        "the cap is journalled: {first}"
+    );
+    // trace: each node's cost, and what the chain has left.
+    let out = ws.baton(&["trace", "--json", "briefs/job.md"]);
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let root = &doc["trees"][0];
+    assert_eq!(root["budget"], 10.0);
+    assert_eq!(root["budget_left"], 0.0);
+    let costs: Vec<f64> = root["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["agent"] == "worker")
+        .map(|c| c["cost"].as_f64().unwrap())
+        .collect();
+    assert_eq!(costs.iter().sum::<f64>(), 10.0, "{costs:?}");
+}
+
+#[test]
+fn a_failed_attempts_cost_is_charged_too() {
+    let ws = TestWorkspace::marked(
+        r#"
+[workspace]
+default_budget = 100
+
+[agents.caller]
+on = ["briefs/*.md"]
+run = ["agents/caller.sh"]
+writes = ["drafts"]
+retries = 1
+backoff = "10ms"
+"#,
+    )
+    .agent(
+        "caller",
+        r#"echo "$BATON_BUDGET" >> "$MARKS/budgets"
+if [ "$BATON_ATTEMPT" = 1 ]; then printf 'cost = 3\n' > "$BATON_OUT/result.toml"; exit 1; fi
+printf 'cost = 2.5\n' > "$BATON_OUT/result.toml""#,
+    );
+    ws.publish("briefs/job.md", "# Job\n");
+    ws.run_once(0);
+    assert_eq!(
+        ws.mark("budgets"),
+        "100\n97\n",
+        "the second attempt sees the first's cost"
+    );
+    let out = ws.baton(&["trace", "--json", "briefs/job.md"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["trees"][0]["cost"], 5.5);
+    assert_eq!(doc["trees"][0]["budget_left"], 94.5);
+    let text_out = stdout(&ws.baton(&["trace", "briefs/job.md"]));
+    assert!(text_out.contains("cost 5.5, budget left 94.5"), "{text_out}");
+}
