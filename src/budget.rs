@@ -13,6 +13,11 @@ const MAX_NESTING: usize = 1_000;
 
 /// What `task`'s chain has left to spend, or `None` if no task on it has a budget.
 pub(crate) fn left(state: &dyn History, task: &TaskInfo) -> Result<Option<f64>> {
+    // A task under a budgeted chain has a budget itself (it inherits what is left), so
+    // an unbudgeted one costs no walk: most tasks, at every start.
+    if task.budget.is_none() {
+        return Ok(None);
+    }
     let mut least: Option<f64> = None;
     let chain = std::iter::once(task.clone()).chain(state.ancestors(task.parent.as_ref())?);
     for t in chain {
