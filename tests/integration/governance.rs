@@ -779,5 +779,8 @@ printf 'cost = 2.5\n' > "$BATON_OUT/result.toml""#,
     assert_eq!(doc["trees"][0]["cost"], 5.5);
     assert_eq!(doc["trees"][0]["budget_left"], 94.5);
     let text_out = stdout(&ws.baton(&["trace", "briefs/job.md"]));
-    assert!(text_out.contains("cost 5.5, budget left 94.5"), "{text_out}");
+    assert!(
+        text_out.contains("cost 5.5, budget left 94.5"),
+        "{text_out}"
+    );
 }
