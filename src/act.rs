@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::error::{Code, refuse};
+use crate::error::{Code, refuse, unknown_agent};
 use crate::identity::InTask;
 use crate::journal::{Attribution, Author, TaskId};
 use crate::publish::{self, Published};
@@ -54,13 +54,7 @@ impl Actor {
         match agent {
             None => Ok(Actor::Human),
             Some(name) if cfg.agents.contains_key(name) => Ok(Actor::Agent(name.to_string())),
-            Some(name) => Err(refuse(
-                Code::UnknownAgent,
-                format!(
-                    "--agent {name}: no such agent; agents are {}",
-                    cfg.agents.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            )),
+            Some(name) => Err(unknown_agent(cfg, "--agent", name)),
         }
     }
 
@@ -285,13 +279,7 @@ pub(crate) struct Delegated {
 /// a brief outside the list, so the CLI warns and the MCP server refuses.
 pub(crate) fn delegation_allowed(cfg: &Config, actor: &Actor, to: &str) -> Result<()> {
     if !cfg.agents.contains_key(to) {
-        return Err(refuse(
-            Code::UnknownAgent,
-            format!(
-                "`{to}`: no such agent; agents are {}",
-                cfg.agents.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        ));
+        return Err(unknown_agent(cfg, "to", to));
     }
     let Some(name) = actor.agent_name() else {
         return Ok(());

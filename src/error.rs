@@ -139,11 +139,15 @@ pub(crate) fn io_is_disk_full(err: &std::io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
-/// The usage error for `flag NAME` where NAME is no agent of the workspace.
+/// The refusal of `flag NAME` where NAME is no agent of the workspace (exit code 2,
+/// `unknown_agent` over MCP), listing the agents there are.
 pub(crate) fn unknown_agent(cfg: &Config, flag: &str, name: &str) -> anyhow::Error {
-    usage!(
-        "{flag} {name}: no such agent; agents are {}",
-        cfg.agents.keys().cloned().collect::<Vec<_>>().join(", ")
+    refuse(
+        Code::UnknownAgent,
+        format!(
+            "{flag} {name}: no such agent; agents are {}",
+            cfg.agents.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
     )
 }
 

@@ -1,4 +1,5 @@
-//! What `baton mcp` pushes: the journal, followed from its end, as the resources each
+//! What `baton mcp` pushes, and the recent journal it shows: the journal, followed from
+//! its end, as the resources each
 //! new entry changes. A subscriber to `baton://<path>` hears of each new version of the
 //! path, one to `baton://journal` of every entry, one to `baton://status` of every
 //! change of a task's state.
@@ -8,12 +9,16 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+use crate::journal::segments::ReverseLines;
 use crate::journal::{Entry, Record, Tail};
 use crate::workspace::Workspace;
 
 pub(crate) const STATUS: &str = "baton://status";
 pub(crate) const JOURNAL: &str = "baton://journal";
 pub(crate) const SCHEME: &str = "baton://";
+
+/// Journal entries `baton://journal` shows.
+pub(crate) const JOURNAL_RECENT: usize = 100;
 
 /// The journal's folder is watched (inotify), so a new entry is read as soon as it is
 /// written; it is also looked at this often, in case a change notice is lost (or the
@@ -86,4 +91,21 @@ fn watch(ws: &Workspace, wake: std::sync::mpsc::Sender<()>) -> Option<notify::Re
         .watch(&ws.journal_dir(), notify::RecursiveMode::NonRecursive)
         .ok()?;
     Some(watcher)
+}
+
+/// The journal's last `n` entries, oldest first.
+pub(crate) fn recent(ws: &Workspace, n: usize) -> anyhow::Result<Vec<Entry>> {
+    let dir = ws.journal_dir();
+    let end = crate::journal::segments::end(&dir)?;
+    let mut entries = Vec::with_capacity(n);
+    for line in ReverseLines::new(&dir, end)? {
+        if let Ok(entry) = serde_json::from_slice::<Entry>(&line?) {
+            entries.push(entry);
+            if entries.len() >= n {
+                break;
+            }
+        }
+    }
+    entries.reverse();
+    Ok(entries)
 }

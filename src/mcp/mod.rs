@@ -91,6 +91,9 @@ pub(crate) struct Inner {
     read_only: bool,
     /// The config, reloaded when `baton.toml` changes.
     config: Mutex<(Option<SystemTime>, Arc<Config>)>,
+    /// What the server tells a client at the handshake, made once: rmcp asks for the
+    /// server's info on many calls, and it must not touch the file system there.
+    instructions: String,
     /// The search index, opened on the first search.
     index: Mutex<Option<Arc<crate::index::store::Store>>>,
     /// What each new journal entry changes.
@@ -115,12 +118,14 @@ impl Desk {
             }
         }
         let mtime = config_mtime(&ws);
+        let instructions = instructions(&ws, &cfg, &actor, read_only);
         Desk {
             inner: Arc::new(Inner {
                 feed: feed::follow(ws.clone()),
                 ws,
                 actor,
                 read_only,
+                instructions,
                 config: Mutex::new((mtime, Arc::new(cfg))),
                 index: Mutex::new(None),
                 legacy: Mutex::new(Legacy::default()),
@@ -295,7 +300,7 @@ impl ServerHandler for Desk {
             .build();
         ServerConfig::new(caps)
             .with_server_info(Implementation::new("baton", env!("CARGO_PKG_VERSION")))
-            .with_instructions(self.inner.instructions())
+            .with_instructions(self.inner.instructions.clone())
     }
 
     async fn call_tool(
@@ -539,38 +544,40 @@ async fn forward_legacy(inner: Arc<Inner>, peer: Peer<RoleServer>) {
     }
 }
 
-impl Inner {
-    fn instructions(&self) -> String {
-        let writes = match &self.actor {
-            Actor::Human => {
-                "You act as `human`: write_file publishes at once, in any stage".to_string()
-            }
-            Actor::Agent(name) => format!(
-                "You act as agent `{name}`: write_file publishes at once, attributed to it, in its `writes` stages only"
-            ),
-            Actor::InTask(t) => format!(
-                "You act as agent `{}` in task {}: write_file and delegate are staged and take effect only if the task succeeds",
-                t.agent_name(),
-                t.task
-            ),
-        };
-        let mode = if self.read_only {
-            " This server is read-only."
-        } else {
-            ""
-        };
-        format!(
-            "baton workspace {root}: a folder shared by a team of agents, in stages ({stages}). \
-             Paths are workspace-relative (drafts/plan.md). Hand work to another agent with \
-             `delegate` (by path, never by pasting content). Read a file before changing it and \
-             pass its `hash` as write_file's `expected_hash`, so a concurrent change is never \
-             overwritten. {writes}.{mode} Subscribe to baton://journal or baton://<path> to be \
-             told of changes instead of polling.",
-            root = self.ws.root.display(),
-            stages = self.config().stages.join(", "),
-        )
-    }
+/// What a client is told at the handshake: the workspace, who the tools act as, and how
+/// to use them well.
+fn instructions(ws: &Workspace, cfg: &Config, actor: &Actor, read_only: bool) -> String {
+    let writes = match actor {
+        Actor::Human => {
+            "You act as `human`: write_file publishes at once, in any stage".to_string()
+        }
+        Actor::Agent(name) => format!(
+            "You act as agent `{name}`: write_file publishes at once, attributed to it, in its `writes` stages only"
+        ),
+        Actor::InTask(t) => format!(
+            "You act as agent `{}` in task {}: write_file and delegate are staged and take effect only if the task succeeds",
+            t.agent_name(),
+            t.task
+        ),
+    };
+    let mode = if read_only {
+        " This server is read-only."
+    } else {
+        ""
+    };
+    format!(
+        "baton workspace {root}: a folder shared by a team of agents, in stages ({stages}). \
+         Paths are workspace-relative (drafts/plan.md). Hand work to another agent with \
+         `delegate` (by path, never by pasting content). Read a file before changing it and \
+         pass its `hash` as write_file's `expected_hash`, so a concurrent change is never \
+         overwritten. {writes}.{mode} Subscribe to baton://journal or baton://<path> to be \
+         told of changes instead of polling.",
+        root = ws.root.display(),
+        stages = cfg.stages.join(", "),
+    )
+}
 
+impl Inner {
     /// Whether `uri` is one this server can tell changes of.
     fn subscribable(&self, uri: &str) -> bool {
         match uri.strip_prefix(feed::SCHEME) {
@@ -598,7 +605,7 @@ impl Inner {
                 )
             }
             "journal" => {
-                let entries = tools::recent_journal(&self.ws, tools::JOURNAL_RECENT)?;
+                let entries = feed::recent(&self.ws, feed::JOURNAL_RECENT)?;
                 Ok(
                     ResourceContents::text(serde_json::to_string_pretty(&entries)?, uri)
                         .with_mime_type("application/json"),

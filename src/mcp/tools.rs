@@ -13,15 +13,9 @@ use super::{Desk, ToolError};
 use crate::act::{self, Delegation, Written};
 use crate::error::{Code, refuse};
 use crate::index::search::SearchOptions;
-use crate::journal::Entry;
-use crate::journal::segments::ReverseLines;
-use crate::workspace::Workspace;
 
 /// The tools that change the workspace: `--read-only` does not register them.
 pub(crate) const WRITING: [&str; 2] = ["write_file", "delegate"];
-
-/// Journal entries `baton://journal` shows.
-pub(crate) const JOURNAL_RECENT: usize = 100;
 
 const LIST_DEFAULT: usize = 200;
 const LIST_MAX: usize = 2000;
@@ -616,21 +610,4 @@ impl Desk {
         })
         .await
     }
-}
-
-/// The journal's last `n` entries, oldest first.
-pub(crate) fn recent_journal(ws: &Workspace, n: usize) -> anyhow::Result<Vec<Entry>> {
-    let dir = ws.journal_dir();
-    let end = crate::journal::segments::end(&dir)?;
-    let mut entries = Vec::with_capacity(n);
-    for line in ReverseLines::new(&dir, end)? {
-        if let Ok(entry) = serde_json::from_slice::<Entry>(&line?) {
-            entries.push(entry);
-            if entries.len() >= n {
-                break;
-            }
-        }
-    }
-    entries.reverse();
-    Ok(entries)
 }

@@ -145,28 +145,14 @@ fn the_catalog_is_in_task_json_in_baton_agents_and_over_mcp() {
     assert!(text_out.contains("fatal exits 64"), "{text_out}");
 
     // The same over MCP.
-    let mut child = ws
-        .command(&["mcp"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().unwrap();
-        for line in [
-            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
-            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    let (_, replies) = mcp_exchange(
+        &ws,
+        &[
             r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_agents","arguments":{}}}"#,
-        ] {
-            writeln!(stdin, "{line}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    let reply: Value = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        ],
+    );
+    let reply = replies
+        .into_iter()
         .find(|r| r["id"] == 2)
         .expect("list_agents answered");
     let listed = reply["result"]["structuredContent"]["agents"]

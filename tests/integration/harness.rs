@@ -438,3 +438,39 @@ pub(crate) fn process_alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// The 2025-11-25 handshake as a client writes it, `initialize` with id 1.
+pub(crate) const MCP_HANDSHAKE: [&str; 2] = [
+    r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+];
+
+/// `baton mcp` fed the handshake and then `lines` at once, its input then closed: how
+/// it exited (within 20 s) and its replies, each line of stdout parsed (stdout carries
+/// only protocol).
+pub(crate) fn mcp_exchange(ws: &TestWorkspace, lines: &[&str]) -> (Option<i32>, Vec<Value>) {
+    use std::io::Write as _;
+    let mut child = ws
+        .command(&["mcp"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for line in MCP_HANDSHAKE.iter().chain(lines) {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    let exited = wait_exit(&mut child, Duration::from_secs(20));
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let replies = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("stdout is only protocol: {l:?}: {e}"))
+        })
+        .collect();
+    (exited, replies)
+}
