@@ -1,7 +1,7 @@
 //! What `baton mcp` pushes, and the recent journal it shows: the journal, followed from
-//! its end, as the resources each new entry changes. A subscriber to `baton://<path>` hears of each new version of the
-//! path, one to `baton://journal` of every entry, one to `baton://status` of every
-//! change of a task's state.
+//! its end, as the resources each new entry changes. A subscriber to `baton://<path>`
+//! hears of each new version of the path, one to `baton://journal` of every entry, one
+//! to `baton://status` of every change of a task's state.
 
 use std::sync::Arc;
 use std::time::Duration;
