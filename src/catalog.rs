@@ -22,6 +22,8 @@ pub(crate) struct Card<'a> {
     pub(crate) timeout_ms: u64,
     pub(crate) retries: u32,
     pub(crate) fatal_exits: &'a [i32],
+    /// Who takes its dead tasks' input, in order (`human` last: a person).
+    pub(crate) fallback: Vec<&'a str>,
     /// At most so many starts per interval (`rate`), like "20/1m"; null: no limit.
     pub(crate) rate: Option<String>,
 }
@@ -38,6 +40,7 @@ impl<'a> Card<'a> {
             timeout_ms: agent.timeout.as_millis() as u64,
             retries: agent.retries,
             fatal_exits: &agent.fatal_exits,
+            fallback: agent.fallback.iter().map(|f| f.name()).collect(),
             rate: agent.rate.map(|r| r.to_string()),
         }
     }

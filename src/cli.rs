@@ -193,13 +193,13 @@ pub enum Command {
         #[arg(long, short = 'f')]
         follow: bool,
     },
-    /// Run a task again (a failed, dead or done one), with a fresh retry budget.
+    /// Run a task again (a failed, dead, escalated or done one), with a fresh retry budget.
     #[command(after_help = "Examples:\n  baton retry t-3fa9")]
     Retry {
         /// A task id or any unique prefix of one.
         task: String,
     },
-    /// End a queued, retrying or running task dead, "cancelled by human".
+    /// End a queued, retrying, running or escalated task dead, "cancelled by human".
     #[command(
         after_help = "Examples:\n  baton cancel t-3fa9\n  baton cancel briefs/plan.md    # the latest task on it"
     )]
@@ -249,6 +249,19 @@ pub enum Command {
         /// Why, for the journal.
         #[arg(long)]
         note: Option<String>,
+    },
+    /// Supply the outputs of a task escalated to a person (its `fallback` list ends at
+    /// `human`): each local file SRC becomes the workspace path DEST, committed as
+    /// `human` in the task's place, and the task is done.
+    #[command(after_help = "Examples:\n  \
+        baton resolve t-3fa9 --file drafts/plan.md=./plan.md\n  \
+        baton resolve t-3fa9 --file drafts/a.md=a.md --file drafts/b.md=b.md")]
+    Resolve {
+        /// A task id or any unique prefix of one.
+        task: String,
+        /// DEST=SRC: the workspace path, and the local file that becomes it.
+        #[arg(long = "file", value_name = "DEST=SRC", required = true)]
+        files: Vec<String>,
     },
     /// Discard the outputs of a task held for approval; the task ends dead with the note.
     #[command(after_help = "Examples:\n  baton reject t-3fa9 --note \"Not this quarter.\"")]

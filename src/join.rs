@@ -187,9 +187,11 @@ pub(crate) fn report(state: &dyn History, join: &TaskInfo) -> Result<Vec<Value>>
             }));
             continue;
         }
-        for child in tasks {
+        for first in tasks {
+            // A dead child's fallback stands in its place.
+            let child = crate::fallback::standing_for(state, first)?;
             let mut all_outputs = Vec::new();
-            subtree_outputs(state, child, 0, &mut all_outputs)?;
+            subtree_outputs(state, &child, 0, &mut all_outputs)?;
             out.push(json!({
                 "brief": brief,
                 "agent": child.agent,
@@ -200,6 +202,7 @@ pub(crate) fn report(state: &dyn History, join: &TaskInfo) -> Result<Vec<Value>>
                 "all_outputs": all_outputs,
                 "result": child.result,
                 "summary": child.result.as_ref().and_then(|r| r.get("summary")),
+                "fallback_of": (child.id != first.id).then_some(&first.id),
             }));
         }
     }

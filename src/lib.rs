@@ -41,7 +41,9 @@ mod commit;
 mod config;
 mod daemon;
 mod deadline;
+mod escalation;
 mod failpoint;
+mod fallback;
 mod frontmatter;
 #[cfg(test)]
 mod fuzzing;

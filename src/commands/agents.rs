@@ -54,6 +54,9 @@ pub(crate) fn run(ws: &Workspace, as_json: bool) -> Result<u8> {
                 limits.push_str(&format!(", fatal exits {}", codes.join(" ")));
             }
             println!("  limits   {limits}");
+            if !c.fallback.is_empty() {
+                println!("  fallback {}", c.fallback.join(" → "));
+            }
             println!(
                 "  now      running {}, queued {} ({} rate-limited)",
                 a.running, a.queued, a.rate_limited

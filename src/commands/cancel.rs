@@ -14,7 +14,7 @@ pub(crate) fn run(ws: &Workspace, target: &str) -> Result<u8> {
     let store = Store::open(ws)?;
     let task = find_task_or_path(ws, &store, target)?;
     match task.status {
-        TaskStatus::Queued | TaskStatus::Failed | TaskStatus::Running => {}
+        TaskStatus::Queued | TaskStatus::Failed | TaskStatus::Running | TaskStatus::Escalated => {}
         TaskStatus::Held => {
             return Err(usage!(
                 "{} is held for approval: `baton reject {} --note …` discards its outputs",

@@ -227,7 +227,8 @@ fn wait_for_tasks(ws: &Workspace, target: &RelPath, hash: &str) -> Result<u8> {
         let tree = tree_of(&store, target, hash)?;
         let mut at_rest = !tree.is_empty();
         for t in &tree {
-            at_rest &= (t.status.is_final() || t.status == TaskStatus::Held)
+            at_rest &= (t.status.is_final()
+                || matches!(t.status, TaskStatus::Held | TaskStatus::Escalated))
                 && !crate::join::awaits_unqueued_join(&store, t)?;
         }
         if at_rest && quiet_since.elapsed() >= AT_REST {
@@ -273,9 +274,24 @@ fn report(tree: &[TaskInfo]) -> u8 {
             .unwrap_or_default();
         let outputs: Vec<&str> = t.outputs.iter().map(|o| o.path.as_str()).collect();
         let detail = match t.status {
+            // Its fallback took its input over: that task's end is what counts.
+            TaskStatus::Dead if tree.iter().any(|f| f.fallback_of(&t.id)) => {
+                format!(
+                    ": {}; its fallback took over",
+                    t.error.as_deref().unwrap_or("dead")
+                )
+            }
             TaskStatus::Dead => {
                 dead = true;
                 format!(": {}", t.error.as_deref().unwrap_or("dead"))
+            }
+            TaskStatus::Escalated => {
+                dead = true;
+                format!(
+                    ": {}; escalated: `baton resolve {} --file DEST=SRC`",
+                    t.error.as_deref().unwrap_or("dead"),
+                    t.id
+                )
             }
             TaskStatus::Held => format!(
                 " → {} waits for `baton approve {}`",

@@ -38,6 +38,12 @@ pub(crate) fn feed_line(agents: &AgentOf, entry: &Entry, st: Style) -> Option<St
                     st.cyan("delegated"),
                     by(parent)
                 ),
+                Reason::Fallback => format!(
+                    "{}  {task}: {input} goes to {agent}, the fallback of {} (dead: {})",
+                    st.yellow("fallback"),
+                    by(parent),
+                    parent.as_ref().map_or("?", TaskId::as_str)
+                ),
                 Reason::Join => format!(
                     "{}  {task}: {agent} runs again on {input}, the work {} delegated is settled",
                     st.cyan("join"),
@@ -106,6 +112,21 @@ pub(crate) fn feed_line(agents: &AgentOf, entry: &Entry, st: Style) -> Option<St
         }
         Record::Cancelled { task, by } => {
             (by.to_string(), format!("{}  {task}", st.red("cancelled")))
+        }
+        Record::Escalated { task } => (
+            agent_of(task),
+            format!(
+                "{}  {task} waits for a person: `baton resolve {task} --file DEST=SRC`, \
+                 `baton retry {task}` or `baton cancel {task}`",
+                st.red("escalated")
+            ),
+        ),
+        Record::Resolved { task, by, outputs } => {
+            let outs: Vec<&str> = outputs.iter().map(|o| o.path.as_str()).collect();
+            (
+                by.to_string(),
+                format!("{}  {task} → {}", st.green("resolved"), outs.join(", ")),
+            )
         }
         Record::ConfigLoaded { hash } => (
             "baton".to_string(),

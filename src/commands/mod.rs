@@ -17,6 +17,7 @@ mod lock;
 mod log;
 mod logs;
 mod read;
+mod resolve;
 mod retry;
 mod run;
 mod search;
@@ -131,6 +132,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         ),
         Command::Approve { task, note } => approve::approve(&locate(ws)?, &task, note.as_deref()),
         Command::Reject { task, note } => approve::reject(&locate(ws)?, &task, &note),
+        Command::Resolve { task, files } => resolve::run(&locate(ws)?, &task, &files),
         Command::Trace { target, json } => trace::run(&locate(ws)?, &target, json),
         Command::Search {
             query,

@@ -167,6 +167,23 @@ fn print_text(r: &Report, now: SystemTime) {
             .collect(),
     );
     section(
+        "escalated to a person (their agents and fallbacks are spent)",
+        r.escalated
+            .iter()
+            .map(|row| {
+                let t = row.task;
+                format!(
+                    "{}  {}   baton resolve {} --file DEST=SRC | baton retry {} | baton cancel {}",
+                    line(row),
+                    t.error.as_deref().unwrap_or("dead"),
+                    t.id,
+                    t.id,
+                    t.id
+                )
+            })
+            .collect(),
+    );
+    section(
         "dead",
         r.dead
             .iter()
@@ -191,12 +208,13 @@ fn print_text(r: &Report, now: SystemTime) {
             .collect(),
     );
     println!(
-        "\n{} done, {} queued, {} running, {} retrying, {} held, {} dead",
+        "\n{} done, {} queued, {} running, {} retrying, {} held, {} escalated, {} dead",
         r.done,
         r.queued.len(),
         r.running.len() + r.committing.len() + r.interrupted.len(),
         r.retrying.len(),
         r.held.len(),
+        r.escalated.len(),
         r.dead_total,
     );
     if r.dead_total > r.dead.len() {

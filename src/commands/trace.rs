@@ -59,7 +59,7 @@ fn render(node: &Value, at: Option<(&str, bool)>, st: Style) {
     let status = s("status");
     let painted = match status.as_str() {
         "done" => st.green(&status),
-        "dead" => st.red(&status),
+        "dead" | "escalated" => st.red(&status),
         "held" | "failed" => st.yellow(&status),
         _ => st.dim(&status),
     };
@@ -76,6 +76,7 @@ fn render(node: &Value, at: Option<(&str, bool)>, st: Style) {
     let how = match node["reason"].as_str() {
         Some("delegate") => " (delegated)",
         Some("join") => " (join)",
+        Some("fallback") => " (fallback)",
         _ => "",
     };
     let branch = match at {

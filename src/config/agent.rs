@@ -1,5 +1,6 @@
 //! One `[agents.NAME]` table: its raw serde shape → a validated [`Agent`].
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -65,6 +66,9 @@ pub(crate) struct Agent {
     pub(crate) checks: Vec<Vec<String>>,
     /// At most this many starts per interval (`rate = "20/m"`): LLM APIs have quotas.
     pub(crate) rate: Option<Rate>,
+    /// Who takes the task's input once it is dead (its attempts spent, or a fatal exit),
+    /// in order: each a new task on the same input; `human` last holds it escalated.
+    pub(crate) fallback: Vec<Fallback>,
     /// Exit codes that mean the task cannot succeed (bad input, a config error): the
     /// task is dead at once, its retries unspent.
     pub(crate) fatal_exits: Vec<i32>,
@@ -89,6 +93,25 @@ impl Agent {
             .checked_shl(failures.saturating_sub(1))
             .unwrap_or(u32::MAX);
         self.backoff.saturating_mul(factor).min(MAX_BACKOFF)
+    }
+}
+
+/// One entry of an agent's `fallback` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fallback {
+    /// This agent takes the same input, as a new task.
+    Agent(String),
+    /// A person: the task waits, escalated, for `baton resolve`, `retry` or `cancel`.
+    Human,
+}
+
+impl Fallback {
+    /// As `baton.toml` spells it.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Fallback::Agent(name) => name,
+            Fallback::Human => "human",
+        }
     }
 }
 
@@ -270,6 +293,7 @@ impl Source<'_> {
             }
             fatal_exits.push(n as i32);
         }
+        let fallback = self.fallback(&name, raw.fallback.unwrap_or_default(), known)?;
         let delegates_to = match raw.delegates_to {
             None => None,
             Some(list) => {
@@ -297,9 +321,105 @@ impl Source<'_> {
             expects_set,
             checks,
             rate,
+            fallback,
             fatal_exits,
             broken,
         })
+    }
+
+    /// The `fallback` list of agent `name`: known agents, other than itself and each
+    /// once, and `human` only last (nothing follows a person). Cycles through other
+    /// agents' lists are refused by [`Source::fallback_cycles`].
+    fn fallback(
+        &self,
+        name: &str,
+        list: Vec<Spanned<String>>,
+        known: &Known,
+    ) -> Result<Vec<Fallback>, ConfigError> {
+        let mut out: Vec<Fallback> = Vec::new();
+        for entry in list {
+            let text = entry.get_ref().as_str();
+            let refuse = |why: String| {
+                Err(self.error(entry.span(), format!("agent `{name}`: `fallback` {why}")))
+            };
+            if out.last() == Some(&Fallback::Human) {
+                return refuse(format!(
+                    "names `{text}` after `human`: a person is the last resort, put `human` last"
+                ));
+            }
+            let next = match text {
+                "human" => Fallback::Human,
+                _ if text == name => {
+                    return refuse("names the agent itself: its own retries are `retries`".into());
+                }
+                _ if known.agents.iter().any(|a| a == text) => Fallback::Agent(text.to_string()),
+                _ => {
+                    return refuse(format!(
+                        "names `{text}`, which is not an agent: expected `human` or one of {}",
+                        known.agents.join(", ")
+                    ));
+                }
+            };
+            if out.contains(&next) {
+                return refuse(format!("names `{text}` twice"));
+            }
+            out.push(next);
+        }
+        Ok(out)
+    }
+
+    /// Refuses a cycle of fallbacks (`a` falls back to `b`, `b` to `a`): `lists` holds
+    /// each agent's `fallback` entries as written, for the error's place.
+    pub(super) fn fallback_cycles(
+        &self,
+        lists: &BTreeMap<String, Vec<Spanned<String>>>,
+    ) -> Result<(), ConfigError> {
+        /// Depth first from `agent`, `path` the agents walked to it; `done`: agents
+        /// from which no cycle is reachable.
+        fn walk<'a>(
+            lists: &'a BTreeMap<String, Vec<Spanned<String>>>,
+            agent: &'a str,
+            path: &mut Vec<&'a str>,
+            done: &mut BTreeSet<&'a str>,
+        ) -> Option<(Vec<&'a str>, &'a Spanned<String>)> {
+            for entry in lists.get(agent).into_iter().flatten() {
+                let next = entry.get_ref().as_str();
+                if let Some(at) = path.iter().position(|a| *a == next) {
+                    let mut cycle = path[at..].to_vec();
+                    cycle.push(next);
+                    return Some((cycle, entry));
+                }
+                if done.contains(next) {
+                    continue;
+                }
+                path.push(next);
+                let found = walk(lists, next, path, done);
+                path.pop();
+                if found.is_some() {
+                    return found;
+                }
+                done.insert(next);
+            }
+            None
+        }
+        let mut done = BTreeSet::new();
+        for agent in lists.keys() {
+            let mut path = vec![agent.as_str()];
+            if let Some((cycle, entry)) = walk(lists, agent, &mut path, &mut done) {
+                let from = cycle[cycle.len() - 2];
+                return Err(self.error(
+                    entry.span(),
+                    format!(
+                        "agent `{from}`: `fallback` names `{}`, which leads back: fallback cycles \
+                         are refused ({})",
+                        entry.get_ref(),
+                        cycle.join(" → ")
+                    ),
+                ));
+            }
+            done.insert(agent.as_str());
+        }
+        Ok(())
     }
 
     /// One `sandbox_writes` entry: an absolute path, or one under the home folder
@@ -522,4 +642,5 @@ pub(super) struct RawAgent {
     expects: Option<Vec<Spanned<String>>>,
     checks: Option<Vec<Spanned<Vec<String>>>>,
     rate: Option<Spanned<String>>,
+    pub(super) fallback: Option<Vec<Spanned<String>>>,
 }

@@ -14,7 +14,7 @@ use toml::Spanned;
 
 mod agent;
 
-pub(crate) use agent::{Agent, Rate, Run};
+pub(crate) use agent::{Agent, Fallback, Rate, Run};
 use agent::{Known, RawAgent};
 
 use crate::workspace::{CONFIG_FILE, RelPath, Workspace};
@@ -135,11 +135,21 @@ impl Config {
             agents: &names,
             root,
         };
+        let fallbacks: BTreeMap<String, Vec<Spanned<String>>> = raw_agents
+            .iter()
+            .map(|(name, a)| {
+                (
+                    name.get_ref().clone(),
+                    a.fallback.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
         let mut agents = BTreeMap::new();
         for (name, raw_agent) in raw_agents {
             let agent = src.agent(name, raw_agent, &known)?;
             agents.insert(agent.name.clone(), agent);
         }
+        src.fallback_cycles(&fallbacks)?;
         let max_file_size = src.size(
             raw.search.unwrap_or_default().max_file_size,
             DEFAULT_MAX_FILE_SIZE,
@@ -510,5 +520,60 @@ mod tests {
         assert_eq!(a.backoff_for(1), Duration::from_secs(2));
         assert_eq!(a.backoff_for(3), Duration::from_secs(8));
         assert_eq!(a.backoff_for(40), agent::MAX_BACKOFF);
+    }
+
+    #[test]
+    fn fallback_names_agents_or_a_person_last() {
+        let two = "[agents.b]\nrun = \"true\"\n[agents.c]\nrun = \"true\"\n";
+        let c = parse(&format!(
+            "[agents.a]\nrun = \"true\"\nfallback = [\"b\", \"c\", \"human\"]\n{two}"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.agents["a"].fallback,
+            [
+                Fallback::Agent("b".into()),
+                Fallback::Agent("c".into()),
+                Fallback::Human
+            ]
+        );
+        for (list, says) in [
+            (
+                "[\"nobody\"]",
+                "names `nobody`, which is not an agent: expected `human` or one of a, b, c",
+            ),
+            ("[\"a\"]", "names the agent itself"),
+            ("[\"b\", \"b\"]", "names `b` twice"),
+            ("[\"human\", \"b\"]", "names `b` after `human`"),
+        ] {
+            let e = parse(&format!(
+                "[agents.a]\nrun = \"true\"\nfallback = {list}\n{two}"
+            ))
+            .unwrap_err();
+            assert_eq!(e.line, 3, "{list}");
+            assert!(e.message.contains(says), "{list}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn fallback_cycles_are_refused_with_the_cycle_named() {
+        let e = parse(
+            "[agents.a]\nrun = \"true\"\nfallback = [\"b\"]\n\
+             [agents.b]\nrun = \"true\"\nfallback = [\"c\", \"human\"]\n\
+             [agents.c]\nrun = \"true\"\nfallback = [\"a\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            first_line(e),
+            "baton.toml:9:13: agent `c`: `fallback` names `a`, which leads back: fallback cycles \
+             are refused (a → b → c → a)"
+        );
+        // Two agents falling back to one third is no cycle.
+        parse(
+            "[agents.a]\nrun = \"true\"\nfallback = [\"c\"]\n\
+             [agents.b]\nrun = \"true\"\nfallback = [\"c\", \"a\"]\n\
+             [agents.c]\nrun = \"true\"\n",
+        )
+        .unwrap();
     }
 }

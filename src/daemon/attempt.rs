@@ -109,6 +109,9 @@ pub(crate) struct TaskFile<'a> {
     /// For a join: what each delegated brief's tasks did.
     children: Vec<serde_json::Value>,
     depth: u32,
+    /// For a fallback: the dead tasks whose input it took over, nearest first, each with
+    /// its agent, error and attempts.
+    fallback_of: Vec<serde_json::Value>,
     /// `BATON_BUDGET`: what the task's chain has left to spend, if it is bounded.
     budget: Option<f64>,
     /// `BATON_DEADLINE`: when the task must be over (RFC 3339), if ever.
@@ -149,6 +152,7 @@ impl<'a> TaskFile<'a> {
                 Vec::new()
             },
             depth: task.depth,
+            fallback_of: crate::fallback::failures_before(state, task)?,
             budget: None,
             deadline: task.deadline.as_deref(),
             feedback: Some(ws.feedback_file(task.id.as_str())).filter(|f| f.is_file()),

@@ -474,7 +474,7 @@ impl Scheduler {
                     warn_unknown(task, &view.agent);
                 }
             }
-            TaskStatus::Held => {
+            TaskStatus::Held | TaskStatus::Escalated => {
                 self.retries.remove(task);
                 self.queues.forget(task);
             }

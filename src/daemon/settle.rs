@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::context::{Ctx, Setup};
 use super::runner::MIN_FREE;
 use crate::commit;
-use crate::journal::{Durability, Finish, Record, Status, TaskInfo};
+use crate::journal::{Finish, Record, Status, TaskInfo};
 
 /// How an attempt ended, once its agent's process group is gone.
 #[derive(Debug)]
@@ -103,7 +103,12 @@ pub(crate) fn settle(
                 describe_exit(status)
             );
             tracing::warn!(agent = task.agent, task = %task.id, error, "dead");
-            return dead_at_once(ctx, task, attempt, duration_ms, status.code(), error);
+            let dead = Finish::Dead {
+                exit: status.code(),
+                error,
+            };
+            return journal_end(ctx, setup, task, attempt, duration_ms, dead, Then::FallBack)
+                .map(|()| Settled::Journalled(Status::Dead));
         }
         Outcome::Exited(status) => {
             let mut error = describe_exit(status);
@@ -125,36 +130,112 @@ pub(crate) fn settle(
                 task.deadline.as_deref().unwrap_or_default()
             );
             tracing::warn!(agent = task.agent, task = %task.id, error, "dead");
-            return dead_at_once(ctx, task, attempt, duration_ms, None, error);
+            return dead_at_once(ctx, setup, task, attempt, duration_ms, error);
         }
         Outcome::BudgetSpent => {
             let error =
                 "budget spent: the tasks of its chain reported costs up to its budget".to_string();
             tracing::warn!(agent = task.agent, task = %task.id, error, "dead");
-            return dead_at_once(ctx, task, attempt, duration_ms, None, error);
+            return dead_at_once(ctx, setup, task, attempt, duration_ms, error);
         }
         Outcome::InputGone => {
             let error = format!("its input {} was removed", task.input);
             tracing::warn!(agent = task.agent, task = %task.id, error, "dropped");
-            return dead_at_once(ctx, task, attempt, duration_ms, None, error);
+            return dead_at_once(ctx, setup, task, attempt, duration_ms, error);
         }
     };
     record_failure(ctx, setup, task, attempt, exit, error, duration_ms).map(Settled::Journalled)
 }
 
-/// Journals the task dead with `error`, whatever retries it has left.
+/// Journals the task dead with `error`, whatever retries it has left, for a bound of
+/// its chain (its deadline, its budget) or its input gone: no fallback would do better.
 fn dead_at_once(
     ctx: &Ctx,
+    setup: &Setup,
     task: &TaskInfo,
     attempt: u32,
     duration_ms: u64,
-    exit: Option<i32>,
     error: String,
 ) -> Result<Settled> {
-    let record = Record::finished(&task.id, attempt, duration_ms, Finish::Dead { exit, error })
-        .with_result(reported(ctx, task, attempt));
-    ctx.ledger.append(vec![record], Durability::Buffered)?;
+    let dead = Finish::Dead { exit: None, error };
+    journal_end(ctx, setup, task, attempt, duration_ms, dead, Then::Stop)?;
     Ok(Settled::Journalled(Status::Dead))
+}
+
+/// Whether a death hands the task's input on to its agent's `fallback` list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    FallBack,
+    Stop,
+}
+
+/// Journals how the attempt ended, with what its `result.toml` reported; a death that
+/// falls back is journalled in the same append as what follows it (the fallback task,
+/// or the escalation to a person), so no crash can keep one without the other.
+fn journal_end(
+    ctx: &Ctx,
+    setup: &Setup,
+    task: &TaskInfo,
+    attempt: u32,
+    duration_ms: u64,
+    finish: Finish,
+    then: Then,
+) -> Result<()> {
+    let reported = reported(ctx, task, attempt);
+    let cost = reported
+        .as_ref()
+        .and_then(crate::budget::cost_in)
+        .unwrap_or(0.0);
+    let died_of = match &finish {
+        Finish::Dead { error, .. } if then == Then::FallBack => Some(error.clone()),
+        _ => None,
+    };
+    let mut records =
+        vec![Record::finished(&task.id, attempt, duration_ms, finish).with_result(reported)];
+    let mut ledger = ctx.ledger.lock();
+    if died_of.is_some() {
+        match crate::fallback::after_death(&setup.cfg, &*ledger, task, cost) {
+            Ok(next) => records.extend(next),
+            Err(e) => tracing::error!(task = %task.id, "finding its fallback: {e:#}"),
+        }
+    }
+    ledger.append(records.clone())?;
+    drop(ledger);
+    for record in &records {
+        match record {
+            Record::Queued {
+                task: next, agent, ..
+            } => {
+                tracing::warn!(task = %task.id, fallback = %next, agent, "its input goes to its fallback");
+                hand_feedback_on(ctx, task, next, died_of.as_deref().unwrap_or_default());
+            }
+            Record::Escalated { .. } => {
+                tracing::warn!(task = %task.id, "escalated: it waits for a person");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes the feedback file of `next`, the fallback of dead task `dead`: why it died,
+/// then the failures of its attempts, so the fallback's agent starts where the other
+/// stopped. A file that cannot be written costs the fallback its feedback, nothing else.
+fn hand_feedback_on(ctx: &Ctx, dead: &TaskInfo, next: &crate::journal::TaskId, error: &str) {
+    let earlier =
+        std::fs::read_to_string(ctx.ws.feedback_file(dead.id.as_str())).unwrap_or_default();
+    let text = format!(
+        "## Task {} ({}) on this input is dead\n\n{error}\n\n{earlier}",
+        dead.id, dead.agent
+    );
+    let file = ctx.ws.feedback_file(next.as_str());
+    let written = file
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&file, text));
+    if let Err(e) = written {
+        tracing::warn!(task = %next, "writing {}: {e}", file.display());
+    }
 }
 
 /// The free bytes on the disk of the attempt folders (`u64::MAX` if unknown).
@@ -205,9 +286,15 @@ pub(crate) fn record_failure(
     if status == Status::Failed {
         note_feedback(ctx, task, attempt, &finish);
     }
-    let record = Record::finished(&task.id, attempt, duration_ms, finish)
-        .with_result(reported(ctx, task, attempt));
-    ctx.ledger.append(vec![record], Durability::Buffered)?;
+    journal_end(
+        ctx,
+        setup,
+        task,
+        attempt,
+        duration_ms,
+        finish,
+        Then::FallBack,
+    )?;
     Ok(status)
 }
 

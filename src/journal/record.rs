@@ -175,9 +175,21 @@ pub(crate) enum Record {
         by: Author,
         note: Option<String>,
     },
-    /// A person ended a queued, retrying or running task: it is dead.
+    /// A person ended a queued, retrying, running or escalated task: it is dead.
     #[serde(rename = "task.cancelled")]
     Cancelled { task: TaskId, by: Author },
+    /// A dead task whose agent's `fallback` list ends at `human`: it waits for a person
+    /// (`baton retry`, `baton cancel` or `baton resolve`).
+    #[serde(rename = "task.escalated")]
+    Escalated { task: TaskId },
+    /// A person supplied an escalated task's outputs (`baton resolve`): they are
+    /// committed as `by` in the task's place, and the task is done.
+    #[serde(rename = "task.resolved")]
+    Resolved {
+        task: TaskId,
+        by: Author,
+        outputs: Vec<Output>,
+    },
     /// The daemon runs the config whose `baton.toml` has this content hash: at its
     /// start, and after each edit it applied.
     #[serde(rename = "config")]
@@ -302,7 +314,9 @@ impl Record {
             | Record::Committing { task, .. }
             | Record::Finished { task, .. }
             | Record::Approval { task, .. }
-            | Record::Cancelled { task, .. } => Some(task),
+            | Record::Cancelled { task, .. }
+            | Record::Escalated { task }
+            | Record::Resolved { task, .. } => Some(task),
             Record::Artifact { .. } | Record::Rejected { .. } | Record::ConfigLoaded { .. } => None,
         }
     }
@@ -355,6 +369,9 @@ pub(crate) enum Reason {
     Join,
     /// `baton retry`.
     Retry,
+    /// The parent task died with its attempts spent (or a fatal exit): the same input
+    /// goes to the next agent of its agent's `fallback` list.
+    Fallback,
 }
 
 /// How an attempt ended, as journalled.
@@ -415,6 +432,9 @@ mod tests {
             r#"{"seq":10,"ts":"2026-11-20T10:00:00.000Z","kind":"rejected","path":"briefs/b.md","hash":"ef78","error":"front matter, line 2, column 6: invalid string"}"#,
             r#"{"seq":11,"ts":"2026-11-20T10:00:00.000Z","kind":"task.cancelled","task":"t-0123456789ab","by":"human"}"#,
             r#"{"seq":12,"ts":"2026-11-20T10:00:00.000Z","kind":"config","hash":"c0ff"}"#,
+            r#"{"seq":13,"ts":"2026-11-20T10:00:00.000Z","kind":"task.queued","task":"t-5555aaaa5555","agent":"backup","input":"briefs/a.md","input_hash":"af12","parent":"t-0123456789ab","depth":0,"reason":"fallback"}"#,
+            r#"{"seq":14,"ts":"2026-11-20T10:00:00.000Z","kind":"task.escalated","task":"t-5555aaaa5555"}"#,
+            r#"{"seq":15,"ts":"2026-11-20T10:00:00.000Z","kind":"task.resolved","task":"t-5555aaaa5555","by":"human","outputs":[{"path":"drafts/a.md","hash":"be34"}]}"#,
         ];
         for line in lines {
             let entry: Entry = serde_json::from_str(line).unwrap();

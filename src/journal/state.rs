@@ -26,6 +26,9 @@ pub(crate) enum TaskStatus {
     Done,
     Dead,
     Held,
+    /// Dead, and its `fallback` list ends at `human`: it waits for a person to retry,
+    /// cancel or resolve it.
+    Escalated,
 }
 
 impl TaskStatus {
@@ -43,6 +46,7 @@ impl TaskStatus {
             TaskStatus::Done => "done",
             TaskStatus::Dead => "dead",
             TaskStatus::Held => "held",
+            TaskStatus::Escalated => "escalated",
         }
     }
 }
@@ -105,6 +109,11 @@ pub(crate) struct TaskInfo {
 }
 
 impl TaskInfo {
+    /// Whether this task is the fallback that took `dead`'s input over.
+    pub(crate) fn fallback_of(&self, dead: &TaskId) -> bool {
+        self.reason == Reason::Fallback && self.parent.as_ref() == Some(dead)
+    }
+
     /// The task a `task.queued` entry creates; `None` for any other record.
     pub(crate) fn queued(entry: &Entry) -> Option<TaskInfo> {
         let Record::Queued {
@@ -251,6 +260,21 @@ impl TaskInfo {
                     self.cancelled = true;
                     // `pid` stays: if no daemon stopped the agent, the next one does.
                     self.error = Some(format!("cancelled by {by}"));
+                    self.updated_ts = entry.ts.clone();
+                }
+            }
+            Record::Escalated { .. } => {
+                if self.status == TaskStatus::Dead && !self.cancelled {
+                    self.status = TaskStatus::Escalated;
+                    self.updated_ts = entry.ts.clone();
+                }
+            }
+            Record::Resolved { outputs, .. } => {
+                if self.status == TaskStatus::Escalated {
+                    self.status = TaskStatus::Done;
+                    self.outputs = outputs.clone();
+                    self.delegated = Vec::new();
+                    self.error = None;
                     self.updated_ts = entry.ts.clone();
                 }
             }

@@ -35,6 +35,8 @@ pub(crate) struct Report<'a> {
     pub(crate) queued: Vec<Row<'a>>,
     pub(crate) retrying: Vec<Row<'a>>,
     pub(crate) held: Vec<Row<'a>>,
+    /// Dead, and waiting for a person: their `fallback` list ended at `human`.
+    pub(crate) escalated: Vec<Row<'a>>,
     pub(crate) waiting: Vec<Waiting<'a>>,
     /// The most recent dead tasks, up to [`DEAD_SHOWN`].
     pub(crate) dead: Vec<Row<'a>>,
@@ -208,6 +210,7 @@ pub(crate) fn with_report<R>(
         queued: rows(TaskStatus::Queued),
         retrying: rows(TaskStatus::Failed),
         held: rows(TaskStatus::Held),
+        escalated: rows(TaskStatus::Escalated),
         waiting: {
             let mut waiting = Vec::new();
             for t in &awaiting {

@@ -426,7 +426,7 @@ pub(crate) mod tests {
             Just(Status::Held)
         ];
         prop_oneof![
-            4 => (0..6usize, 0..4usize, 0..3u8, proptest::option::of(0..6usize), 0..2u8).prop_map(
+            4 => (0..6usize, 0..4usize, 0..3u8, proptest::option::of(0..6usize), 0..3u8).prop_map(
                 |(t, p, h, parent, join)| Record::Queued {
                     task: task(t),
                     agent: format!("agent{}", t % 3),
@@ -434,7 +434,7 @@ pub(crate) mod tests {
                     input_hash: format!("h{h}"),
                     parent: parent.map(task),
                     depth: 0,
-                    reason: if join == 1 { Reason::Join } else { Reason::Glob },
+                    reason: [Reason::Glob, Reason::Join, Reason::Fallback][join as usize],
                     refs: Vec::new(),
                     writes: Vec::new(),
                     deadline: None,
@@ -477,6 +477,12 @@ pub(crate) mod tests {
             1 => (0..6usize).prop_map(|t| Record::Cancelled {
                 task: task(t),
                 by: Author::Human,
+            }),
+            1 => (0..6usize).prop_map(|t| Record::Escalated { task: task(t) }),
+            1 => (0..6usize, 0..16u8).prop_map(|(t, mask)| Record::Resolved {
+                task: task(t),
+                by: Author::Human,
+                outputs: outputs(mask),
             }),
             3 => (0..4usize, 0..3u8, proptest::option::of(0..6usize)).prop_map(|(p, h, t)| {
                 let who = match t {
@@ -558,6 +564,7 @@ pub(crate) mod tests {
             TaskStatus::Done,
             TaskStatus::Dead,
             TaskStatus::Held,
+            TaskStatus::Escalated,
         ] {
             let want: Vec<&TaskId> = state
                 .order

@@ -91,7 +91,7 @@ impl Store {
     pub(crate) fn unfinished(&self) -> Result<Vec<TaskInfo>> {
         // Spelled out, not `NOT IN ('done', 'dead')`, so the status index serves it.
         self.tasks_where(
-            "status IN ('queued', 'running', 'committing', 'failed', 'held') ORDER BY ord",
+            "status IN ('queued', 'running', 'committing', 'failed', 'held', 'escalated') ORDER BY ord",
             [],
         )
     }

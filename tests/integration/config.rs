@@ -16,7 +16,7 @@ fn config_error(config: &str) -> String {
 fn config_error_unknown_key() {
     assert_eq!(
         config_error("[agents.a]\nrun = [\"agents/ok.sh\"]\nconcurency = 2\n"),
-        "baton: baton.toml:3:1: unknown field `concurency`, expected one of `on`, `run`, `writes`, `concurrency`, `timeout`, `retries`, `backoff`, `delegates_to`, `max_log_bytes`, `max_output_bytes`, `max_output_files`, `sandbox`, `sandbox_writes`, `description`, `fatal_exits`, `expects`, `checks`, `rate`"
+        "baton: baton.toml:3:1: unknown field `concurency`, expected one of `on`, `run`, `writes`, `concurrency`, `timeout`, `retries`, `backoff`, `delegates_to`, `max_log_bytes`, `max_output_bytes`, `max_output_files`, `sandbox`, `sandbox_writes`, `description`, `fatal_exits`, `expects`, `checks`, `rate`, `fallback`"
     );
     assert_eq!(
         config_error("[workspace]\nstage = [\"a\"]\n"),

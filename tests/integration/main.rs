@@ -11,6 +11,7 @@ mod control;
 mod delegation;
 mod docs;
 mod examples;
+mod fallback;
 mod governance;
 mod help;
 mod history;
