@@ -285,3 +285,28 @@ fn a_fallback_cycle_is_a_config_error_naming_the_line() {
     );
     assert!(stderr(&out).contains("(a → b → a)"), "{}", text(&out));
 }
+
+#[test]
+fn a_running_daemon_runs_the_join_once_a_person_resolves_the_escalated_task() {
+    let ws = escalating_team();
+    let daemon = ws.daemon();
+    ws.publish("briefs/job.md", "# Job\n");
+    let limit = std::time::Duration::from_secs(20);
+    wait_for("the task to be escalated", limit, || {
+        !ws.records("task.escalated").is_empty()
+    });
+    let id = ws.records("task.escalated")[0]["task"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(join_files(&ws).is_empty(), "the join waits for the person");
+    let mine = ws.root.with_file_name("p2-by-hand.md");
+    fs::write(&mine, "part 2, by hand\n").unwrap();
+    let arg = format!("sections/p2.md={}", mine.display());
+    let out = ws.baton(&["resolve", &id, "--file", &arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    wait_for("the join to run", limit, || join_files(&ws).len() == 1);
+    daemon.stop();
+    assert_eq!(join_files(&ws).len(), 1);
+    assert_eq!(queued_with_reason(&ws, "join").len(), 1);
+}
