@@ -449,3 +449,23 @@ pub(crate) fn delegate(
         refs,
     })
 }
+
+/// Publishes what a person drops at `target` (`baton drop`, the page's "drop a brief"):
+/// `head` (the file's first bytes, with any front matter) then `rest`, attributed to
+/// `human`. Refused, saying why and publishing nothing, when the daemon would reject
+/// it (bad front matter, bad `refs`, a `to` naming no agent). With it, whether any agent
+/// takes it.
+pub(crate) fn drop_for_person(
+    ws: &Workspace,
+    cfg: &Config,
+    target: &RelPath,
+    head: Vec<u8>,
+    rest: impl std::io::Read,
+) -> Result<(crate::publish::Published, crate::route::Takers)> {
+    let takers =
+        crate::route::check_from_person(ws, cfg, target, crate::frontmatter::from_head(&head))
+            .map_err(|e| crate::error::usage!("{e}; nothing was dropped"))?;
+    let mut content = std::io::Cursor::new(head).chain(rest);
+    let published = crate::publish::publish(ws, target, &mut content, Attribution::human())?;
+    Ok((published, takers))
+}

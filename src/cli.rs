@@ -312,6 +312,21 @@ pub enum Command {
         #[arg(long)]
         read_only: bool,
     },
+    /// Serve a live web page of the team's work on 127.0.0.1: now, the feed, each task's
+    /// tree and logs, artifacts and their versions, search, and buttons to approve,
+    /// reject, retry, cancel and drop. It prints the URL, which holds an access token.
+    #[command(after_help = "Examples:\n  \
+        baton ui\n  \
+        baton ui --port 7411 --open\n  \
+        baton ui -w ~/team")]
+    Ui {
+        /// The port on 127.0.0.1 (0: any free one).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        port: u16,
+        /// Open the page in the default browser (xdg-open).
+        #[arg(long)]
+        open: bool,
+    },
     /// Search the workspace (tantivy query syntax: `stage:drafts author:writer "a phrase"`).
     #[command(after_help = "Examples:\n  \
         baton search 'launch plan'\n  \

@@ -39,6 +39,7 @@ mod budget;
 mod catalog;
 mod commit;
 mod config;
+mod control;
 mod daemon;
 mod deadline;
 mod escalation;
@@ -63,6 +64,8 @@ mod store;
 mod sys;
 #[cfg(test)]
 mod testing;
+mod text;
+mod ui;
 mod workspace;
 
 pub use commands::{dispatch, init_logging};

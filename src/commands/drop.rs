@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 
 use crate::error::{no_such_stage, unknown_agent, usage};
+use crate::frontmatter;
 use crate::frontmatter::HEAD_BYTES;
 use crate::identity::InTask;
-use crate::journal::{Attribution, History, TaskInfo, TaskStatus};
+use crate::journal::{History, TaskInfo, TaskStatus};
 use crate::pidfile::running_daemon;
 use crate::publish::Published;
-use crate::route::{self, Takers};
+use crate::route::Takers;
 use crate::store::Store;
 use crate::workspace::{RelPath, Workspace};
-use crate::{frontmatter, publish};
 
 /// Whether `drop` returns at once or once the work it set off is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,14 +115,12 @@ pub(crate) fn run(ws: &Workspace, file: &Path, keys: Keys, wait: Wait) -> Result
             .into_bytes();
         head.append(&mut cut);
     }
-    let mut content = std::io::Cursor::new(head).chain(source);
     if let Some(in_task) = InTask::from_env() {
+        let mut content = std::io::Cursor::new(head).chain(source);
         return stage_in_task(&cfg, &in_task, &target, &mut content, wait);
     }
-    let head = content.get_ref().0.get_ref();
-    let takers = route::check_from_person(ws, &cfg, &target, frontmatter::from_head(head))
-        .map_err(|e| usage!("{}: {e}; nothing was dropped", file.display()))?;
-    let published = publish::publish(ws, &target, &mut content, Attribution::human())?;
+    let (published, takers) = crate::act::drop_for_person(ws, &cfg, &target, head, source)
+        .map_err(|e| e.context(format!("{}", file.display())))?;
     let hash = match &published {
         Published::Unchanged { hash } => {
             println!("{target} already holds this content; nothing to do");

@@ -158,6 +158,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 .or_else(|| std::env::var_os("BATON_WORKSPACE").map(Into::into));
             crate::mcp::run(&locate(dir.as_deref())?, agent.as_deref(), read_only)
         }
+        Command::Ui { port, open } => crate::ui::run(&locate(ws)?, port, open),
         Command::Index { rebuild } => index::run(&locate(ws)?, rebuild),
         Command::Stop => stop::run(&locate(ws)?),
         Command::Cancel { target } => cancel::run(&locate(ws)?, &target),

@@ -11,6 +11,7 @@
 
 mod attribution;
 mod file;
+pub(crate) mod follow;
 mod history;
 mod lookup;
 mod record;

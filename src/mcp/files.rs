@@ -170,7 +170,7 @@ pub(crate) fn read(
         publish::hash_reader(&mut opened.reader()).with_context(|| format!("reading {target}"))?;
     let mut head = vec![0u8; 8192.min(size as usize)];
     opened.file.read_exact_at(&mut head, 0)?;
-    let binary = looks_binary(&head);
+    let binary = crate::text::looks_binary(&head);
     let mut text = FileText {
         path: target.to_string(),
         hash,
@@ -201,30 +201,4 @@ pub(crate) fn read(
     text.next_offset = (next < size).then_some(next);
     text.content = Some(page);
     Ok(text)
-}
-
-/// Whether `head` (a file's first bytes) is not UTF-8 text: a NUL, or a byte sequence
-/// that is not UTF-8 (one cut off at the end of `head` does not count).
-pub(crate) fn looks_binary(head: &[u8]) -> bool {
-    if head.contains(&0) {
-        return true;
-    }
-    match std::str::from_utf8(head) {
-        Ok(_) => false,
-        Err(e) => e.error_len().is_some(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_is_text_even_cut_inside_a_character() {
-        assert!(!looks_binary("plain ascii".as_bytes()));
-        let e_acute = "caf\u{e9}".as_bytes();
-        assert!(!looks_binary(&e_acute[..e_acute.len() - 1]));
-        assert!(looks_binary(b"PNG\0\x01"));
-        assert!(looks_binary(&[0xff, 0xfe, b'a', b'b']));
-    }
 }

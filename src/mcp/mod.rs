@@ -97,7 +97,7 @@ pub(crate) struct Inner {
     /// The search index, opened on the first search.
     index: Mutex<Option<Arc<crate::index::store::Store>>>,
     /// What each new journal entry changes.
-    feed: broadcast::Sender<Arc<Vec<String>>>,
+    feed: broadcast::Sender<Arc<crate::journal::Entry>>,
     /// The URIs a 2025-era client subscribed to with `resources/subscribe`, and the
     /// client to tell (set on the first subscription).
     legacy: Mutex<Legacy>,
@@ -121,7 +121,7 @@ impl Desk {
         let instructions = instructions(&ws, &cfg, &actor, read_only);
         Desk {
             inner: Arc::new(Inner {
-                feed: feed::follow(ws.clone()),
+                feed: crate::journal::follow::follow(ws.clone(), "mcp-feed"),
                 ws,
                 actor,
                 read_only,
@@ -455,8 +455,8 @@ impl ServerHandler for Desk {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
                 change = changes.recv() => match change {
-                    Ok(uris) => {
-                        for uri in uris.iter().filter(|u| wanted.contains(*u)) {
+                    Ok(entry) => {
+                        for uri in feed::changed(&entry).iter().filter(|u| wanted.contains(*u)) {
                             if sink.notify_resource_updated(uri.clone()).await.is_err() {
                                 return Ok(()); // the subscription or the connection ended
                             }
@@ -519,7 +519,7 @@ async fn forward_legacy(inner: Arc<Inner>, peer: Peer<RoleServer>) {
     let mut changes = inner.feed.subscribe();
     loop {
         let uris = match changes.recv().await {
-            Ok(uris) => uris.to_vec(),
+            Ok(entry) => feed::changed(&entry),
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 let legacy = inner.legacy.lock().unwrap_or_else(|e| e.into_inner());
                 legacy.uris.iter().cloned().collect()
@@ -605,7 +605,7 @@ impl Inner {
                 )
             }
             "journal" => {
-                let entries = feed::recent(&self.ws, feed::JOURNAL_RECENT)?;
+                let entries = crate::journal::follow::recent(&self.ws, feed::JOURNAL_RECENT)?;
                 Ok(
                     ResourceContents::text(serde_json::to_string_pretty(&entries)?, uri)
                         .with_mime_type("application/json"),

@@ -26,4 +26,5 @@ mod regression;
 mod sandbox;
 mod search;
 mod starting;
+mod ui;
 mod versions;
