@@ -239,33 +239,53 @@ function rowMatches(row) {
   return true;
 }
 
-function renderFeed(freshKey) {
+/** The whole feed, drawn again (after a page of rows is loaded). */
+function renderFeed() {
   const box = document.getElementById("feed");
   if (!box) return;
   const more = document.getElementById("more");
   if (more) more.hidden = !state.nextBefore;
-  box.replaceChildren(...state.order.map(k => state.rows.get(k)).filter(rowMatches).slice(0, 500).map(row => {
-    const key = row.kind === "task" ? row.task : "seq:" + row.seq;
-    const cls = "row" + (key === freshKey ? " fresh" : "");
-    if (row.kind === "artifact") {
-      return h("div", {class: cls, "data-row": key}, h("span", {class: "dim mono"}, time(row.ts)), h("span", {}, row.by),
-        h("span", {class: "what"}, row.by === "human" ? "dropped " : "appeared ", pathLink(row.path)), h("span"));
-    }
-    if (row.kind === "rejected") {
-      return h("div", {class: cls, "data-row": key}, h("span", {class: "dim mono"}, time(row.ts)), h("span", {}, "baton"),
-        h("span", {class: "what"}, pathLink(row.path), " ", h("span", {class: "err"}, row.error)), status("rejected"));
-    }
-    const outs = (row.outputs || []).map(p => [" ", pathLink(p)]);
-    return h("div", {class: cls, "data-row": key, "data-task": row.task},
-      h("span", {class: "dim mono"}, time(row.ts)),
-      h("b", {}, row.agent),
-      h("span", {class: "what"}, taskLink(row.task), " on ", pathLink(row.input),
-        row.reason && row.reason !== "glob" ? h("span", {class: "dim"}, ` (${row.reason})`) : "",
-        outs.length ? [" →", outs] : "",
-        row.error && row.status !== "done" ? h("div", {class: "err"}, row.error) : ""),
-      h("span", {}, status(row.status), row.attempt > 1 ? h("span", {class: "badge", title: "attempts"}, "×" + row.attempt) : "",
-        row.duration_ms !== null && row.status !== "running" ? h("span", {class: "dim"}, " " + ms(row.duration_ms)) : ""));
-  }));
+  box.replaceChildren(...state.order.map(k => state.rows.get(k)).filter(rowMatches).slice(0, FEED_SHOWN).map(rowElement));
+}
+
+/** The feed rows shown at most; older ones are a click away ("Older"). */
+const FEED_SHOWN = 300;
+
+/** One row moved to the top, drawn anew: the only DOM work a live entry costs. */
+function renderRow(key) {
+  const box = document.getElementById("feed");
+  if (!box) return;
+  const old = box.querySelector(`[data-row="${CSS.escape(key)}"]`);
+  if (old) old.remove();
+  const row = state.rows.get(key);
+  if (!row || !rowMatches(row)) return;
+  const el = rowElement(row);
+  el.classList.add("fresh");
+  box.prepend(el);
+  while (box.childElementCount > FEED_SHOWN) box.lastElementChild.remove();
+}
+
+function rowElement(row) {
+  const key = row.kind === "task" ? row.task : "seq:" + row.seq;
+  const cls = "row";
+  if (row.kind === "artifact") {
+    return h("div", {class: cls, "data-row": key}, h("span", {class: "dim mono"}, time(row.ts)), h("span", {}, row.by),
+      h("span", {class: "what"}, row.by === "human" ? "dropped " : "appeared ", pathLink(row.path)), h("span"));
+  }
+  if (row.kind === "rejected") {
+    return h("div", {class: cls, "data-row": key}, h("span", {class: "dim mono"}, time(row.ts)), h("span", {}, "baton"),
+      h("span", {class: "what"}, pathLink(row.path), " ", h("span", {class: "err"}, row.error)), status("rejected"));
+  }
+  const outs = (row.outputs || []).map(p => [" ", pathLink(p)]);
+  return h("div", {class: cls, "data-row": key, "data-task": row.task},
+    h("span", {class: "dim mono"}, time(row.ts)),
+    h("b", {}, row.agent),
+    h("span", {class: "what"}, taskLink(row.task), " on ", pathLink(row.input),
+      row.reason && row.reason !== "glob" ? h("span", {class: "dim"}, ` (${row.reason})`) : "",
+      outs.length ? [" →", outs] : "",
+      row.error && row.status !== "done" ? h("div", {class: "err"}, row.error) : ""),
+    h("span", {}, status(row.status), row.attempt > 1 ? h("span", {class: "badge", title: "attempts"}, "×" + row.attempt) : "",
+      row.duration_ms !== null && row.duration_ms !== undefined && row.status !== "running" ? h("span", {class: "dim"}, " " + ms(row.duration_ms)) : ""));
 }
 
 /** Folds one journal entry into the feed's rows, as the server would have. */
@@ -299,9 +319,15 @@ function fold(e) {
 }
 
 function addRow(key, row) {
+  const known = state.rows.has(key);
   state.rows.set(key, row);
-  state.order = [key].concat(state.order.filter(k => k !== key));
-  renderFeed(key);
+  if (known) {
+    const at = state.order.indexOf(key);
+    if (at > 0) { state.order.splice(at, 1); state.order.unshift(key); }
+  } else {
+    state.order.unshift(key);
+  }
+  renderRow(key);
 }
 
 // ---- live -----------------------------------------------------------------------
