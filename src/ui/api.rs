@@ -454,13 +454,14 @@ fn version_hash(who: &Value, prefix: &str) -> Result<String> {
 }
 
 /// The bytes of version `hash` of `rel` (the current file when `None`): the file if it
-/// holds it, else the copy kept in `objects/`; `None` if neither is at hand.
+/// holds it, else the copy kept in `objects/`; `None` if neither is at hand. The file is
+/// opened beneath the workspace root, never through a symlink, as `baton read` opens it.
 fn content_of(ws: &Workspace, rel: &RelPath, hash: Option<&str>) -> Result<Option<Vec<u8>>> {
     use std::io::Read as _;
-    let read = |path: PathBuf| -> Result<Option<Vec<u8>>> {
-        let mut bytes = Vec::new();
-        match crate::beneath::open_path(&path, false) {
+    let read = |opened: std::io::Result<crate::beneath::Opened>| -> Result<Option<Vec<u8>>> {
+        match opened {
             Ok(opened) => {
+                let mut bytes = Vec::new();
                 opened
                     .reader()
                     .take(SHOWN_MAX as u64 + 1)
@@ -468,20 +469,35 @@ fn content_of(ws: &Workspace, rel: &RelPath, hash: Option<&str>) -> Result<Optio
                 Ok(Some(bytes))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(refuse(
+                Code::NotAnArtifact,
+                format!("{rel}: {e}; nothing was read"),
+            )),
             Err(e) => Err(e.into()),
         }
     };
-    let file = ws.abs(rel);
     let Some(hash) = hash else {
-        return read(file);
+        return read(crate::beneath::open(&ws.root, rel));
     };
-    if crate::publish::hash_file(&file).is_ok_and(|(h, _)| h == hash) {
-        return read(file);
+    let current = match crate::beneath::open(&ws.root, rel) {
+        Ok(opened) => crate::publish::hash_reader(&mut opened.reader())
+            .ok()
+            .filter(|(h, _)| h == hash)
+            .map(|_| opened),
+        Err(_) => None,
+    };
+    if let Some(opened) = current {
+        use std::io::Seek as _;
+        (&opened.file).rewind()?; // hashing read it to its end
+        return read(Ok(opened));
     }
     if !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    read(ws.objects_dir().join(hash))
+    read(crate::beneath::open_path(
+        &ws.objects_dir().join(hash),
+        false,
+    ))
 }
 
 #[derive(Deserialize)]

@@ -339,6 +339,23 @@ fn artifact_markdown_is_sanitized_before_it_reaches_the_page() {
 }
 
 #[test]
+fn an_artifact_is_never_read_through_a_symlink_out_of_the_workspace() {
+    let ws = team();
+    let outside = ws.root.with_file_name("secret");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("key.md"), "the secret\n").unwrap();
+    std::fs::create_dir_all(ws.path("briefs")).unwrap();
+    std::os::unix::fs::symlink(&outside, ws.path("briefs/linked")).unwrap();
+    std::os::unix::fs::symlink(outside.join("key.md"), ws.path("briefs/key.md")).unwrap();
+    let ui = Ui::start(&ws);
+    for path in ["briefs/linked/key.md", "briefs/key.md"] {
+        let reply = ui.get(&format!("/api/artifact?path={path}"));
+        assert!(!reply.body.contains("the secret"), "{path}: {}", reply.body);
+        assert_ne!(reply.status, 500, "{path}: {}", reply.body);
+    }
+}
+
+#[test]
 fn events_resume_from_last_event_id_without_gaps_or_doubles() {
     let ws = team();
     for i in 0..5 {
