@@ -450,6 +450,28 @@ pub(crate) fn delegate(
     })
 }
 
+/// Where a file named `name` dropped into `stage` (default: the first) lands: a stage of
+/// the config, a plain name (no folders), and not one that is never an artifact.
+pub(crate) fn drop_target(cfg: &Config, stage: Option<&str>, name: &str) -> Result<RelPath> {
+    let stage = match stage {
+        Some(s) if cfg.is_stage(s) => s,
+        Some(s) => return Err(crate::error::no_such_stage(cfg, s)),
+        None => &cfg.stages[0],
+    };
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(crate::error::usage!(
+            "{name:?}: give a file name, without folders"
+        ));
+    }
+    let target = RelPath::new(&format!("{stage}/{name}"))?;
+    if target.is_ignored() {
+        return Err(crate::error::usage!(
+            "{name}: hidden, `*.tmp`, `*~` and `*.swp` files are never artifacts; rename it first"
+        ));
+    }
+    Ok(target)
+}
+
 /// Publishes what a person drops at `target` (`baton drop`, the page's "drop a brief"):
 /// `head` (the file's first bytes, with any front matter) then `rest`, attributed to
 /// `human`. Refused, saying why and publishing nothing, when the daemon would reject

@@ -112,44 +112,46 @@ fn fallback_id(dead: &TaskInfo, agent: &str) -> TaskId {
     )
 }
 
+/// The dead tasks whose input `task` took over as a fallback, nearest first: its
+/// parents while each link is a fallback. Empty for a task that is no fallback.
+fn taken_over(state: &dyn History, task: &TaskInfo) -> Result<Vec<TaskInfo>> {
+    let mut out: Vec<TaskInfo> = Vec::new();
+    let mut current = task;
+    while current.reason == Reason::Fallback && out.len() < MAX_NESTING {
+        let parent = match &current.parent {
+            Some(p) => state.task(p)?.map(|t| t.into_owned()),
+            None => None,
+        };
+        let Some(parent) = parent else { break };
+        out.push(parent);
+        current = out.last().expect("just pushed");
+    }
+    Ok(out)
+}
+
 /// The task that began the run of fallbacks `task` belongs to (itself if it is no
 /// fallback).
 fn primary_of(state: &dyn History, task: &TaskInfo) -> Result<TaskInfo> {
-    let mut current = task.clone();
-    for _ in 0..MAX_NESTING {
-        if current.reason != Reason::Fallback {
-            break;
-        }
-        match current.parent.as_ref().map(|p| state.task(p)).transpose()? {
-            Some(Some(parent)) => current = parent.into_owned(),
-            _ => break,
-        }
-    }
-    Ok(current)
+    Ok(taken_over(state, task)?
+        .pop()
+        .unwrap_or_else(|| task.clone()))
 }
 
 /// For a fallback's `task.json`: the dead tasks whose input it took over, nearest first,
 /// each with its agent, error and attempts. Empty for a task that is no fallback.
 pub(crate) fn failures_before(state: &dyn History, task: &TaskInfo) -> Result<Vec<Value>> {
-    let mut out = Vec::new();
-    let mut current = task.clone();
-    while current.reason == Reason::Fallback && out.len() < MAX_NESTING {
-        let Some(parent) = current.parent.as_ref().map(|p| state.task(p)).transpose()? else {
-            break;
-        };
-        let Some(parent) = parent.map(|p| p.into_owned()) else {
-            break;
-        };
-        out.push(json!({
-            "task": parent.id,
-            "agent": parent.agent,
-            "status": parent.status,
-            "error": parent.error,
-            "attempts": parent.attempt,
-        }));
-        current = parent;
-    }
-    Ok(out)
+    Ok(taken_over(state, task)?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "task": t.id,
+                "agent": t.agent,
+                "status": t.status,
+                "error": t.error,
+                "attempts": t.attempt,
+            })
+        })
+        .collect())
 }
 
 /// The task whose result stands for `task`'s: the last of the fallbacks that took its

@@ -52,11 +52,10 @@ pub(crate) fn run(ws: &Workspace, file: &Path, keys: Keys, wait: Wait) -> Result
             .map_err(|e| usage!("--budget {n}: {e}"))?;
     }
     let cfg = super::common::config(ws)?;
-    let stage = match stage {
-        Some(s) if cfg.is_stage(s) => s.to_string(),
-        Some(s) => return Err(no_such_stage(&cfg, s)),
-        None => cfg.stages[0].clone(),
-    };
+    // Checked in the order a person fixes them: the stage, the agent, the file.
+    if let Some(s) = stage.filter(|s| !cfg.is_stage(s)) {
+        return Err(no_such_stage(&cfg, s));
+    }
     if let Some(agent) = to.filter(|a| !cfg.agents.contains_key(*a)) {
         return Err(unknown_agent(&cfg, "--to", agent));
     }
@@ -66,12 +65,7 @@ pub(crate) fn run(ws: &Workspace, file: &Path, keys: Keys, wait: Wait) -> Result
             file.display()
         )
     })?;
-    let target = RelPath::new(&format!("{stage}/{name}"))?;
-    if target.is_ignored() {
-        return Err(usage!(
-            "{name}: hidden, `*.tmp`, `*~` and `*.swp` files are never artifacts; rename it first"
-        ));
-    }
+    let target = crate::act::drop_target(&cfg, stage, name)?;
     // A FIFO or device is refused, not waited on; the file is read up to its size now.
     let opened = crate::beneath::open_path(file, true).map_err(|e| match e.kind() {
         std::io::ErrorKind::InvalidInput => usage!("{e}; only regular files can be dropped"),

@@ -193,27 +193,29 @@ fn journal_end(
     let mut records =
         vec![Record::finished(&task.id, attempt, duration_ms, finish).with_result(reported)];
     let mut ledger = ctx.ledger.lock();
-    if died_of.is_some() {
-        match crate::fallback::after_death(&setup.cfg, &*ledger, task, cost) {
-            Ok(next) => records.extend(next),
-            Err(e) => tracing::error!(task = %task.id, "finding its fallback: {e:#}"),
+    let next = match &died_of {
+        None => Vec::new(),
+        Some(_) => {
+            crate::fallback::after_death(&setup.cfg, &*ledger, task, cost).unwrap_or_else(|e| {
+                tracing::error!(task = %task.id, "finding its fallback: {e:#}");
+                Vec::new()
+            })
         }
-    }
-    ledger.append(records.clone())?;
+    };
+    let fallback = next.iter().find_map(|r| match r {
+        Record::Queued { task, agent, .. } => Some((task.clone(), agent.clone())),
+        _ => None,
+    });
+    let escalated = next.iter().any(|r| matches!(r, Record::Escalated { .. }));
+    records.extend(next);
+    ledger.append(records)?;
     drop(ledger);
-    for record in &records {
-        match record {
-            Record::Queued {
-                task: next, agent, ..
-            } => {
-                tracing::warn!(task = %task.id, fallback = %next, agent, "its input goes to its fallback");
-                hand_feedback_on(ctx, task, next, died_of.as_deref().unwrap_or_default());
-            }
-            Record::Escalated { .. } => {
-                tracing::warn!(task = %task.id, "escalated: it waits for a person");
-            }
-            _ => {}
-        }
+    if let Some((next, agent)) = fallback {
+        tracing::warn!(task = %task.id, fallback = %next, agent, "its input goes to its fallback");
+        hand_feedback_on(ctx, task, &next, died_of.as_deref().unwrap_or_default());
+    }
+    if escalated {
+        tracing::warn!(task = %task.id, "escalated: it waits for a person");
     }
     Ok(())
 }

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use super::{App, Failure, blocking};
 use crate::error::usage;
 use crate::store::Store;
-use crate::workspace::RelPath;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,21 +105,9 @@ pub(super) async fn drop(
 ) -> Result<Json<Value>, Failure> {
     blocking(move || {
         let cfg = crate::config::Config::load(&app.ws)?;
-        let stage = match d.stage.as_deref().filter(|s| !s.is_empty()) {
-            Some(s) if cfg.is_stage(s) => s.to_string(),
-            Some(s) => return Err(crate::error::no_such_stage(&cfg, s)),
-            None => cfg.stages[0].clone(),
-        };
+        let stage = d.stage.as_deref().filter(|s| !s.is_empty());
         let name = d.name.trim();
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-            return Err(usage!("{name:?}: give a file name, without folders"));
-        }
-        let target = RelPath::new(&format!("{stage}/{name}"))?;
-        if target.is_ignored() {
-            return Err(usage!(
-                "{name}: hidden, `*.tmp`, `*~` and `*.swp` files are never artifacts"
-            ));
-        }
+        let target = crate::act::drop_target(&cfg, stage, name)?;
         let mut text = d.content;
         if let Some(agent) = d.to.as_deref().filter(|a| !a.is_empty()) {
             if !cfg.agents.contains_key(agent) {

@@ -521,7 +521,7 @@ pub(super) async fn search(
             ));
         }
         let cfg = crate::config::Config::load(&app.ws)?;
-        let store = crate::index::store::Store::open_for_search(&app.ws)?;
+        let store = app.index()?;
         store.catch_up_for_query(&app.ws, &cfg)?;
         let opts = crate::index::search::SearchOptions {
             stage: q.stage.filter(|s| !s.is_empty()),

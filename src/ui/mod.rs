@@ -42,6 +42,21 @@ pub(crate) struct Inner {
     hosts: [String; 2],
     /// Every new journal entry, as it is written.
     pub(crate) feed: broadcast::Sender<Arc<Entry>>,
+    /// The search index, opened at the first search and kept (as `baton mcp` keeps it).
+    index: std::sync::Mutex<Option<Arc<crate::index::store::Store>>>,
+}
+
+impl Inner {
+    /// The search index, opened once.
+    pub(crate) fn index(&self) -> Result<Arc<crate::index::store::Store>> {
+        let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = &*index {
+            return Ok(store.clone());
+        }
+        let store = Arc::new(crate::index::store::Store::open_for_search(&self.ws)?);
+        *index = Some(store.clone());
+        Ok(store)
+    }
 }
 
 impl std::ops::Deref for App {
@@ -76,6 +91,7 @@ async fn serve(ws: Workspace, port: u16, open: bool) -> Result<()> {
         ws,
         token: token.clone(),
         hosts: [format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+        index: std::sync::Mutex::new(None),
     }));
     let url = format!("http://127.0.0.1:{port}/?token={token}");
     // The URL is the one line on stdout, for scripts; the rest goes to stderr.
