@@ -46,7 +46,7 @@ pub(crate) fn run(
             tmp: &tmp,
             log,
         };
-        let mut prepared = setup.launcher.check(&ctx.ws, agent, task, check)?;
+        let prepared = setup.launcher.check(&ctx.ws, agent, task, check)?;
         let mut child = match prepared.spawn() {
             Ok(child) => child,
             Err(e) => return Ok(Some(format!("check `{shown}` could not start: {e}"))),

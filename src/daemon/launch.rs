@@ -5,15 +5,15 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use anyhow::{Context as _, Result};
-use tokio::process::Command;
 
 use super::attempt::Attempt;
-use super::sandbox::{self, Grants, Support};
+use super::child::Child;
+use super::sandbox::{Grants, Support};
 use crate::config::{Agent, Config, Run};
 use crate::journal::{Reason, Sandbox, TaskInfo};
+use crate::sys::spawn::{Environment, Output, Spawn};
 use crate::workspace::Workspace;
 
 /// What every agent's start shares, built once at the daemon's start.
@@ -26,6 +26,8 @@ pub(crate) struct Launcher {
     programs: HashMap<String, PathBuf>,
     /// Every agent's stdin, opened once.
     dev_null: File,
+    /// The daemon's environment, which every agent's starts from.
+    env: Environment,
     /// How each agent is confined.
     modes: HashMap<String, Sandbox>,
     /// What every sandbox's rules name; `None` when no agent is confined.
@@ -59,7 +61,9 @@ impl Launcher {
             .map(|a| Ok((a.name.clone(), support.mode_of(a)?)))
             .collect::<Result<HashMap<_, _>>>()?;
         let confined = cfg.agents.values().filter(|a| modes[&a.name].confined());
-        confined.clone().for_each(sandbox::make_sandbox_writes);
+        confined
+            .clone()
+            .for_each(super::sandbox::make_sandbox_writes);
         let grants = match confined.count() {
             0 => None,
             _ => Some(Grants::open()?),
@@ -69,6 +73,7 @@ impl Launcher {
             agent_path,
             programs,
             dev_null,
+            env: Environment::inherited(),
             modes,
             grants,
         })
@@ -80,9 +85,8 @@ impl Launcher {
     }
 
     /// The absolute path to start `program` by: relative to the root if it holds a
-    /// `/`, else found on the agents' `PATH`. Resolving it here, not in the child, lets
-    /// std start the agent with posix_spawn (vfork) instead of forking the daemon,
-    /// which it must do when the child's `PATH` differs from ours.
+    /// `/`, else found on the agents' `PATH`. The spawner never searches a `PATH`
+    /// itself, and refuses a bare name that is left (`NotFound`).
     fn program(&self, root: &Path, program: &str) -> PathBuf {
         if program.contains('/') {
             return root.join(program);
@@ -132,75 +136,94 @@ impl Launcher {
         task: &TaskInfo,
         attempt: &Attempt,
     ) -> Result<Prepared> {
-        let mut command = match &agent.run {
-            Run::Shell(script) => {
-                let mut c = Command::new(self.program(&ws.root, "sh"));
-                c.arg("-c").arg(script);
-                c
-            }
-            Run::Argv(argv) => {
-                let mut c = Command::new(self.program_of(ws, agent, task, &attempt.out));
-                c.args(argv[1..].iter().map(|a| substitute(a, task, &attempt.out)));
-                c
-            }
+        let (program, args) = match &agent.run {
+            Run::Shell(script) => (
+                self.program(&ws.root, "sh"),
+                vec!["-c".into(), script.into()],
+            ),
+            Run::Argv(argv) => (
+                self.program_of(ws, agent, task, &attempt.out),
+                argv[1..]
+                    .iter()
+                    .map(|a| substitute(a, task, &attempt.out).into())
+                    .collect(),
+            ),
         };
         let join = task.reason == Reason::Join;
-        command
-            .current_dir(&ws.root)
-            .process_group(0)
-            .stdin(self.dev_null.try_clone().context("duplicating /dev/null")?)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("BATON_WORKSPACE", &ws.root)
-            .env("BATON_INPUT", task.input.as_str())
-            .env("BATON_OUT", &attempt.out)
-            .env("BATON_TASK", task.id.as_str())
-            .env(
-                "BATON_PARENT",
-                task.parent.as_ref().map_or("", |p| p.as_str()),
-            )
-            .env("BATON_DEPTH", task.depth.to_string())
-            .env("BATON_AGENT", &task.agent)
-            .env("BATON_ATTEMPT", attempt.number.to_string())
-            .env("BATON_JOIN", if join { "1" } else { "0" })
-            .env("BATON_TASK_FILE", &attempt.task_file)
-            .env("BATON_FEEDBACK", feedback_of(ws, task))
-            .env(
-                "BATON_DEADLINE",
-                task.deadline.as_deref().unwrap_or_default(),
-            )
-            .env("BATON_BIN", &self.baton_bin)
-            .env("BATON_SANDBOX", self.mode(agent).as_str())
-            .env("TMPDIR", &attempt.tmp)
-            .env("PATH", &self.agent_path);
+        let mut env = self.env.clone();
+        env.set("BATON_WORKSPACE", &ws.root);
+        env.set("BATON_INPUT", task.input.as_str());
+        env.set("BATON_OUT", &attempt.out);
+        env.set("BATON_TASK", task.id.as_str());
+        env.set(
+            "BATON_PARENT",
+            task.parent.as_ref().map_or("", |p| p.as_str()),
+        );
+        env.set("BATON_DEPTH", task.depth.to_string());
+        env.set("BATON_AGENT", &task.agent);
+        env.set("BATON_ATTEMPT", attempt.number.to_string());
+        env.set("BATON_JOIN", if join { "1" } else { "0" });
+        env.set("BATON_TASK_FILE", &attempt.task_file);
+        env.set("BATON_FEEDBACK", feedback_of(ws, task));
+        env.set(
+            "BATON_DEADLINE",
+            task.deadline.as_deref().unwrap_or_default(),
+        );
+        env.set("BATON_BIN", &self.baton_bin);
+        env.set("BATON_SANDBOX", self.mode(agent).as_str());
+        env.set("TMPDIR", &attempt.tmp);
+        env.set("PATH", &self.agent_path);
         let confine = match (self.mode(agent).confined(), &self.grants) {
             (true, Some(grants)) => Some(grants.ruleset(agent, &attempt.dir, ws)?),
             _ => None,
         };
-        Ok(Prepared { command, confine })
+        Ok(Prepared {
+            spawn: Spawn {
+                program,
+                args,
+                cwd: ws.root.clone(),
+                env,
+                stdin: self.stdin()?,
+                stdout: Output::Pipe,
+                stderr: Output::Pipe,
+                confine: None,
+            },
+            confine,
+        })
+    }
+
+    fn stdin(&self) -> Result<std::os::fd::OwnedFd> {
+        Ok(self
+            .dev_null
+            .try_clone()
+            .context("duplicating /dev/null")?
+            .into())
     }
 }
 
-/// An agent's command, ready to start.
+/// An agent's or check's command, ready to start.
 pub(crate) struct Prepared {
-    command: Command,
+    spawn: Spawn,
     /// The sandbox it starts in, if confined.
     confine: Option<landlock::RulesetCreated>,
 }
 
 impl Prepared {
-    /// Sets a variable of the agent's environment.
+    /// Sets a variable of its environment.
     pub(crate) fn env(&mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) {
-        self.command.env(key, value);
+        self.spawn.env.set(key, value);
     }
 
-    /// Starts the agent: with `posix_spawn` either way, from a thread of its own when
-    /// confined ([`sandbox::spawn_confined`]).
-    pub(crate) fn spawn(&mut self) -> std::io::Result<tokio::process::Child> {
-        match self.confine.take() {
-            None => self.command.spawn(),
-            Some(ruleset) => sandbox::spawn_confined(ruleset, || self.command.spawn()),
+    /// Starts it, confining it first when it is to be confined.
+    pub(crate) fn spawn(self) -> std::io::Result<Child> {
+        let Prepared { mut spawn, confine } = self;
+        if let Some(ruleset) = confine {
+            let fd: Option<std::os::fd::OwnedFd> = ruleset.into();
+            spawn.confine = Some(fd.ok_or_else(|| {
+                std::io::Error::other("the kernel made no Landlock ruleset to confine it with")
+            })?);
         }
+        Child::start(spawn)
     }
 }
 
@@ -231,26 +254,35 @@ impl Launcher {
             tmp,
             log,
         } = check;
-        let mut command = Command::new(self.program(&ws.root, &substitute(&argv[0], task, out)));
-        command
-            .args(argv[1..].iter().map(|a| substitute(a, task, out)))
-            .current_dir(&ws.root)
-            .process_group(0)
-            .stdin(self.dev_null.try_clone().context("duplicating /dev/null")?)
-            .stdout(log.try_clone().context("duplicating the check's log")?)
-            .stderr(log)
-            .env("BATON_WORKSPACE", &ws.root)
-            .env("BATON_INPUT", task.input.as_str())
-            .env("BATON_OUT", out)
-            .env("BATON_TASK", task.id.as_str())
-            .env("BATON_AGENT", &task.agent)
-            .env("TMPDIR", tmp)
-            .env("PATH", &self.agent_path);
+        let mut env = self.env.clone();
+        env.set("BATON_WORKSPACE", &ws.root);
+        env.set("BATON_INPUT", task.input.as_str());
+        env.set("BATON_OUT", out);
+        env.set("BATON_TASK", task.id.as_str());
+        env.set("BATON_AGENT", &task.agent);
+        env.set("TMPDIR", tmp);
+        env.set("PATH", &self.agent_path);
         let confine = match (self.mode(agent).confined(), &self.grants) {
             (true, Some(grants)) => Some(grants.check_ruleset(agent, tmp)?),
             _ => None,
         };
-        Ok(Prepared { command, confine })
+        let stdout = log.try_clone().context("duplicating the check's log")?;
+        Ok(Prepared {
+            spawn: Spawn {
+                program: self.program(&ws.root, &substitute(&argv[0], task, out)),
+                args: argv[1..]
+                    .iter()
+                    .map(|a| substitute(a, task, out).into())
+                    .collect(),
+                cwd: ws.root.clone(),
+                env,
+                stdin: self.stdin()?,
+                stdout: Output::To(stdout.into()),
+                stderr: Output::To(log.into()),
+                confine: None,
+            },
+            confine,
+        })
     }
 }
 

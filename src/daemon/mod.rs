@@ -15,6 +15,7 @@
 mod attempt;
 mod capture;
 mod checks;
+mod child;
 mod context;
 mod deadlines;
 mod ingest;

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use tokio::process::Child;
 use tokio::sync::watch;
 
 use super::attempt::{Attempt, TaskFile};
 use super::capture::capture;
+use super::child::Child;
 use super::context::{Ctx, Setup};
 use super::process;
 use super::settle::{self, Outcome, Settled};

@@ -6,12 +6,9 @@
 //! the daemon's commit, which is what makes attribution the daemon's word, not the
 //! agent's.
 //!
-//! Landlock confines a thread, and what it starts inherits the confinement. So the
-//! daemon starts each confined agent from a thread of its own, made for that one start:
-//! the thread confines itself and spawns the agent, which std does with `posix_spawn`
-//! (vfork), and ends. A `pre_exec` hook instead would make std fork the whole daemon,
-//! whose pages then copy on write until the child execs, and a helper program between
-//! the daemon and the agent would cost an exec per start (bench/RESULTS.md has both).
+//! Landlock confines the thread that asks, and what it starts inherits the confinement.
+//! So the agent's own process asks, between the daemon's `clone` and its exec
+//! ([`crate::sys::spawn`]); the daemon's threads are never confined.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -200,31 +197,4 @@ fn index_meta_lock(ws: &Workspace) -> Option<PathFd> {
 
 fn open_grant(path: &Path) -> Result<PathFd> {
     PathFd::new(path).with_context(|| format!("opening {}", path.display()))
-}
-
-/// Runs `spawn` confined by `ruleset`: in a thread made for it, which confines itself
-/// (and only itself: no other thread of the daemon, and it is never reused) and ends
-/// once `spawn` returns. What `spawn` starts inherits the confinement.
-pub(crate) fn spawn_confined<T: Send>(
-    ruleset: RulesetCreated,
-    spawn: impl FnOnce() -> std::io::Result<T> + Send,
-) -> std::io::Result<T> {
-    // tokio's child reaper registers with the runtime of the thread that spawns.
-    let runtime = tokio::runtime::Handle::try_current().ok();
-    std::thread::scope(|scope| {
-        let confined = std::thread::Builder::new()
-            .name("baton-confined-spawn".into())
-            .spawn_scoped(scope, move || {
-                let _entered = runtime.as_ref().map(|r| r.enter());
-                ruleset
-                    .restrict_self()
-                    .map_err(|e| std::io::Error::other(format!("confining the agent: {e}")))?;
-                spawn()
-            })?;
-        confined.join().unwrap_or_else(|_| {
-            Err(std::io::Error::other(
-                "the thread starting the confined agent panicked",
-            ))
-        })
-    })
 }

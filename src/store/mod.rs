@@ -157,6 +157,13 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "OFF")?;
+        // The query planner's stability guarantee: without it, a cached statement whose
+        // plan looked at a bound value (any `LIMIT ?`) is prepared again at every new
+        // binding (a fifth of an ingest's time, bench/RESULTS.md).
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         conn.execute_batch(apply::SCHEMA)
             .with_context(|| format!("creating the tables of {}", path.display()))?;
         Ok(Store {

@@ -7,6 +7,8 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
+pub(crate) mod spawn;
+
 /// The fields of /proc/PID/stat from the third (the state) on. The command name (the
 /// second) is in parentheses and may hold spaces, so fields are counted after it.
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
