@@ -66,6 +66,8 @@ enum Waited {
 pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl FnOnce()) -> Ended {
     let started = Instant::now();
     let mut attempt = job.attempt;
+    // An attempt whose leftovers are stopped when it is settled.
+    let mut left_over = None;
     let waited = match spawn(&ctx, &job).await {
         Err(NotStarted::NoSpace(free)) => {
             exited();
@@ -94,7 +96,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
             let stdout = spawned.child.stdout.take();
             let stderr = spawned.child.stderr.take();
             let [out_log, err_log] = spawned.logs;
-            let captured = tokio::spawn(async move {
+            let mut captured = tokio::spawn(async move {
                 let out = async {
                     if let Some(pipe) = stdout {
                         capture(pipe, out_log, cap, "stdout").await;
@@ -108,25 +110,27 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
                 tokio::join!(out, err);
             });
             let waited = wait(&job, spawned.child, spawned.pgid, &mut stops).await;
-            // Whatever left the agent's group goes too, and its private temp folder.
-            let (gone, task, number) = (ctx.clone(), job.task.id.clone(), spawned.number);
-            let _ = tokio::task::spawn_blocking(move || {
-                let killed = gone.processes.ended(task.as_str(), number);
-                if killed > 0 {
-                    tracing::info!(%task, killed, "stopped processes the agent left outside its group");
+            // The group is gone, so the pipes close, unless a process that left the group
+            // holds them.
+            let whole = tokio::time::timeout(LOGS_CLOSING, &mut captured)
+                .await
+                .is_ok();
+            if whole && matches!(waited, Waited::Ended(_)) {
+                // The common case: the logs are whole, so what the agent left is stopped
+                // on the way to settling it, in the same trip to the blocking pool.
+                left_over = Some(spawned.number);
+            } else {
+                let (gone, task, number) = (ctx.clone(), job.task.id.clone(), spawned.number);
+                let _ = tokio::task::spawn_blocking(move || clean_up(&gone, &task, number)).await;
+                // Whatever held the pipes is stopped: the logs are not waited for past
+                // a moment.
+                if !whole
+                    && tokio::time::timeout(LOGS_AFTER_EXIT, captured)
+                        .await
+                        .is_err()
+                {
+                    tracing::warn!(task = %job.task.id, "a process outside the agent's group still holds its output open; its logs end here");
                 }
-                // Mostly empty: one rmdir, and the walk only if the agent left files.
-                let tmp = gone.ws.attempt_dir(task.as_str(), number).join("tmp");
-                if std::fs::remove_dir(&tmp).is_err() {
-                    let _ = std::fs::remove_dir_all(&tmp);
-                }
-            })
-            .await;
-            // The group is gone, so the pipes are closed, unless a process that left
-            // the group holds them: the logs are not waited for past a moment.
-            let drained = tokio::time::timeout(LOGS_AFTER_EXIT, captured).await;
-            if drained.is_err() {
-                tracing::warn!(task = %job.task.id, "a process outside the agent's group still holds its output open; its logs end here");
             }
             waited
         }
@@ -148,6 +152,9 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
             let ms = started.elapsed().as_millis() as u64;
             let (settling, task, setup) = (ctx.clone(), job.task.clone(), job.setup.clone());
             let settled = tokio::task::spawn_blocking(move || {
+                if let Some(number) = left_over {
+                    clean_up(&settling, &task.id, number);
+                }
                 settle::settle(&settling, &setup, &task, attempt, outcome, ms)
             })
             .await;
@@ -183,6 +190,20 @@ pub(crate) async fn run(ctx: Arc<Ctx>, job: Job, mut stops: Stops, exited: impl 
         task: job.task.id,
         status,
         no_space: None,
+    }
+}
+
+/// Stops whatever attempt `number` of `task` left running outside its group, and
+/// removes its private temp folder. Blocking.
+fn clean_up(ctx: &Ctx, task: &TaskId, number: u32) {
+    let killed = ctx.processes.ended(task.as_str(), number);
+    if killed > 0 {
+        tracing::info!(%task, killed, "stopped processes the agent left outside its group");
+    }
+    // Mostly empty: one rmdir, and the walk only if the agent left files.
+    let tmp = ctx.ws.attempt_dir(task.as_str(), number).join("tmp");
+    if std::fs::remove_dir(&tmp).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
     }
 }
 
@@ -234,6 +255,9 @@ fn deadline_of(task: &TaskInfo) -> Option<std::time::SystemTime> {
 
 /// How long an attempt's logs are copied after its process group is gone.
 const LOGS_AFTER_EXIT: Duration = Duration::from_secs(1);
+/// How long the pipes of an agent whose group is gone are given to close by themselves
+/// before what left the group is looked for.
+const LOGS_CLOSING: Duration = Duration::from_millis(20);
 
 /// An agent just started.
 struct Spawned {

@@ -189,7 +189,8 @@ impl Spawn {
             confine: self.confine.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
             error: 0,
         };
-        let mut stack = vec![0u8; CHILD_STACK];
+        // Never read before the child writes it, so not zeroed.
+        let mut stack: Vec<std::mem::MaybeUninit<u8>> = Vec::with_capacity(CHILD_STACK);
         // The stack grows down from its end, which the ABI wants 16-byte aligned.
         let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
 
