@@ -46,7 +46,7 @@ enum Kept {
 
 /// The versions of `rel`, oldest first, with where each one's content is.
 fn versions(ws: &Workspace, rel: &RelPath) -> Result<Vec<Version>> {
-    let on_disk = publish::hash_file(&ws.abs(rel)).ok().map(|(h, _)| h);
+    let on_disk = publish::hash_artifact(ws, rel).ok().map(|(h, _)| h);
     let mut out: Vec<Version> = Vec::new();
     for v in Store::open(ws)?.versions_of(rel, None)? {
         let kept = if on_disk.as_deref() == Some(v.hash.as_str()) {

@@ -15,7 +15,7 @@ pub(crate) fn run(ws: &Workspace, path: &Path, as_json: bool) -> Result<u8> {
     let store = Store::open(ws)?;
     let rows = store.versions_of(&rel, None)?;
     let versions = versions(&store, &rows)?;
-    let on_disk = publish::hash_file(&ws.abs(&rel)).ok().map(|(h, _)| h);
+    let on_disk = publish::hash_artifact(ws, &rel).ok().map(|(h, _)| h);
 
     if as_json {
         let doc = as_doc(&rel, &versions, on_disk.as_deref());

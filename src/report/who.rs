@@ -27,7 +27,7 @@ pub(crate) fn doc(ws: &Workspace, rel: &RelPath) -> Result<serde_json::Value> {
     let store = Store::open(ws)?;
     let rows = store.versions_of(rel, None)?;
     let versions = versions(&store, &rows)?;
-    let on_disk = publish::hash_file(&ws.abs(rel)).ok().map(|(h, _)| h);
+    let on_disk = publish::hash_artifact(ws, rel).ok().map(|(h, _)| h);
     Ok(as_doc(rel, &versions, on_disk.as_deref()))
 }
 

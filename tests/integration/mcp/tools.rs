@@ -251,6 +251,23 @@ fn writes_reads_and_refuses(era: Era) {
         assert_eq!(who["on_disk_known"], true);
         s.refused("who_wrote", json!({"path": "drafts/never.md"}), "not_found")
             .await;
+        // A file outside the workspace, through a symlinked folder in a stage: not even
+        // its hash is told.
+        let outside = ws.root.with_file_name(format!(
+            "{}-outside",
+            ws.root.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("key.md"), "the secret\n").unwrap();
+        std::os::unix::fs::symlink(&outside, ws.path("drafts/linked")).unwrap();
+        s.refused(
+            "who_wrote",
+            json!({"path": "drafts/linked/key.md"}),
+            "not_found",
+        )
+        .await;
+        std::fs::remove_file(ws.path("drafts/linked")).unwrap();
+        std::fs::remove_dir_all(&outside).unwrap();
         let overview = s.ok("task_status", json!({})).await;
         assert!(
             overview["overview"]["agents"]
