@@ -398,3 +398,29 @@ retries = 0
         .unwrap_or_else(|e| panic!("{e}: {}", ws.mark("status.err")));
     assert_eq!(status["running"][0]["agent"], "writer", "{status}");
 }
+
+/// An agent starts with stdin, stdout and stderr open and nothing else of the
+/// daemon's (its journal, its store, the sandbox's ruleset, the pipes of other agents),
+/// confined or not: `ls` lists those three and the folder it reads itself.
+#[test]
+fn an_agent_inherits_no_descriptor_but_its_stdio() {
+    for sandbox in ["true", "false"] {
+        let ws = TestWorkspace::new(&format!(
+            "[agents.fds]\non = [\"briefs/*.md\"]\nrun = [\"ls\", \"/proc/self/fd\"]\n\
+             sandbox = {sandbox}\nconcurrency = 2\n"
+        ));
+        for i in 0..4 {
+            ws.write(&format!("briefs/b{i}.md"), "x\n");
+        }
+        ws.run_once(0);
+        let tasks = ws.records("task.queued");
+        assert_eq!(tasks.len(), 4);
+        for task in tasks {
+            let task = task["task"].as_str().unwrap();
+            let log =
+                fs::read_to_string(ws.path(&format!(".baton/runs/{task}/1/stdout.log"))).unwrap();
+            let fds: Vec<&str> = log.lines().collect();
+            assert_eq!(fds, ["0", "1", "2", "3"], "sandbox = {sandbox}, {task}");
+        }
+    }
+}
